@@ -1,0 +1,84 @@
+import type { SfJson, SfJsonObject } from '../sf/sfjson.ts'
+
+// The engine's face to the daemon, the control API and (later) the mesh. The engine deploys resolved descriptions
+// (SfJson) as trees of live components with SmartFrog's lifecycle and does not know where a parent or child runs.
+
+export type ComponentState = 'deploying' | 'deployed' | 'running' | 'terminating' | 'terminated' | 'failed'
+
+export type TerminationType = 'normal' | 'abnormal' | 'externalReferenceDead'
+
+/** SmartFrog's TerminationRecord: travels from a component up to its parent. */
+export interface TerminationRecord {
+  type: TerminationType
+  reason: string
+  /** Path of the component the termination started at, e.g. `computer1:domain1`. */
+  path: string
+}
+
+export interface ComponentStatus {
+  /** `:`-separated attribute names from the pool's root (the root itself is ""). */
+  path: string
+  /** The component type's short name: Compound, BashShell, XenDomain, LoopbackStorageBackend... */
+  type: string
+  host: string
+  state: ComponentState
+  reason?: string
+}
+
+export interface PoolStatus {
+  pool: string
+  state: ComponentState
+  components: ComponentStatus[]
+  /** Termination record of the root, once terminated or failed. */
+  termination?: TerminationRecord
+}
+
+export interface EngineEvent {
+  time: number
+  host: string
+  pool: string
+  path: string
+  kind: 'state' | 'log' | 'attribute'
+  state?: ComponentState
+  message: string
+}
+
+export interface DeployOptions {
+  /** Rejects and rolls back if the pool is not running by then. */
+  signal?: AbortSignal
+}
+
+export interface PoolEngine {
+  /**
+   * Deploys and starts a pool from its resolved `sfConfig`. Resolves once every component is running. On any failure
+   * terminates what was deployed (storage removed, domains destroyed), forgets the pool and rejects with the reason.
+   */
+  deploy (pool: string, config: SfJsonObject, options?: DeployOptions): Promise<PoolStatus>
+  /** Terminates the pool (children in reverse order) and resolves when everything is down. */
+  terminate (pool: string, type: 'normal' | 'abnormal', reason?: string): Promise<PoolStatus>
+  status (pool?: string): PoolStatus[]
+  /** Reads an attribute (or all attributes) of a live component; LAZY references resolved against the live tree. */
+  get (pool: string, path: string, attr?: string): SfJson
+  /** Changes an attribute of a live component after checking it against the component type's schema. */
+  set (pool: string, path: string, attr: string, value: SfJson): void
+  /** The component's log lines (its shell's commands and output, its domain's console for VMs). */
+  logs (pool: string, path: string): string[]
+  /** Re-attaches to what the state dir records after a restart; terminates what was half-deployed. */
+  recover (): Promise<void>
+  /** Subscribes to lifecycle events; returns the unsubscribe function. */
+  onEvent (listener: (e: EngineEvent) => void): () => void
+  start (): Promise<void>
+  /** Stops watching (liveness timers) without terminating pools: they keep running for the next daemon. */
+  stop (): Promise<void>
+}
+
+export class EngineError extends Error {
+  override readonly name = 'EngineError'
+  readonly pool: string | undefined
+  readonly path: string | undefined
+  constructor (message: string, pool?: string, path?: string, options?: { cause?: unknown }) {
+    super(`${pool ?? ''}${path ? `:${path}` : ''}${pool || path ? ': ' : ''}${message}`, options)
+    this.pool = pool
+    this.path = path
+  }
+}
