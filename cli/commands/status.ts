@@ -1,0 +1,40 @@
+import { parseArgs } from 'node:util'
+import type { CliIO } from '../command.ts'
+import { UsageError } from '../command.ts'
+import { API_OPTION, API_USAGE, apiPath, withClient } from '../lib/api.ts'
+import { poolJson, poolText, poolsText } from '../lib/status-format.ts'
+
+export const summary = 'show the state of one pool or of all pools'
+export const usage = `sdpeer status [POOL] [--json] [--api PATH]
+
+Without POOL: one line per pool of the daemon (state, components, how many run).
+With POOL: every component of the pool with its path, type, host, state and, when it failed, the reason.
+
+  --json         one pool:  {"pool", "state", "components": [{"path", "type", "host", "state", "reason"?}]}
+                 all pools: an array of those. Component paths are ":"-separated from the root ("" is the root).
+${API_USAGE}
+
+Exit status 1 when POOL is unknown or the daemon cannot be reached.`
+
+export async function run (argv: string[], io: CliIO): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    options: { json: { type: 'boolean', default: false }, ...API_OPTION },
+    allowPositionals: true,
+    strict: true
+  })
+  if (positionals.length > 1) throw new UsageError('expected at most one POOL')
+  const pool = positionals[0]
+  const path = apiPath(values.api, io)
+  return await withClient('status', path, io, async client => {
+    const pools = await client.call('status', pool === undefined ? {} : { pool })
+    if (pool !== undefined) {
+      const one = pools.find(p => p.pool === pool)
+      if (!one) { io.stderr.write(`sdpeer status: no pool ${JSON.stringify(pool)}\n`); return 1 }
+      io.stdout.write(values.json ? JSON.stringify(poolJson(one)) + '\n' : poolText(one))
+      return 0
+    }
+    io.stdout.write(values.json ? JSON.stringify(pools.map(poolJson)) + '\n' : poolsText(pools))
+    return 0
+  })
+}

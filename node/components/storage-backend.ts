@@ -1,0 +1,135 @@
+import { mkdir, rm } from 'node:fs/promises'
+import { join } from 'node:path'
+import { LiveComponent } from '../engine/component.ts'
+import type { StorageKind } from '../engine/component.ts'
+import type { TerminationRecord } from '../engine/types.ts'
+import { EngineError } from '../engine/types.ts'
+import { isRef } from '../sf/sfjson.ts'
+import type { SfJson } from '../sf/sfjson.ts'
+import type { PreparedStorage, StorageBackend, TeardownOptions } from '../storage/types.ts'
+import { shellOf } from './bash-shell.ts'
+import { checkAbsolutePath, checkDomainName, checkFileName, checkImageExtension } from './validate.ts'
+
+// A storage backend component prepares its guest's disks when it starts and tears them down when it terminates,
+// reading keepVolumes and saveImage* at that moment (so `sdpeer set ... saveImage true` on a running pool counts).
+// Every step is recorded in the pool's durable state before it acts, so a restarted daemon can finish it.
+
+const SCALARS = ['domainName', 'baseImage', 'volumeGroup', 'volumeSize', 'swapSize', 'volumeBaseName',
+  'usingExistingVolumes', 'makeFs', 'tempMountPoint', 'keepVolumes']
+
+export class StorageBackendComponent extends LiveComponent {
+  protected kind: StorageKind = 'loopback'
+  private backend: StorageBackend | undefined
+  private readyWaiters: Array<{ resolve: (p: PreparedStorage) => void, reject: (e: unknown) => void }> = []
+  private prepareError: unknown
+
+  get workDir (): string {
+    return join(this.env.storageDir, this.pool, ...this.path.split(':'))
+  }
+
+  get prepared (): PreparedStorage | undefined {
+    return this.saved.prepared as PreparedStorage | undefined
+  }
+
+  /** The domain name the guest takes from its backend ("the domain takes its name from its storage backend"). */
+  domainName (): string | undefined {
+    return this.string('domainName')
+  }
+
+  /** Resolves once the disks are ready (the domain waits here when siblings start in parallel). */
+  ready (): Promise<PreparedStorage> {
+    if (this.prepared) return Promise.resolve(this.prepared)
+    if (this.prepareError !== undefined) return Promise.reject(this.prepareError)
+    return new Promise((resolve, reject) => this.readyWaiters.push({ resolve, reject }))
+  }
+
+  protected override async onDeploy (): Promise<void> {
+    const name = this.domainName()
+    const bad = name === undefined ? undefined : checkDomainName('domainName', name)
+    if (bad) throw new EngineError(bad, this.pool, this.path)
+    this.teardownOptions()
+  }
+
+  protected override async onStart (): Promise<void> {
+    try {
+      this.saved = { kind: this.kind, workDir: this.workDir, preparing: true }
+      await this.env.persist()
+      await mkdir(this.workDir, { recursive: true })
+      const backend = await this.getBackend()
+      const prepared = await backend.prepare({ shell: shellOf(this), workDir: this.workDir })
+      this.saved = { kind: this.kind, workDir: this.workDir, prepared }
+      await this.env.persist()
+      this.log('info', `prepared ${prepared.disks.map(d => `${d.role}=${d.path}`).join(' ')}`)
+      for (const w of this.readyWaiters.splice(0)) w.resolve(prepared)
+    } catch (err) {
+      this.prepareError = err
+      for (const w of this.readyWaiters.splice(0)) w.reject(err)
+      throw err
+    }
+  }
+
+  /** Used when the domain failed to start: the image goes too ("if start of domU fails, the image is also deleted"). */
+  async discard (reason: string): Promise<void> {
+    this.log('warn', `discarding storage: ${reason}`)
+    await this.teardown({ keepVolumes: false })
+  }
+
+  protected override async onTerminate (_record: TerminationRecord): Promise<void> {
+    await this.teardown(this.teardownOptions())
+  }
+
+  private async teardown (options: TeardownOptions): Promise<void> {
+    const prepared = this.prepared
+    if (prepared) {
+      const backend = await this.getBackend()
+      if (options.saveImageTo) await mkdir(join(options.saveImageTo, '..'), { recursive: true })
+      await backend.teardown({ shell: shellOf(this), workDir: this.workDir }, prepared, options)
+      this.log('info', `torn down${options.keepVolumes ? ' (volumes kept)' : ''}${options.saveImageTo ? `, image saved to ${options.saveImageTo}` : ''}`)
+    }
+    if (!options.keepVolumes && (prepared || this.saved.preparing)) await rm(this.workDir, { recursive: true, force: true })
+    this.saved = options.keepVolumes && prepared ? { ...this.saved, kept: true, prepared: undefined } : {}
+    await this.env.persist()
+  }
+
+  /** keepVolumes and saveImage* as the live attributes say now; throws on values unfit for a path. */
+  teardownOptions (): TeardownOptions {
+    const keepVolumes = this.bool('keepVolumes', false)
+    if (!this.bool('saveImage', false)) return { keepVolumes }
+    const dir = this.string('saveImagePath') ?? join(this.env.storageDir, 'saved')
+    const name = this.string('saveImageName') ?? this.domainName() ?? this.name
+    const ext = (this.string('saveImageExtension') ?? 'tar.gz').replace(/^\./, '')
+    const bad = checkAbsolutePath('saveImagePath', dir) ?? checkFileName('saveImageName', name) ?? checkImageExtension('saveImageExtension', ext)
+    if (bad) throw new EngineError(bad, this.pool, this.path)
+    return { keepVolumes, saveImageTo: join(dir, `${name}.${ext}`) }
+  }
+
+  private async getBackend (): Promise<StorageBackend> {
+    if (this.backend) return this.backend
+    const attrs: Record<string, SfJson> = {}
+    for (const k of SCALARS) {
+      if (Object.hasOwn(this.attrs, k) || (isRef(this.attrs[k] ?? null))) {
+        const v = this.value(k)
+        if (v !== undefined) attrs[k] = v
+      }
+    }
+    for (const k of Object.keys(this.attrs)) {
+      if (/^(sim|qemu|lvm|cow|loop)[A-Z]/.test(k) && attrs[k] === undefined) attrs[k] = this.value(k) ?? null
+    }
+    // The backends name their files after the domain; a backend without domainName (lvmVm.sf) goes by its volumes.
+    attrs.domainName ??= (typeof attrs.volumeBaseName === 'string' ? attrs.volumeBaseName : this.name)
+    this.backend = await this.env.makeStorage(this.kind, attrs, { pool: this.pool, path: this.path, workDir: this.workDir })
+    return this.backend
+  }
+}
+
+export class LoopbackStorageBackend extends StorageBackendComponent {
+  protected override kind: StorageKind = 'loopback'
+}
+
+export class LVMStorageBackend extends StorageBackendComponent {
+  protected override kind: StorageKind = 'lvm'
+}
+
+export class CowStorageBackend extends StorageBackendComponent {
+  protected override kind: StorageKind = 'cow'
+}

@@ -1,0 +1,165 @@
+import type { DomainHandle, DomainSpec } from '../drivers/types.ts'
+import { LiveComponent } from '../engine/component.ts'
+import type { Timer } from '../seams/clock.ts'
+import type { TerminationRecord } from '../engine/types.ts'
+import { EngineError } from '../engine/types.ts'
+import type { PreparedStorage } from '../storage/types.ts'
+import { StorageBackendComponent } from './storage-backend.ts'
+import { checkDomainName, checkHostname, checkIPv4, checkNetmask } from './validate.ts'
+
+// XenDomain (and its VM alias): a guest started through the host's hypervisor driver on the disks its storage
+// backend prepared. It watches its domain every domainLivenessDelay ms; a domain that died or vanished ends it
+// ABNORMAL with the driver's reason, seen within delay x factor.
+
+const DEAD = new Set(['stopped', 'crashed', 'missing'])
+
+export class XenDomain extends LiveComponent {
+  private watch: Timer | undefined
+  private missedChecks = 0
+
+  get handle (): DomainHandle | undefined {
+    return this.saved.handle as DomainHandle | undefined
+  }
+
+  protected override async onDeploy (): Promise<void> {
+    const problems: string[] = []
+    for (const a of ['ip', 'gateway']) {
+      const v = this.string(a)
+      const bad = v === undefined ? undefined : checkIPv4(a, v)
+      if (bad) problems.push(bad)
+    }
+    const mask = this.string('netmask')
+    if (mask !== undefined) { const bad = checkNetmask('netmask', mask); if (bad) problems.push(bad) }
+    const host = this.string('hostname')
+    if (host !== undefined) { const bad = checkHostname('hostname', host); if (bad) problems.push(bad) }
+    const dn = this.string('domainName')
+    if (dn !== undefined) { const bad = checkDomainName('domainName', dn); if (bad) problems.push(bad) }
+    for (const a of ['kernel', 'ramdisk', 'extra']) {
+      const v = this.string(a)
+      if (v !== undefined && /[\0\n\r]/.test(v)) problems.push(`attribute ${a}: control characters are not allowed`)
+    }
+    if (this.number('memory', 256) <= 0) problems.push('attribute memory must be positive')
+    const vcpus = this.number('vcpus', 1)
+    if (vcpus < 1 || !Number.isInteger(vcpus)) problems.push('attribute vcpus must be a positive integer')
+    if (problems.length) throw new EngineError(problems.join('; '), this.pool, this.path)
+  }
+
+  private storage (): StorageBackendComponent | undefined {
+    if (!Object.hasOwn(this.attrs, 'storageBackend')) return undefined
+    const c = this.component('storageBackend')
+    if (c && !(c instanceof StorageBackendComponent)) throw new EngineError(`storageBackend leads to ${c.path}, a ${c.type}, not a storage backend`, this.pool, this.path)
+    return c
+  }
+
+  domainName (backend: StorageBackendComponent | undefined): string {
+    const name = this.string('domainName') ?? backend?.domainName() ?? `${this.pool}-${this.path.replaceAll(':', '-')}`
+    const bad = checkDomainName('domainName', name)
+    if (bad) throw new EngineError(bad, this.pool, this.path)
+    return name
+  }
+
+  spec (name: string, prepared: PreparedStorage | undefined): DomainSpec {
+    const spec: DomainSpec = {
+      name,
+      memoryMiB: this.number('memory', 256),
+      vcpus: this.number('vcpus', 1),
+      disks: prepared?.disks ?? [],
+      options: {}
+    }
+    for (const a of ['kernel', 'ramdisk', 'extra', 'hostname', 'ip', 'netmask', 'gateway'] as const) {
+      const v = this.string(a)
+      if (v !== undefined) spec[a] = v
+    }
+    for (const k of Object.keys(this.attrs)) {
+      if (!/^(sim|qemu)[A-Z]/.test(k)) continue
+      const v = this.value(k)
+      if (typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean') spec.options[k] = v
+    }
+    return spec
+  }
+
+  protected override async onStart (): Promise<void> {
+    const backend = this.storage()
+    const prepared = backend ? await backend.ready() : undefined
+    const name = this.domainName(backend)
+    const spec = this.spec(name, prepared)
+    // The intent is on disk before the driver acts: a daemon killed during start finds the name and destroys it.
+    this.saved = { domainName: name, starting: true }
+    await this.env.persist()
+    let handle: DomainHandle
+    try {
+      handle = await this.env.driver.start(spec)
+    } catch (err) {
+      this.saved = {}
+      await this.env.persist().catch(() => {})
+      this.log('error', `domain ${name} failed to start: ${(err as Error).message}`)
+      if (backend) await backend.discard(`domain ${name} failed to start`).catch(e => this.log('error', `discarding storage: ${(e as Error).message}`))
+      throw err
+    }
+    this.saved = { domainName: name, handle }
+    await this.env.persist()
+    this.log('info', `domain ${name} started (${this.env.driver.name})`)
+  }
+
+  protected override onRunning (): void {
+    if (!this.bool('domainLivenessCheck', true) || !this.handle) return
+    const delay = this.number('domainLivenessDelay', 2000)
+    const factor = Math.max(1, this.number('domainLivenessFactor', 3))
+    if (delay <= 0) return
+    const tick = (): void => {
+      this.watch = this.env.clock.setTimeout(() => { void this.check(factor).then(() => { if (this.watch) tick() }) }, delay)
+    }
+    tick()
+  }
+
+  protected override onStopWatching (): void {
+    this.watch?.cancel()
+    this.watch = undefined
+  }
+
+  private async check (factor: number): Promise<void> {
+    const handle = this.handle
+    if (!handle || this.isTerminating) return
+    let reason: string | undefined
+    try {
+      const st = await this.env.driver.status(handle)
+      this.missedChecks = 0
+      if (DEAD.has(st.state)) reason = `domain ${handle.name} ${st.state}${st.reason ? `: ${st.reason}` : ''}`
+    } catch (err) {
+      this.missedChecks++
+      this.log('warn', `domain liveness check ${this.missedChecks}/${factor} failed: ${(err as Error).message}`)
+      if (this.missedChecks >= factor) reason = `domain ${handle.name}: ${this.missedChecks} liveness checks failed (${(err as Error).message})`
+    }
+    if (reason && !this.isTerminating) {
+      this.onStopWatching()
+      this.log('error', reason)
+      void this.terminate({ type: 'abnormal', reason, path: this.path })
+    }
+  }
+
+  protected override async onTerminate (_record: TerminationRecord): Promise<void> {
+    const handle = this.handle
+    const name = this.saved.domainName as string | undefined
+    if (handle) {
+      await this.env.driver.shutdown(handle, this.number('shutdownTimeout', 10_000))
+      this.log('info', `domain ${handle.name} shut down`)
+    } else if (this.saved.starting && name) {
+      // Killed between the intent and the handle: the domain may exist under its name.
+      const running = await this.env.driver.list()
+      if (running.includes(name)) {
+        await this.env.driver.destroy({ driver: this.env.driver.name, name, data: {} })
+        this.log('info', `domain ${name} destroyed (half-started)`)
+      }
+    }
+    this.saved = {}
+    await this.env.persist()
+  }
+
+  protected override async onResume (): Promise<void> {
+    const handle = this.handle
+    if (!handle) throw new Error('no domain handle recorded')
+    const st = await this.env.driver.recover(handle)
+    if (DEAD.has(st.state)) throw new Error(`domain ${handle.name} ${st.state} while the daemon was down${st.reason ? `: ${st.reason}` : ''}`)
+    this.log('info', `re-attached to domain ${handle.name} (${st.state})`)
+  }
+}

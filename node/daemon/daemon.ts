@@ -1,0 +1,144 @@
+import { join } from 'node:path'
+import type { HostCapacity, HypervisorDriver } from '../drivers/types.ts'
+import type { EngineEvent, PoolEngine } from '../engine/types.ts'
+import type { Clock } from '../seams/clock.ts'
+import { realClock } from '../seams/clock.ts'
+import { ApiServer } from '../api/server.ts'
+import { createEngineHandler } from '../api/engine-handler.ts'
+import { createLogger } from './logger.ts'
+import type { Logger } from './logger.ts'
+import { ensureStateDir, loadIdentity, lockStateDir } from './state-dir.ts'
+import { loadFactories } from './factories.ts'
+import type { DaemonFactories } from './factories.ts'
+
+// Assembles one host's daemon: state dir (lock, identity), logger, hypervisor driver, engine (recovering what an
+// earlier daemon left running), and the control API on a Unix socket. Stopping it never terminates pools: they keep
+// running for the next daemon on this state dir. The mesh (issue 5) and the console (issue 9) will hang off the same
+// object, started after the engine and stopped before it.
+
+export const VERSION = '0.1.0'
+
+export interface DaemonConfig {
+  host: string
+  stateDir: string
+  driver: string
+  capacity?: HostCapacity
+  /** Control API socket; `STATE_DIR/api.sock` by default. */
+  apiPath?: string
+  /** JSON lines even when stderr is a TTY. */
+  jsonLogs?: boolean
+  logLevel?: string
+  /** Driver settings (for sim: knob defaults such as simBootMs, simStartFail). */
+  driverSettings?: Record<string, string | number | boolean>
+  /** Where loopback images and overlays go; the engine's default is STATE_DIR/storage. */
+  storageDir?: string
+  /** Where logs go; stderr by default. */
+  logStream?: NodeJS.WritableStream & { isTTY?: boolean }
+  clock?: Clock
+}
+
+export class DaemonConfigError extends Error {
+  override readonly name = 'DaemonConfigError'
+  readonly option: string
+  constructor (option: string, message: string) {
+    super(`${option}: ${message}`)
+    this.option = option
+  }
+}
+
+// RFC 1123 host names (sfProcessHost takes "either a hostname or an ip address"); an IPv4 address fits this too.
+const HOST = /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/
+
+export function checkHostName (host: string): string {
+  if (!HOST.test(host)) throw new DaemonConfigError('--host', `${JSON.stringify(host)} is not a host name (letters, digits, "-", dot-separated labels)`)
+  return host
+}
+
+export interface Daemon {
+  readonly host: string
+  readonly apiPath: string
+  readonly engine: PoolEngine
+  readonly driver: HypervisorDriver
+  readonly log: Logger
+  /** Stops the API and the engine's watching, releases the state dir. Pools keep running. Idempotent. */
+  stop (): Promise<void>
+}
+
+export async function startDaemon (config: DaemonConfig, factories?: Partial<DaemonFactories>): Promise<Daemon> {
+  const host = checkHostName(config.host)
+  const apiPath = config.apiPath ?? join(config.stateDir, 'api.sock')
+  const log = createLogger({ host, stream: config.logStream ?? process.stderr, json: config.jsonLogs, level: config.logLevel })
+  const make = await loadFactories(factories)
+
+  await ensureStateDir(config.stateDir)
+  const release = await lockStateDir(config.stateDir)
+  const undo: Array<() => Promise<void>> = [release]
+  try {
+    await loadIdentity(config.stateDir, host, config.driver)
+    const clock = config.clock ?? realClock
+    const driver = await make.createDriver(config.driver, {
+      stateDir: config.stateDir,
+      clock,
+      ...(config.capacity ? { capacity: config.capacity } : {}),
+      ...(config.driverSettings ? { settings: config.driverSettings } : {})
+    })
+    const engineLog = log.child({ component: 'engine' })
+    const engine = make.createEngine({
+      host,
+      stateDir: config.stateDir,
+      driver,
+      clock,
+      ...(config.storageDir ? { storageDir: config.storageDir } : {}),
+      log: entry => {
+        const { level, msg, host: _h, ...fields } = entry
+        const fn = level === 'error' ? engineLog.error : level === 'warn' ? engineLog.warn : level === 'debug' ? engineLog.debug : engineLog.info
+        fn.call(engineLog, fields, msg)
+      }
+    })
+    const unsubscribe = engine.onEvent(e => { logEvent(log, e) })
+    undo.unshift(async () => { unsubscribe() })
+
+    await engine.recover()
+    await engine.start()
+    undo.unshift(async () => { await engine.stop() })
+    const recovered = engine.status()
+    if (recovered.length > 0) log.info({ pools: recovered.map(p => `${p.pool}=${p.state}`) }, 'recovered pools from the state dir')
+
+    const server = new ApiServer({
+      path: apiPath,
+      handler: createEngineHandler(engine, { host, driver: config.driver, version: VERSION }, log),
+      log: log.child({ component: 'api' })
+    })
+    await server.listen()
+    log.info({ api: apiPath, stateDir: config.stateDir, driver: config.driver }, 'daemon ready')
+
+    let stopping: Promise<void> | undefined
+    return {
+      host,
+      apiPath,
+      engine,
+      driver,
+      log,
+      stop: async () => {
+        stopping ??= (async () => {
+          log.info({}, 'stopping (pools keep running)')
+          await server.close()
+          for (const u of undo) await u()
+          log.info({}, 'stopped')
+          log.flush()
+        })()
+        await stopping
+      }
+    }
+  } catch (err) {
+    for (const u of undo) await u().catch(() => {})
+    throw err
+  }
+}
+
+function logEvent (log: Logger, e: EngineEvent): void {
+  const fields = { pool: e.pool, path: e.path, kind: e.kind, ...(e.state ? { state: e.state } : {}) }
+  if (e.kind === 'log') log.debug(fields, e.message)
+  else if (e.state === 'failed') log.warn(fields, e.message)
+  else log.info(fields, e.message)
+}

@@ -1,0 +1,45 @@
+import { join } from 'node:path'
+import type { Clock } from '../seams/clock.ts'
+import type { Shell } from '../seams/shell.ts'
+import { DriverError } from './types.ts'
+import type { HostCapacity, HypervisorDriver } from './types.ts'
+import { SimDriver } from './sim.ts'
+
+// Picks a hypervisor driver by its `--driver` name. Adding a driver is one entry in FACTORIES.
+
+export { CapacityParseError, formatCapacity, parseCapacity } from './sim/capacity.ts'
+export { SimDriver, DEFAULT_SIM_CAPACITY } from './sim.ts'
+export type { SimDriverOptions } from './sim.ts'
+export type { SimKnobs } from './sim/knobs.ts'
+
+export interface DriverFactoryOptions {
+  /** The daemon's --state-dir; drivers keep their files (sim table, qemu sockets and logs) under it. */
+  stateDir?: string
+  clock?: Clock
+  /** From --capacity; a driver that can measure the host may use it as a cap. */
+  capacity?: HostCapacity
+  shell?: Shell
+  /** Driver settings from the daemon config (for sim: the knob defaults simBootMs, simStartFail, ...). */
+  settings?: Record<string, string | number | boolean>
+}
+
+type Factory = (options: DriverFactoryOptions) => HypervisorDriver
+
+const FACTORIES: Record<string, Factory> = {
+  sim: o => new SimDriver({
+    clock: o.clock,
+    capacity: o.capacity,
+    stateFile: o.stateDir === undefined ? undefined : join(o.stateDir, 'sim-domains.json'),
+    knobs: o.settings
+  })
+}
+
+export function driverNames (): string[] {
+  return Object.keys(FACTORIES).sort()
+}
+
+export function createDriver (name: string, options: DriverFactoryOptions = {}): HypervisorDriver {
+  const factory = Object.hasOwn(FACTORIES, name) ? FACTORIES[name] : undefined
+  if (factory === undefined) throw new DriverError(name, undefined, `unknown driver (known: ${driverNames().join(', ')})`)
+  return factory(options)
+}

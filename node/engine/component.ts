@@ -1,0 +1,353 @@
+import type { HypervisorDriver } from '../drivers/types.ts'
+import type { Clock, Timer } from '../seams/clock.ts'
+import type { Shell } from '../seams/shell.ts'
+import { isComponent, isRef } from '../sf/sfjson.ts'
+import type { SfJson, SfJsonObject } from '../sf/sfjson.ts'
+import type { StorageBackend } from '../storage/types.ts'
+import type { ComponentRecord } from '../store/pool-store.ts'
+import { DataNode, isResolveNode, resolveReferenceText } from './resolve.ts'
+import type { Resolved, ResolveNode } from './resolve.ts'
+import { EngineError } from './types.ts'
+import type { ComponentState, ComponentStatus, TerminationRecord } from './types.ts'
+
+// The live component: SmartFrog's Prim lifecycle (deploy, start, terminate exactly once, liveness) and the record
+// that goes up to the parent. A parent sees its children only through ChildHandle and a child its parent only
+// through ParentLink, so the mesh can later plug in a child (or parent) that runs on another peer.
+
+export type StorageKind = 'loopback' | 'lvm' | 'cow'
+
+/** What a component needs from the engine that hosts it. */
+export interface ComponentEnv {
+  readonly host: string
+  readonly pool: string
+  readonly clock: Clock
+  readonly driver: HypervisorDriver
+  readonly storageDir: string
+  readonly lvm?: { devDir?: string }
+  log (c: LiveComponent, level: string, msg: string): void
+  stateChanged (c: LiveComponent): void
+  /** Saves the pool's durable record; resolves once it is on disk. */
+  persist (): Promise<void>
+  makeShell (path: string, log: (line: string) => void): Shell
+  makeStorage (kind: StorageKind, attrs: Record<string, SfJson>, info: { pool: string, path: string, workDir: string }): Promise<StorageBackend>
+  /** Instantiates the component class named by the CD's sfClass; EngineError with the path when unknown. */
+  create (name: string, cd: SfJsonObject, parent: LiveComponent): LiveComponent
+}
+
+export interface ParentLink {
+  childTerminated (child: ChildHandle, record: TerminationRecord): void
+}
+
+/** How a parent drives a child: local object today, a mesh proxy later. */
+export interface ChildHandle {
+  readonly name: string
+  readonly path: string
+  readonly state: ComponentState
+  deploy (): Promise<void>
+  start (): Promise<void>
+  terminate (record: TerminationRecord): Promise<void>
+  /** Liveness check: rejects when the child is not alive. */
+  ping (): Promise<void>
+  statuses (): ComponentStatus[]
+  /** Re-attaches after a daemon restart (pool was running). */
+  resume (): Promise<void>
+}
+
+export interface ComponentInit {
+  name: string
+  path: string
+  sfClass: string
+  type: string
+  cd: SfJsonObject
+  parent: LiveComponent | undefined
+  link: ParentLink
+  env: ComponentEnv
+}
+
+export function isDown (s: ComponentState): boolean {
+  return s === 'terminated' || s === 'failed'
+}
+
+export class LiveComponent implements ChildHandle, ResolveNode {
+  readonly name: string
+  readonly path: string
+  readonly sfClass: string
+  readonly type: string
+  readonly env: ComponentEnv
+  readonly parent: LiveComponent | undefined
+  readonly link: ParentLink
+  /** The live attributes: the description's, changed by `set`. */
+  readonly attrs: SfJsonObject
+  state: ComponentState = 'deploying'
+  reason: string | undefined
+  termination: TerminationRecord | undefined
+  readonly lines: string[] = []
+  /** Durable component-specific data (driver handle, storage record), saved with the pool. */
+  saved: Record<string, unknown> = {}
+  readonly overrides: Record<string, SfJson> = {}
+  private terminating: Promise<void> | undefined
+  private livenessTimer: Timer | undefined
+  private readonly missed = new Map<ChildHandle, number>()
+
+  constructor (init: ComponentInit) {
+    this.name = init.name
+    this.path = init.path
+    this.sfClass = init.sfClass
+    this.type = init.type
+    this.env = init.env
+    this.parent = init.parent
+    this.link = init.link
+    this.attrs = { ...init.cd }
+  }
+
+  get parentNode (): ResolveNode | undefined { return this.parent }
+  get pool (): string { return this.env.pool }
+  /** Children, for compounds. */
+  get children (): readonly ChildHandle[] { return [] }
+
+  // ---- lifecycle -------------------------------------------------------------------------------------------------
+
+  async deploy (): Promise<void> {
+    this.setState('deploying')
+    try {
+      await this.onDeploy()
+    } catch (err) {
+      throw this.wrap(err)
+    }
+    if (this.terminating) throw new EngineError('terminated while deploying', this.pool, this.path)
+    this.setState('deployed')
+  }
+
+  async start (): Promise<void> {
+    try {
+      await this.onStart()
+    } catch (err) {
+      throw this.wrap(err)
+    }
+    if (this.terminating) throw new EngineError('terminated while starting', this.pool, this.path)
+    this.setState('running')
+    this.startWatching()
+  }
+
+  /** Exactly once; later calls return the first termination's promise. */
+  terminate (record: TerminationRecord): Promise<void> {
+    this.terminating ??= this.doTerminate(record)
+    return this.terminating
+  }
+
+  get isTerminating (): boolean { return this.terminating !== undefined }
+
+  private async doTerminate (record: TerminationRecord): Promise<void> {
+    this.stopWatching()
+    this.setState('terminating')
+    let failure: string | undefined
+    try {
+      await this.onTerminate(record)
+    } catch (err) {
+      failure = (err as Error).message
+      this.log('error', `termination: ${failure}`)
+    }
+    // The origin of an abnormal termination (and the root, which stands for the pool) ends failed; components
+    // taken down with their parent end terminated, unless their own teardown failed.
+    const origin = record.path === this.path || this.parent === undefined
+    const failed = failure !== undefined || (record.type !== 'normal' && origin)
+    this.termination = failure ? { type: 'abnormal', reason: failure, path: this.path } : record
+    this.reason = failure ?? (record.type !== 'normal' ? record.reason : undefined)
+    this.setState(failed ? 'failed' : 'terminated')
+    await this.env.persist().catch(err => this.log('error', `saving state: ${(err as Error).message}`))
+    this.link.childTerminated(this, this.termination)
+  }
+
+  async ping (): Promise<void> {
+    if (isDown(this.state)) throw new EngineError(`is ${this.state}`, this.pool, this.path)
+    await this.onPing()
+  }
+
+  statuses (): ComponentStatus[] {
+    const s: ComponentStatus = { path: this.path, type: this.type, host: this.env.host, state: this.state }
+    const reason = this.reason ?? this.note()
+    if (reason !== undefined) s.reason = reason
+    return [s, ...this.children.flatMap(c => c.statuses())]
+  }
+
+  // ---- restart ---------------------------------------------------------------------------------------------------
+
+  /** Rebuilds this component from its saved record (no host action). */
+  restore (records: Record<string, ComponentRecord>): void {
+    const rec = records[this.path]
+    if (rec) {
+      this.state = rec.state as ComponentState
+      this.reason = rec.reason
+      this.saved = rec.saved ?? {}
+      for (const [k, v] of Object.entries(rec.overrides ?? {})) { this.overrides[k] = v as SfJson; this.attrs[k] = v as SfJson }
+      if (isDown(this.state)) this.terminating = Promise.resolve()
+    }
+    this.onRestore(records)
+  }
+
+  async resume (): Promise<void> {
+    if (this.terminating) return
+    try {
+      await this.onResume()
+    } catch (err) {
+      void this.terminate({ type: 'abnormal', reason: `recovery: ${(err as Error).message}`, path: this.path })
+      return
+    }
+    if (!this.terminating) { this.setState('running'); this.startWatching() }
+  }
+
+  record (): ComponentRecord {
+    const r: ComponentRecord = { type: this.type, state: this.state }
+    if (this.reason !== undefined) r.reason = this.reason
+    if (Object.keys(this.saved).length) r.saved = this.saved
+    if (Object.keys(this.overrides).length) r.overrides = this.overrides
+    return r
+  }
+
+  // ---- hooks for subclasses --------------------------------------------------------------------------------------
+
+  protected async onDeploy (): Promise<void> {}
+  protected async onStart (): Promise<void> {}
+  protected async onTerminate (_record: TerminationRecord): Promise<void> {}
+  protected async onPing (): Promise<void> {}
+  protected onRestore (_records: Record<string, ComponentRecord>): void {}
+  protected async onResume (): Promise<void> {}
+  /** Called once running: start own watchers (domain liveness). */
+  protected onRunning (): void {}
+  protected onStopWatching (): void {}
+  /** Shown as the status reason of a live component (placeholders say what they don't do). */
+  protected note (): string | undefined { return undefined }
+
+  // ---- parent side of liveness (sfLivenessDelay seconds, sfLivenessFactor) ---------------------------------------
+
+  private startWatching (): void {
+    this.onRunning()
+    const delayS = this.numberAttrib('sfLivenessDelay', 0)
+    if (delayS <= 0 || this.children.length === 0) return
+    const factor = Math.max(1, this.numberAttrib('sfLivenessFactor', 2))
+    const tick = (): void => {
+      this.livenessTimer = this.env.clock.setTimeout(() => { void this.checkChildren(factor).then(() => { if (this.livenessTimer) tick() }) }, delayS * 1000)
+    }
+    tick()
+  }
+
+  /** Stops this subtree's timers without terminating anything (daemon shutdown: the guests keep running). */
+  halt (): void {
+    this.stopWatching()
+    for (const c of this.children) if (c instanceof LiveComponent) c.halt()
+  }
+
+  private stopWatching (): void {
+    this.livenessTimer?.cancel()
+    this.livenessTimer = undefined
+    this.onStopWatching()
+  }
+
+  private async checkChildren (factor: number): Promise<void> {
+    await Promise.all(this.children.map(async child => {
+      if (isDown(child.state) || this.terminating) return
+      try {
+        await child.ping()
+        this.missed.set(child, 0)
+      } catch (err) {
+        const n = (this.missed.get(child) ?? 0) + 1
+        this.missed.set(child, n)
+        this.log('warn', `liveness: ${child.path} missed check ${n}/${factor}: ${(err as Error).message}`)
+        if (n >= factor && !isDown(child.state)) {
+          void child.terminate({ type: 'abnormal', reason: `liveness: ${n} missed checks (${(err as Error).message})`, path: child.path })
+        }
+      }
+    }))
+  }
+
+  // ---- attributes ------------------------------------------------------------------------------------------------
+
+  lookupOwn (name: string): ResolveNode | SfJson | undefined {
+    if (name.startsWith('$')) return undefined
+    const child = this.children.find(c => c.name === name)
+    if (child) return isResolveNode(child) ? child : { $remote: child.path }
+    if (!Object.hasOwn(this.attrs, name)) return undefined
+    const v = this.attrs[name]
+    return isComponent(v) ? new DataNode(this, name, v) : v
+  }
+
+  /** The attribute with its references resolved against the live tree (every call: LAZY is never cached). */
+  resolveAttr (name: string): Resolved | undefined {
+    if (!Object.hasOwn(this.attrs, name)) {
+      const child = this.lookupOwn(name)
+      return child
+    }
+    const v = this.attrs[name]
+    if (isRef(v)) return resolveReferenceText(v.$ref, this, this.pool)
+    return this.lookupOwn(name)
+  }
+
+  /** A resolved scalar attribute (LAZY references followed); undefined when absent. */
+  value (name: string): SfJson | undefined {
+    const v = this.resolveAttr(name)
+    if (v === undefined) return undefined
+    if (isResolveNode(v)) {
+      if (v instanceof DataNode) return v.value
+      throw new EngineError(`attribute ${name} is a component, not a value`, this.pool, this.path)
+    }
+    return v
+  }
+
+  string (name: string): string | undefined {
+    const v = this.value(name)
+    if (v === undefined || v === null) return undefined
+    if (typeof v !== 'string') throw new EngineError(`attribute ${name} must be a string, not ${JSON.stringify(v)}`, this.pool, this.path)
+    return v
+  }
+
+  number (name: string, dflt: number): number {
+    const v = this.value(name)
+    if (v === undefined || v === null) return dflt
+    const n = typeof v === 'string' && /^-?\d+(\.\d+)?$/.test(v.trim()) ? Number(v) : v
+    if (typeof n !== 'number' || !Number.isFinite(n)) throw new EngineError(`attribute ${name} must be a number, not ${JSON.stringify(v)}`, this.pool, this.path)
+    return n
+  }
+
+  /** Booleans written as strings ("false", as lvmVm.sf does for keepVolumes) count too. */
+  bool (name: string, dflt: boolean): boolean {
+    const v = this.value(name)
+    if (v === undefined || v === null) return dflt
+    if (v === true || v === 'true') return true
+    if (v === false || v === 'false') return false
+    throw new EngineError(`attribute ${name} must be a boolean, not ${JSON.stringify(v)}`, this.pool, this.path)
+  }
+
+  /** SmartFrog's ATTRIB lookup for liveness parameters: own attribute, else the nearest ancestor's. */
+  numberAttrib (name: string, dflt: number): number {
+    for (let c: LiveComponent | undefined = this; c; c = c.parent) {
+      if (Object.hasOwn(c.attrs, name)) return c.number(name, dflt)
+    }
+    return dflt
+  }
+
+  /** The component an attribute's (LAZY) reference points at. */
+  component (name: string): LiveComponent | undefined {
+    const v = this.resolveAttr(name)
+    if (v === undefined || v === null) return undefined
+    if (!(v instanceof LiveComponent)) throw new EngineError(`attribute ${name} does not lead to a live component`, this.pool, this.path)
+    return v
+  }
+
+  // ---- plumbing --------------------------------------------------------------------------------------------------
+
+  log (level: string, msg: string): void {
+    this.env.log(this, level, msg)
+  }
+
+  protected setState (s: ComponentState): void {
+    if (this.state === s) return
+    this.state = s
+    this.env.stateChanged(this)
+  }
+
+  protected wrap (err: unknown): EngineError {
+    if (err instanceof EngineError && err.path !== undefined) return err
+    const msg = err instanceof Error ? err.message : String(err)
+    return new EngineError(msg, this.pool, this.path, { cause: err })
+  }
+}

@@ -1,0 +1,288 @@
+import type { HypervisorDriver } from '../drivers/types.ts'
+import { realClock } from '../seams/clock.ts'
+import type { Clock } from '../seams/clock.ts'
+import type { SfJson, SfJsonObject } from '../sf/sfjson.ts'
+import { checkPoolName, PoolStore } from '../store/pool-store.ts'
+import { join } from 'node:path'
+import { LiveComponent, isDown } from './component.ts'
+import type { ComponentEnv, ParentLink } from './component.ts'
+import { defaultShellFactory, defaultStorageFactory } from './host-io.ts'
+import type { ShellFactory, StorageFactory } from './host-io.ts'
+import { LivePool } from './pool.ts'
+import { ComponentRegistry } from './registry.ts'
+import type { ComponentFactory } from './registry.ts'
+import { isResolveNode, DataNode } from './resolve.ts'
+import { fallbackCheckAttribute, loadCheckAttribute } from './schema-check.ts'
+import type { CheckAttribute } from './schema-check.ts'
+import { EngineError } from './types.ts'
+import type { DeployOptions, EngineEvent, PoolEngine, PoolStatus, TerminationRecord } from './types.ts'
+
+export interface EngineOptions {
+  /** This host's name (component status `host`). */
+  host: string
+  /** Durable state lives under stateDir/pools/. */
+  stateDir: string
+  driver: HypervisorDriver
+  clock?: Clock
+  /** Where loopback images / overlays go; default stateDir/storage. */
+  storageDir?: string
+  /** For the lvm stand-in in tests. */
+  lvm?: { devDir?: string }
+  log?: (entry: { level: string, host: string, pool?: string, path?: string, msg: string }) => void
+  /** Host command runner per component; default node/seams/execa-shell.ts's ExecaShell (or a local stand-in). */
+  shell?: ShellFactory
+  /** Storage backends; default the node/storage/ factories (loopbackBackend, lvmBackend, cowBackend). */
+  storage?: StorageFactory
+  /** Extra component classes by sfClass (tests, later the scheduler). */
+  components?: Record<string, ComponentFactory>
+  /** Schema check for `set`; default node/sf/schemas.ts's checkAttribute (or a local table). */
+  checkAttribute?: CheckAttribute
+}
+
+const MAX_LINES = 5000
+
+export class Engine implements PoolEngine {
+  private readonly opts: EngineOptions
+  private readonly clock: Clock
+  private readonly store: PoolStore
+  private readonly registry: ComponentRegistry
+  private readonly storageDir: string
+  private readonly pools = new Map<string, LivePool>()
+  private readonly listeners = new Set<(e: EngineEvent) => void>()
+  private shellFactory: ShellFactory | undefined
+  private check: CheckAttribute | undefined
+  private readonly ended = new Map<string, Promise<void>>()
+
+  constructor (options: EngineOptions) {
+    this.opts = options
+    this.clock = options.clock ?? realClock
+    this.store = new PoolStore(options.stateDir)
+    this.registry = new ComponentRegistry(options.components)
+    this.storageDir = options.storageDir ?? join(options.stateDir, 'storage')
+    this.shellFactory = options.shell
+    this.check = options.checkAttribute
+  }
+
+  async start (): Promise<void> {
+    this.shellFactory ??= await defaultShellFactory()
+    this.check ??= await loadCheckAttribute()
+  }
+
+  async stop (): Promise<void> {
+    for (const p of this.pools.values()) p.root?.halt()
+  }
+
+  onEvent (listener: (e: EngineEvent) => void): () => void {
+    this.listeners.add(listener)
+    return () => { this.listeners.delete(listener) }
+  }
+
+  // ---- deploy / terminate ----------------------------------------------------------------------------------------
+
+  async deploy (pool: string, config: SfJsonObject, options: DeployOptions = {}): Promise<PoolStatus> {
+    const bad = checkPoolName(pool)
+    if (bad) throw new EngineError(bad, pool)
+    const existing = this.pools.get(pool)
+    if (existing && !existing.finished) throw new EngineError('a pool of this name is already deployed', pool)
+    if (!this.shellFactory) await this.start()
+    const p = this.newPool(pool, config)
+    this.pools.set(pool, p)
+    const signal = options.signal
+    let aborted: unknown
+    const onAbort = (): void => {
+      aborted = signal?.reason ?? new Error('aborted')
+      void p.root?.terminate({ type: 'abnormal', reason: `deploy aborted: ${String((aborted as Error)?.message ?? aborted)}`, path: '' })
+    }
+    try {
+      if (signal?.aborted) throw signal.reason ?? new Error('aborted')
+      signal?.addEventListener('abort', onAbort, { once: true })
+      const root = this.env(p).create('', config, undefined)
+      p.root = root
+      await this.persist(p)
+      await root.deploy()
+      await root.start()
+      if (aborted !== undefined) throw aborted
+      await this.persist(p)
+      return p.status()
+    } catch (err) {
+      const e = err instanceof EngineError ? err : new EngineError(`deploy failed: ${(err as Error)?.message ?? String(err)}`, pool, undefined, { cause: err })
+      const record: TerminationRecord = { type: 'abnormal', reason: e.message, path: e.path ?? '' }
+      if (p.root) await p.root.terminate(record)
+      await (this.ended.get(pool) ?? Promise.resolve())
+      await this.store.remove(pool)
+      if (this.pools.get(pool) === p) this.pools.delete(pool)
+      throw e
+    } finally {
+      signal?.removeEventListener('abort', onAbort)
+    }
+  }
+
+  async terminate (pool: string, type: 'normal' | 'abnormal', reason?: string): Promise<PoolStatus> {
+    const p = this.pool(pool)
+    if (p.root && !p.finished) await p.root.terminate({ type, reason: reason ?? `terminated by request (${type})`, path: '' })
+    await (this.ended.get(pool) ?? Promise.resolve())
+    this.pools.delete(pool)
+    return p.status()
+  }
+
+  private newPool (pool: string, config: SfJsonObject): LivePool {
+    return new LivePool(pool, this.opts.host, config, (lp, record) => {
+      this.emit({ pool: lp.name, path: '', kind: 'state', state: lp.root?.state, message: `pool ${record.type}: ${record.reason}` })
+      // The pool is down and everything it created is gone: nothing left for a restarted daemon to do.
+      this.ended.set(lp.name, this.store.remove(lp.name).catch(err => this.hostLog('error', `removing state of ${lp.name}: ${(err as Error).message}`, lp.name)))
+    })
+  }
+
+  // ---- queries ---------------------------------------------------------------------------------------------------
+
+  status (pool?: string): PoolStatus[] {
+    if (pool !== undefined) return [this.pool(pool).status()]
+    return [...this.pools.values()].sort((a, b) => a.name.localeCompare(b.name)).map(p => p.status())
+  }
+
+  get (pool: string, path: string, attr?: string): SfJson {
+    const c = this.pool(pool).find(path)
+    if (attr !== undefined) {
+      const v = c.resolveAttr(attr)
+      if (v === undefined) throw new EngineError(`no attribute ${attr}`, pool, path)
+      return toJson(v)
+    }
+    const out: SfJsonObject = {}
+    for (const name of Object.keys(c.attrs)) {
+      if (name.startsWith('$')) continue
+      try {
+        out[name] = toJson(c.resolveAttr(name) ?? null)
+      } catch (err) {
+        out[name] = { $error: (err as Error).message }
+      }
+    }
+    return out
+  }
+
+  set (pool: string, path: string, attr: string, value: SfJson): void {
+    const c = this.pool(pool).find(path)
+    if (isDown(c.state) || c.isTerminating) throw new EngineError(`cannot set ${attr}: component is ${c.state}`, pool, path)
+    if (!/^[A-Za-z_][A-Za-z0-9_-]*$/.test(attr)) throw new EngineError(`invalid attribute name ${JSON.stringify(attr)}`, pool, path)
+    const bad = (this.check ?? fallbackCheckAttribute)(c.sfClass, attr, value)
+    if (bad) throw new EngineError(bad, pool, path)
+    const before = Object.hasOwn(c.attrs, attr) ? c.attrs[attr] : undefined
+    c.attrs[attr] = value
+    c.overrides[attr] = value
+    // Termination-time attributes are checked now, so a value that would stop the teardown is refused up front.
+    if (typeof (c as { teardownOptions?: () => unknown }).teardownOptions === 'function') {
+      try {
+        (c as unknown as { teardownOptions: () => unknown }).teardownOptions()
+      } catch (err) {
+        if (before === undefined) delete c.attrs[attr]; else c.attrs[attr] = before
+        delete c.overrides[attr]
+        throw err
+      }
+    }
+    c.log('info', `set ${attr} ${JSON.stringify(value)}`)
+    this.emit({ pool, path, kind: 'attribute', message: `${attr} = ${JSON.stringify(value)}` })
+    void this.persist(this.pool(pool)).catch(err => c.log('error', `saving state: ${(err as Error).message}`))
+  }
+
+  logs (pool: string, path: string): string[] {
+    return [...this.pool(pool).find(path).lines]
+  }
+
+  // ---- restart ---------------------------------------------------------------------------------------------------
+
+  async recover (): Promise<void> {
+    if (!this.shellFactory) await this.start()
+    for (const rec of await this.store.list()) {
+      if (this.pools.has(rec.pool)) continue
+      const p = this.newPool(rec.pool, rec.config as SfJsonObject)
+      let root: LiveComponent
+      try {
+        root = this.env(p).create('', p.config, undefined)
+        p.root = root
+        root.restore(rec.components)
+      } catch (err) {
+        this.hostLog('error', `cannot rebuild pool from its state file: ${(err as Error).message}`, rec.pool)
+        continue
+      }
+      this.pools.set(rec.pool, p)
+      if (rec.state === 'running') {
+        this.hostLog('info', 're-attaching to running pool', rec.pool)
+        await root.resume()
+      } else if (isDown(root.state)) {
+        p.termination = (rec.termination as TerminationRecord | undefined) ?? { type: 'abnormal', reason: 'ended', path: '' }
+        await this.store.remove(rec.pool)
+      } else {
+        this.hostLog('warn', `pool was ${rec.state} when the daemon stopped: terminating it`, rec.pool)
+        await root.terminate({ type: 'abnormal', reason: `daemon restarted while the pool was ${rec.state}`, path: '' })
+        await (this.ended.get(rec.pool) ?? Promise.resolve())
+      }
+    }
+  }
+
+  // ---- plumbing --------------------------------------------------------------------------------------------------
+
+  private pool (pool: string): LivePool {
+    const p = this.pools.get(pool)
+    if (!p) throw new EngineError('no such pool', pool)
+    return p
+  }
+
+  private persist (p: LivePool): Promise<void> {
+    if (p.finished && p.root && isDown(p.root.state)) return Promise.resolve()
+    return this.store.save(p.name, () => p.snapshot())
+  }
+
+  private env (p: LivePool): ComponentEnv & { create: (name: string, cd: SfJsonObject, parent: LiveComponent | undefined) => LiveComponent } {
+    const engine = this
+    const o = this.opts
+    const env = {
+      host: o.host,
+      pool: p.name,
+      clock: this.clock,
+      driver: o.driver,
+      storageDir: this.storageDir,
+      lvm: o.lvm,
+      log (c: LiveComponent, level: string, msg: string): void {
+        c.lines.push(`${level}: ${msg}`)
+        if (c.lines.length > MAX_LINES) c.lines.splice(0, c.lines.length - MAX_LINES)
+        o.log?.({ level, host: o.host, pool: p.name, path: c.path, msg })
+        engine.emit({ pool: p.name, path: c.path, kind: 'log', message: msg })
+      },
+      stateChanged (c: LiveComponent): void {
+        engine.emit({ pool: p.name, path: c.path, kind: 'state', state: c.state, message: c.reason ?? c.state })
+      },
+      persist: (): Promise<void> => this.persist(p),
+      makeShell: (path: string, log: (line: string) => void) => (this.shellFactory ?? ((_p, l) => { throw new EngineError(`engine not started (${l.name})`, p.name, path) }))(path, log),
+      makeStorage: async (kind, attrs, info) => await (o.storage ?? defaultStorageFactory)(kind, attrs, { ...info, lvm: o.lvm }),
+      create (name: string, cd: SfJsonObject, parent: LiveComponent | undefined): LiveComponent {
+        const path = parent === undefined ? '' : parent.path ? `${parent.path}:${name}` : name
+        const sfClass = cd.sfClass
+        if (typeof sfClass !== 'string') throw new EngineError('component has no sfClass', p.name, path)
+        const cls = engine.registry.lookup(sfClass)
+        if (!cls) throw new EngineError(`unknown sfClass ${JSON.stringify(sfClass)}`, p.name, path)
+        const link: ParentLink = parent === undefined ? p : parent as unknown as ParentLink
+        return cls.factory({ name, path, sfClass, type: cls.type, cd, parent, link, env })
+      }
+    } satisfies ComponentEnv
+    return env
+  }
+
+  private hostLog (level: string, msg: string, pool?: string): void {
+    this.opts.log?.({ level, host: this.opts.host, pool, msg })
+  }
+
+  private emit (e: Omit<EngineEvent, 'time' | 'host'>): void {
+    if (this.listeners.size === 0) return
+    const ev: EngineEvent = { time: this.clock.now(), host: this.opts.host, ...e }
+    if (ev.state === undefined) delete ev.state
+    for (const l of this.listeners) {
+      try { l(ev) } catch { /* a listener's failure is its own */ }
+    }
+  }
+}
+
+/** A resolved value as JSON: a live component becomes `{"$component": path}`. */
+function toJson (v: unknown): SfJson {
+  if (v instanceof DataNode) return v.value
+  if (isResolveNode(v)) return { $component: v.path }
+  return v as SfJson
+}

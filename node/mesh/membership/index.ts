@@ -1,0 +1,8 @@
+export { Membership } from './membership.ts'
+export { DEFAULT_MEMBERSHIP_CONFIG } from './types.ts'
+export type { MemberInfo, MemberRef, MembershipConfig, MembershipEvent, MembershipInit, MembershipTransport } from './types.ts'
+export { remainingSuspicionTime, suspicionTimeout, Suspicion } from './suspicion.ts'
+export { Awareness } from './awareness.ts'
+export { BroadcastQueue, retransmitLimit } from './broadcast-queue.ts'
+export { seededRandom, shuffle, sample } from './random.ts'
+export type { Random } from './random.ts'

@@ -1,0 +1,22 @@
+// A seeded random source: the scheduler's power-of-d choices and every simulation draw from it, so a run is
+// repeatable from its seed. (Math.random would make a failing simulation impossible to replay.)
+
+export interface Random {
+  /** Uniform in [0, 1). */
+  next (): number
+  /** Uniform integer in [0, n). */
+  int (n: number): number
+}
+
+/** mulberry32: tiny, fast, good enough for load spreading and simulations (not for secrets). */
+export function seededRandom (seed: number): Random {
+  let a = seed >>> 0
+  const next = (): number => {
+    a = (a + 0x6D2B79F5) >>> 0
+    let t = a
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
+  return { next, int: (n: number) => Math.floor(next() * n) }
+}

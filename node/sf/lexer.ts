@@ -1,0 +1,400 @@
+import type { Pos } from './ast.ts'
+import type { DiagnosticBag } from './diagnostics.ts'
+import { decodeUnicodeEscapes, PositionMap } from './syntax/positions.ts'
+
+// The .sf scanner (sf-language.md §2): a pull lexer over the whole text, one token at a time, so a 50 MB file
+// never becomes an array of millions of token objects. Lexical errors go to the DiagnosticBag and the scanner
+// carries on, as JavaCC's TokenMgrError would not: the parser decides what to do with what follows.
+
+/** Diagnostic codes of the lexer (stable; see diagnostics.ts). */
+export const LexCode = {
+  unexpectedChar: 'SF1001',
+  newlineInString: 'SF1002',
+  badEscape: 'SF1003',
+  intRange: 'SF1004',
+  unterminatedString: 'SF1005',
+  unterminatedComment: 'SF1006',
+  badByteArray: 'SF1007',
+  longRange: 'SF1008'
+} as const
+
+export type TokenKind =
+  | 'EOF' | 'WORD' | 'STRING' | 'INT' | 'LONG' | 'FLOAT' | 'DOUBLE' | 'BYTES'
+  | '{' | '}' | '[' | ']' | '[|' | '|]' | '(' | ')' | ',' | ':' | ';' | '--'
+  | '++' | '<>' | '+' | '-' | '*' | '/' | '%' | '==' | '!=' | '>=' | '<=' | '>' | '<' | '&&' | '||' | 'x|' | '!' | '->'
+  | 'APPLY' | 'ASSERT' | 'ATTRIB' | '#codebase' | 'DATA' | 'extends' | 'false' | 'true' | 'HERE' | 'HOST'
+  | '#include' | '#include?' | 'PROPERTY' | 'IPROPERTY' | 'ENVPROPERTY' | 'IENVPROPERTY' | 'CONSTANT' | 'LAZY'
+  | 'NULL' | 'OPTIONAL' | 'PARENT' | 'PROCESS' | 'ROOT' | 'TBD' | 'THIS' | 'IF' | 'THEN' | 'ELSE' | 'FI'
+  | 'SWITCH' | 'ENDSWITCH' | 'VAR'
+
+export interface Token {
+  kind: TokenKind
+  /** Source text of the token (for messages and reference text). */
+  image: string
+  /** Decoded value: string for WORD/STRING, number for INT/FLOAT/DOUBLE, bigint for LONG, bytes for BYTES. */
+  value?: string | number | bigint | Uint8Array
+  /** BYTES only. */
+  radix?: 'HEX' | 'DEC' | 'OCT' | 'BIN' | 'B64'
+  /** STRING only: written as `##...#`. */
+  multiline?: boolean
+  /** Offset in the (unicode-decoded) text. */
+  start: number
+  end: number
+  pos: Pos
+}
+
+const KEYWORDS: ReadonlySet<string> = new Set([
+  'APPLY', 'ASSERT', 'ATTRIB', 'DATA', 'extends', 'false', 'true', 'HERE', 'HOST', 'PROPERTY', 'IPROPERTY',
+  'ENVPROPERTY', 'IENVPROPERTY', 'CONSTANT', 'LAZY', 'NULL', 'OPTIONAL', 'PARENT', 'PROCESS', 'ROOT', 'TBD', 'THIS',
+  'IF', 'THEN', 'ELSE', 'FI', 'SWITCH', 'ENDSWITCH', 'VAR'
+])
+
+// Character classes as a lookup table over Latin-1 (the grammar's LETTER set stops at U+00FF).
+const LETTER = 1
+const DIGIT = 2
+const SPECIAL = 4
+const CLASS = new Uint8Array(256)
+for (let c = 0x41; c <= 0x5a; c++) CLASS[c] = LETTER
+for (let c = 0x61; c <= 0x7a; c++) CLASS[c] = LETTER
+for (let c = 0x30; c <= 0x39; c++) CLASS[c] = DIGIT
+for (const c of [0x24, 0x5f, 0xaa, 0xb5, 0xba]) CLASS[c] = LETTER
+for (let c = 0xa2; c <= 0xa5; c++) CLASS[c] = LETTER
+for (let c = 0xc0; c <= 0xff; c++) if (c !== 0xd7 && c !== 0xf7) CLASS[c] = LETTER
+for (const ch of '._-+@#~$%^&') CLASS[ch.charCodeAt(0)] |= SPECIAL
+
+const isLetter = (c: number): boolean => c < 256 && (CLASS[c] & LETTER) !== 0
+const isWordChar = (c: number): boolean => c < 256 && CLASS[c] !== 0
+const isDigit = (c: number): boolean => c >= 0x30 && c <= 0x39
+
+const SIMPLE_ESCAPES: Record<string, string> = { n: '\n', t: '\t', b: '\b', r: '\r', f: '\f', '\\': '\\', "'": "'", '"': '"' }
+
+const INT_MIN = -2147483648
+const INT_MAX = 2147483647
+const LONG_MIN = -(2n ** 63n)
+const LONG_MAX = 2n ** 63n - 1n
+
+export interface LexerOptions {
+  /** Columns a tab advances to (JavaCC, hence HP's messages, uses 8); default 1 = UTF-16 code units. */
+  tabWidth?: number
+}
+
+export class Lexer {
+  readonly text: string
+  readonly file: string
+  readonly #diag: DiagnosticBag
+  readonly #positions: PositionMap
+  #i = 0
+
+  constructor (rawText: string, file: string, diag: DiagnosticBag, options: LexerOptions = {}) {
+    const decoded = decodeUnicodeEscapes(rawText)
+    this.text = decoded.text
+    this.file = file
+    this.#diag = diag
+    this.#positions = new PositionMap(rawText, file, decoded.escapes, options.tabWidth ?? 1)
+  }
+
+  /** Position of an offset of the decoded text, in the raw file. */
+  posAt (offset: number): Pos { return this.#positions.pos(offset) }
+
+  /** Where an end-of-file token sits: on the last character, as JavaCC reports it. */
+  eofPos (): Pos { return this.#positions.pos(Math.max(0, this.text.length - 1)) }
+
+  next (): Token {
+    const t = this.text
+    const n = t.length
+    for (;;) {
+      this.#skipTrivia()
+      const i = this.#i
+      if (i >= n) return { kind: 'EOF', image: '', start: n, end: n, pos: this.eofPos() }
+      const c = t.charCodeAt(i)
+      if (isLetter(c)) return this.#word(i)
+      if (isDigit(c)) return this.#number(i)
+      switch (c) {
+        case 0x22: return this.#string(i) // "
+        case 0x23: { // #
+          const tok = this.#hash(i)
+          if (tok) return tok
+          continue
+        }
+        case 0x7b: return this.#punct(i, '{', 1)
+        case 0x7d: return this.#punct(i, '}', 1)
+        case 0x5b: return t.charCodeAt(i + 1) === 0x7c ? this.#punct(i, '[|', 2) : this.#punct(i, '[', 1)
+        case 0x5d: return this.#punct(i, ']', 1)
+        case 0x7c: // |
+          if (t.charCodeAt(i + 1) === 0x5d) return this.#punct(i, '|]', 2)
+          if (t.charCodeAt(i + 1) === 0x7c) return this.#punct(i, '||', 2)
+          break
+        case 0x28: return this.#punct(i, '(', 1)
+        case 0x29: return this.#punct(i, ')', 1)
+        case 0x2c: return this.#punct(i, ',', 1)
+        case 0x3a: return this.#punct(i, ':', 1)
+        case 0x3b: return this.#punct(i, ';', 1)
+        case 0x2d: { // -
+          const d = t.charCodeAt(i + 1)
+          if (d === 0x2d) return this.#punct(i, '--', 2)
+          if (d === 0x3e) return this.#punct(i, '->', 2)
+          if (isDigit(d) || (d === 0x2e && isDigit(t.charCodeAt(i + 2)))) return this.#number(i)
+          return this.#punct(i, '-', 1)
+        }
+        case 0x2e: // .
+          if (isDigit(t.charCodeAt(i + 1))) return this.#number(i)
+          break
+        case 0x2b: return t.charCodeAt(i + 1) === 0x2b ? this.#punct(i, '++', 2) : this.#punct(i, '+', 1)
+        case 0x3c: { // <
+          const d = t.charCodeAt(i + 1)
+          if (d === 0x3e) return this.#punct(i, '<>', 2)
+          if (d === 0x3d) return this.#punct(i, '<=', 2)
+          return this.#punct(i, '<', 1)
+        }
+        case 0x3e: return t.charCodeAt(i + 1) === 0x3d ? this.#punct(i, '>=', 2) : this.#punct(i, '>', 1)
+        case 0x3d: if (t.charCodeAt(i + 1) === 0x3d) return this.#punct(i, '==', 2); break
+        case 0x21: return t.charCodeAt(i + 1) === 0x3d ? this.#punct(i, '!=', 2) : this.#punct(i, '!', 1)
+        case 0x2a: return this.#punct(i, '*', 1)
+        case 0x2f: return this.#punct(i, '/', 1)
+        case 0x25: return this.#punct(i, '%', 1)
+        case 0x26: if (t.charCodeAt(i + 1) === 0x26) return this.#punct(i, '&&', 2); break
+      }
+      this.#error(LexCode.unexpectedChar, `unexpected character ${describeChar(t, i)}`, i)
+      this.#i = i + (c >= 0xd800 && c <= 0xdbff ? 2 : 1)
+    }
+  }
+
+  #error (code: string, message: string, offset: number): void {
+    this.#diag.error(code, message, this.#positions.pos(offset))
+  }
+
+  #punct (i: number, kind: TokenKind, len: number): Token {
+    this.#i = i + len
+    return { kind, image: kind, start: i, end: i + len, pos: this.#positions.pos(i) }
+  }
+
+  #skipTrivia (): void {
+    const t = this.text
+    const n = t.length
+    let i = this.#i
+    while (i < n) {
+      const c = t.charCodeAt(i)
+      if (c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0d || c === 0x0c) { i++; continue }
+      if (c === 0x2f) {
+        const d = t.charCodeAt(i + 1)
+        if (d === 0x2f) {
+          const nl = t.indexOf('\n', i + 2)
+          i = nl < 0 ? n : nl + 1
+          continue
+        }
+        if (d === 0x2a) {
+          const close = t.indexOf('*/', i + 2)
+          if (close < 0) {
+            this.#error(LexCode.unterminatedComment, 'comment "/*" is never closed', i)
+            i = n
+          } else {
+            i = close + 2
+          }
+          continue
+        }
+      }
+      break
+    }
+    this.#i = i
+  }
+
+  #word (i: number): Token {
+    const t = this.text
+    let j = i + 1
+    while (j < t.length && isWordChar(t.charCodeAt(j))) j++
+    const image = t.slice(i, j)
+    // `x|` is the xor token: longest match beats the one-letter word `x`.
+    if (j === i + 1 && image === 'x' && t.charCodeAt(j) === 0x7c) return this.#punct(i, 'x|', 2)
+    this.#i = j
+    const kind: TokenKind = KEYWORDS.has(image) ? image as TokenKind : 'WORD'
+    return { kind, image, value: image, start: i, end: j, pos: this.#positions.pos(i) }
+  }
+
+  #number (i: number): Token {
+    const t = this.text
+    let j = i
+    if (t.charCodeAt(j) === 0x2d) j++
+    const digitsStart = j
+    while (isDigit(t.charCodeAt(j))) j++
+    const intDigits = j > digitsStart
+    let isFloat = false
+    if (t.charCodeAt(j) === 0x2e && (intDigits || isDigit(t.charCodeAt(j + 1)))) {
+      isFloat = true
+      j++
+      while (isDigit(t.charCodeAt(j))) j++
+    }
+    const e = t.charCodeAt(j)
+    if (e === 0x65 || e === 0x45) {
+      let k = j + 1
+      const s = t.charCodeAt(k)
+      if (s === 0x2b || s === 0x2d) k++
+      if (isDigit(t.charCodeAt(k))) {
+        while (isDigit(t.charCodeAt(k))) k++
+        j = k
+        isFloat = true
+      }
+    }
+    const suffix = t.charCodeAt(j)
+    const pos = this.#positions.pos(i)
+    if (suffix === 0x64 || suffix === 0x44) { // d D
+      this.#i = j + 1
+      return { kind: 'DOUBLE', image: t.slice(i, j + 1), value: Number(t.slice(i, j)), start: i, end: j + 1, pos }
+    }
+    if (suffix === 0x66 || suffix === 0x46) { // f F
+      this.#i = j + 1
+      return { kind: 'FLOAT', image: t.slice(i, j + 1), value: Number(t.slice(i, j)), start: i, end: j + 1, pos }
+    }
+    if (isFloat) {
+      // SmartFrog drops the last character of an unsuffixed decimal (`1.5` -> 1.0); we deliberately read it whole.
+      this.#i = j
+      return { kind: 'FLOAT', image: t.slice(i, j), value: Number(t.slice(i, j)), start: i, end: j, pos }
+    }
+    if (suffix === 0x6c || suffix === 0x4c) { // l L
+      this.#i = j + 1
+      const image = t.slice(i, j + 1)
+      let value = BigInt(t.slice(i, j))
+      if (value < LONG_MIN || value > LONG_MAX) {
+        this.#error(LexCode.longRange, `long ${image} is out of the 64-bit range`, i)
+        value = 0n
+      }
+      return { kind: 'LONG', image, value, start: i, end: j + 1, pos }
+    }
+    this.#i = j
+    const image = t.slice(i, j)
+    let value = Number(image)
+    if (value < INT_MIN || value > INT_MAX) {
+      this.#error(LexCode.intRange, `integer ${image} is out of the 32-bit range (write ${image}L for a long)`, i)
+      value = 0
+    }
+    return { kind: 'INT', image, value, start: i, end: j, pos }
+  }
+
+  #string (i: number): Token {
+    const pos = this.#positions.pos(i)
+    const t = this.text
+    const n = t.length
+    let j = i + 1
+    let out = ''
+    let runStart = j
+    for (;;) {
+      if (j >= n) {
+        this.#error(LexCode.unterminatedString, 'string is never closed', i)
+        out += t.slice(runStart, j)
+        break
+      }
+      const c = t.charCodeAt(j)
+      if (c === 0x22) { out += t.slice(runStart, j); j++; break }
+      if (c === 0x0a || c === 0x0d) {
+        // JavaCC reports the newline itself; the string ends there so the next line lexes normally.
+        this.#error(LexCode.newlineInString, 'newline in a string (use \\n, or a ##...# multi-line string)', j)
+        out += t.slice(runStart, j)
+        break
+      }
+      if (c === 0x5c) {
+        out += t.slice(runStart, j)
+        j = this.#escape(j, 0x22)
+        out += this.#lastEscape
+        runStart = j
+        continue
+      }
+      j++
+    }
+    this.#i = j
+    return { kind: 'STRING', image: t.slice(i, j), value: out, start: i, end: j, pos }
+  }
+
+  #lastEscape = ''
+
+  /** Decodes the escape at `j` (a backslash) into #lastEscape; returns the offset after it. */
+  #escape (j: number, quote: number): number {
+    const t = this.text
+    const d = t[j + 1] ?? ''
+    const simple = SIMPLE_ESCAPES[d]
+    if (simple !== undefined && (d !== '"' || quote === 0x22)) { this.#lastEscape = simple; return j + 2 }
+    if (d === '#' && quote === 0x23) { this.#lastEscape = '#'; return j + 2 }
+    if (/^[0-3][0-7][0-7]$/.test(t.slice(j + 1, j + 4))) {
+      this.#lastEscape = String.fromCharCode(parseInt(t.slice(j + 1, j + 4), 8))
+      return j + 4
+    }
+    this.#error(LexCode.badEscape, `invalid escape ${JSON.stringify('\\' + d)}`, j)
+    this.#lastEscape = d
+    return d === '' ? j + 1 : j + 2
+  }
+
+  /** `#` starts a multi-line string, a byte array or a directive; returns null after reporting a lexical error. */
+  #hash (i: number): Token | null {
+    const t = this.text
+    if (t.charCodeAt(i + 1) === 0x23) return this.#multiline(i)
+    if (t.startsWith('#include?', i)) return this.#punct(i, '#include?', 9)
+    if (t.startsWith('#include', i)) return this.#punct(i, '#include', 8)
+    if (t.startsWith('#codebase', i)) return this.#punct(i, '#codebase', 9)
+    const radix = t.slice(i + 1, i + 4)
+    if (t.charCodeAt(i + 4) === 0x23 && (radix === 'HEX' || radix === 'DEC' || radix === 'OCT' || radix === 'BIN' || radix === 'B64')) {
+      return this.#bytes(i, radix)
+    }
+    this.#error(LexCode.unexpectedChar, 'unexpected character "#"', i)
+    this.#i = i + 1
+    return null
+  }
+
+  #multiline (i: number): Token {
+    const pos = this.#positions.pos(i)
+    const t = this.text
+    const n = t.length
+    let j = i + 2
+    let out = ''
+    let runStart = j
+    for (;;) {
+      if (j >= n) {
+        this.#error(LexCode.unterminatedString, 'multi-line string "##" is never closed with "#"', i)
+        out += t.slice(runStart, j)
+        break
+      }
+      const c = t.charCodeAt(j)
+      if (c === 0x23) { out += t.slice(runStart, j); j++; break }
+      if (c === 0x5c) {
+        out += t.slice(runStart, j)
+        j = this.#escape(j, 0x23)
+        out += this.#lastEscape
+        runStart = j
+        continue
+      }
+      j++
+    }
+    this.#i = j
+    return { kind: 'STRING', multiline: true, image: t.slice(i, j), value: out, start: i, end: j, pos }
+  }
+
+  #bytes (i: number, radix: 'HEX' | 'DEC' | 'OCT' | 'BIN' | 'B64'): Token {
+    const t = this.text
+    const close = t.indexOf('#', i + 5)
+    const end = close < 0 ? t.length : close
+    const body = t.slice(i + 5, end).replace(/[ \t\n\r]+/g, '')
+    const pos = this.#positions.pos(i)
+    if (close < 0) this.#error(LexCode.badByteArray, `byte array "#${radix}#" is never closed with "#"`, i)
+    const allowed = { HEX: /^[0-9a-fA-F]*$/, DEC: /^[0-9]*$/, OCT: /^[0-7]*$/, BIN: /^[01]*$/, B64: /^[0-9a-zA-Z=+/]*$/ }[radix]
+    let bytes: Uint8Array = new Uint8Array(0)
+    if (!allowed.test(body)) {
+      this.#error(LexCode.badByteArray, `invalid character in a #${radix}# byte array`, i)
+    } else {
+      bytes = decodeBytes(radix, body)
+    }
+    this.#i = close < 0 ? t.length : close + 1
+    return { kind: 'BYTES', radix, image: `#${radix}#${body}#`, value: bytes, start: i, end: this.#i, pos }
+  }
+}
+
+/** SmartFrog's SFByteArray radixes: HEX two digits a byte, DEC three, OCT three, BIN eight, B64 standard base64. */
+function decodeBytes (radix: 'HEX' | 'DEC' | 'OCT' | 'BIN' | 'B64', body: string): Uint8Array {
+  if (radix === 'B64') return new Uint8Array(Buffer.from(body, 'base64'))
+  const width = radix === 'HEX' ? 2 : radix === 'BIN' ? 8 : 3
+  const base = radix === 'HEX' ? 16 : radix === 'BIN' ? 2 : radix === 'OCT' ? 8 : 10
+  const out = new Uint8Array(Math.ceil(body.length / width))
+  for (let k = 0; k < out.length; k++) out[k] = parseInt(body.slice(k * width, (k + 1) * width), base) & 0xff
+  return out
+}
+
+function describeChar (t: string, i: number): string {
+  const cp = t.codePointAt(i) ?? 0
+  return `${JSON.stringify(String.fromCodePoint(cp))} (U+${cp.toString(16).toUpperCase().padStart(4, '0')})`
+}

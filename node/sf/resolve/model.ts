@@ -1,0 +1,196 @@
+import type { Pos, Primitive, Reference } from '../ast.ts'
+
+// The mutable tree the resolver works on: SmartFrog's SFComponentDescription, reduced to what the phases need.
+// Attributes are kept in parallel arrays rather than a Map per component: a pool of 10,000 VMs copies hundreds of
+// thousands of small components during type resolution, and slices of small arrays are both cheaper to copy and
+// smaller than Maps. An index Map is built only for large components (a Compound with many children).
+
+/** A scalar value: the parser's primitives (vectors excepted, see RVector). */
+export type Scalar = Exclude<Primitive, { type: 'vector' }>
+
+export interface RVector { type: 'vector', items: RValue[], pos: Pos }
+
+/** An APPLY or ASSERT node: `body` is a component whose parent is the container of the attribute. */
+export interface RApply {
+  type: 'apply'
+  assert: boolean
+  lazy: boolean
+  data: boolean
+  body: CD
+  /** For assertions built from Assertions/Schema templates: SmartFrog's sfAssertionPhase. */
+  phase?: 'static' | 'staticLazy' | 'dynamic'
+  /** A checked static assertion: SmartFrog's SFTempValue, dropped from the output. */
+  temp?: boolean
+  pos: Pos
+}
+
+export type RValue = Scalar | RVector | Reference | RApply | CD
+
+/** Placement attribute keys start with this character, followed by the path joined with it. */
+export const PLACE = '\u0001'
+
+const INDEX_FROM = 24
+
+export class CD {
+  readonly type = 'cd'
+  names: string[] = []
+  vals: RValue[] = []
+  tags: (string[] | undefined)[] = []
+  poss: Pos[] = []
+  parent: CD | null
+  eager: boolean
+  pos: Pos
+  /** 0 untouched, 1 in progress, 2 done: one byte per phase that walks components. */
+  typeState = 0
+  linkState = 0
+  /** Prototypes still to merge (type resolution), as built from the AST. */
+  protos?: Proto[]
+  #index?: Map<string, number>
+  /** Attribute indexes whose link resolution is under way, to report cycles instead of overflowing the stack. */
+  busy?: Set<number>
+
+  constructor (parent: CD | null, pos: Pos, eager = true) {
+    this.parent = parent
+    this.pos = pos
+    this.eager = eager
+  }
+
+  get size (): number { return this.names.length }
+
+  indexOf (name: string): number {
+    const n = this.names.length
+    if (n < INDEX_FROM) return this.names.indexOf(name)
+    if (this.#index === undefined || this.#index.size !== n) {
+      this.#index = new Map()
+      for (let i = 0; i < n; i++) this.#index.set(this.names[i]!, i)
+    }
+    return this.#index.get(name) ?? -1
+  }
+
+  get (name: string): RValue | undefined {
+    const i = this.indexOf(name)
+    return i < 0 ? undefined : this.vals[i]
+  }
+
+  /** Defines or overrides in place (first position kept), merging tags as SmartFrog does. */
+  set (name: string, value: RValue, pos: Pos, tags?: string[]): number {
+    const i = this.indexOf(name)
+    if (i >= 0) {
+      this.vals[i] = value
+      this.poss[i] = pos
+      if (tags !== undefined && tags.length > 0) this.tags[i] = unionTags(this.tags[i], tags)
+      return i
+    }
+    this.names.push(name)
+    this.vals.push(value)
+    this.tags.push(tags !== undefined && tags.length > 0 ? tags : undefined)
+    this.poss.push(pos)
+    this.#index?.set(name, this.names.length - 1)
+    return this.names.length - 1
+  }
+
+  removeAt (i: number): void {
+    this.names.splice(i, 1)
+    this.vals.splice(i, 1)
+    this.tags.splice(i, 1)
+    this.poss.splice(i, 1)
+    this.#index = undefined
+  }
+
+  /** Keeps only attributes for which `keep` is true (one pass, order kept). */
+  filter (keep: (i: number) => boolean): void {
+    let w = 0
+    const n = this.names.length
+    for (let r = 0; r < n; r++) {
+      if (!keep(r)) continue
+      if (w !== r) {
+        this.names[w] = this.names[r]!
+        this.vals[w] = this.vals[r]!
+        this.tags[w] = this.tags[r]
+        this.poss[w] = this.poss[r]!
+      }
+      w++
+    }
+    if (w === n) return
+    this.names.length = w
+    this.vals.length = w
+    this.tags.length = w
+    this.poss.length = w
+    this.#index = undefined
+  }
+
+  hasTag (i: number, tag: string): boolean {
+    const t = this.tags[i]
+    return t !== undefined && t.includes(tag)
+  }
+
+  /** The component path from the file root, `sfConfig:a:b`, for messages. */
+  path (): string {
+    const parts: string[] = []
+    let c: CD = this
+    while (c.parent !== null) {
+      const p: CD = c.parent
+      let i = p.vals.indexOf(c)
+      if (i < 0) i = p.vals.findIndex(v => !(v instanceof CD) && v.type === 'apply' && v.body === c)
+      parts.push(i >= 0 ? displayName(p.names[i]!) : '?')
+      c = p
+    }
+    return parts.reverse().join(':')
+  }
+
+  root (): CD {
+    let c: CD = this
+    while (c.parent !== null) c = c.parent
+    return c
+  }
+}
+
+export type Proto =
+  | { kind: 'ref', ref: Reference }
+  | { kind: 'body', cd: CD }
+
+export function unionTags (a: string[] | undefined, b: string[] | undefined): string[] | undefined {
+  if (a === undefined || a.length === 0) return b
+  if (b === undefined || b.length === 0) return a
+  const out = a.slice()
+  for (const t of b) if (!out.includes(t)) out.push(t)
+  return out
+}
+
+export function isPlacement (name: string): boolean { return name.charCodeAt(0) === 1 }
+export function placementPath (name: string): string[] { return name.slice(1).split(PLACE) }
+export function displayName (name: string): string {
+  return isPlacement(name) ? placementPath(name).join(':') : name
+}
+
+export function isCD (v: RValue | undefined): v is CD { return v instanceof CD }
+
+/**
+ * Deep copy of a type-resolved value for `extends`: components are copied and re-parented, references and scalars
+ * are immutable and shared.
+ */
+export function copyValue (v: RValue, parent: CD): RValue {
+  if (v instanceof CD) return copyCD(v, parent)
+  switch (v.type) {
+    case 'vector': return { type: 'vector', items: v.items.map(x => copyValue(x, parent)), pos: v.pos }
+    case 'apply': return { ...v, body: copyCD(v.body, parent) }
+    default: return v
+  }
+}
+
+export function copyCD (src: CD, parent: CD | null): CD {
+  const cd = new CD(parent, src.pos, src.eager)
+  cd.typeState = src.typeState
+  cd.names = src.names.slice()
+  cd.tags = src.tags.slice()
+  cd.poss = src.poss.slice()
+  const n = src.vals.length
+  const vals = new Array<RValue>(n)
+  for (let i = 0; i < n; i++) {
+    const v = src.vals[i]!
+    vals[i] = (v instanceof CD || v.type === 'vector' || v.type === 'apply') ? copyValue(v, cd) : v
+  }
+  cd.vals = vals
+  if (src.protos !== undefined) cd.protos = src.protos
+  return cd
+}

@@ -1,0 +1,5 @@
+// Protocol ids and gossip topics of the mesh. Versioned: a change of wire format is a new id.
+
+export const MEMBERSHIP_PROTOCOL = '/sdpeer/membership/1.0.0'
+export const DIRECTORY_FETCH_PROTOCOL = '/sdpeer/directory/1.0.0'
+export const ANNOUNCEMENT_TOPIC = 'sdpeer/hosts/1'

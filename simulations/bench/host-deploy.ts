@@ -1,0 +1,118 @@
+// Benchmark: one daemon (a real `sdpeer join` process, sim driver with boot time 0), one pool of N VMs each on its own
+// cow overlay, deployed with --wait and then terminated through the control API. Prints the time per VM that sdpeer
+// itself spends, two ways:
+//   - daemon CPU: user+system time of the daemon process (from /proc/PID/stat), which excludes the host commands
+//     (qemu-img, mkswap...: child processes) but includes the sim driver, an in-process stand-in for the hypervisor;
+//   - wall minus commands: wall time of deploy+terminate minus the summed durations of the shell commands the
+//     engine reports ("= exit 0 (N ms)"). With one shared BashShell the commands run one at a time, so this is the
+//     time the pool spends waiting on sdpeer rather than on commands (an upper bound when sdpeer work overlaps them).
+// Two layouts: `--layout pool` (default) puts the N VMs in one pool; `--layout pools` deploys N pools of one VM each,
+// one after the other, and then terminates them one after the other (per-pool costs instead of per-tree costs).
+// Usage: npx node simulations/bench/host-deploy.ts [--vms 200] [--layout pool|pools]
+
+import { spawn, execFileSync } from 'node:child_process'
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { parseArgs } from 'node:util'
+import { ApiClient } from '../../node/api/client.ts'
+import { checkFile } from '../../node/sf/index.ts'
+import { formatDiagnostic } from '../../node/sf/diagnostics.ts'
+import type { SfJsonObject } from '../../node/sf/sfjson.ts'
+
+const { values } = parseArgs({ options: { vms: { type: 'string', default: '200' }, layout: { type: 'string', default: 'pool' } } })
+const N = Number(values.vms)
+const LAYOUT = values.layout
+if (!Number.isSafeInteger(N) || N < 1 || (LAYOUT !== 'pool' && LAYOUT !== 'pools')) {
+  console.error('usage: host-deploy.ts [--vms N] [--layout pool|pools]')
+  process.exit(2)
+}
+const SDPEER = fileURLToPath(new URL('../../cli/sdpeer.js', import.meta.url))
+const TICKS = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim())
+
+async function cpuMs (pid: number): Promise<number> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8')
+  // Fields after the parenthesised command name; utime and stime are fields 14 and 15 (1-based).
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  return (Number(f[11]) + Number(f[12])) * 1000 / TICKS
+}
+
+function poolText (base: string, vms: number, offset = 0): string {
+  const parts = ['#include "org/smartfrog/components.sf"', '#include "ch/cern/openlab/smartdomains/components.sf"',
+    '#include "org/smartfrog/services/shellscript/components.sf"', '', 'sfConfig extends Compound {', '    myShell extends BashShell;']
+  for (let i = offset; i < offset + vms; i++) {
+    parts.push(`    cow${i} extends CowStorageBackend { shell LAZY ATTRIB myShell; domainName "bench${i}"; baseImage ${JSON.stringify(base)}; swapSize 0; }`)
+    parts.push(`    vm${i} extends VM { shell LAZY ATTRIB myShell; kernel "/boot/vmlinuz"; ip "10.1.${i >> 8}.${i & 255}"; hostname "bench${i}"; memory 16; storageBackend LAZY ATTRIB cow${i}; domainLivenessCheck false; }`)
+  }
+  parts.push('}', '')
+  return parts.join('\n')
+}
+
+const dir = await mkdtemp(join(tmpdir(), 'sdpeer-bench-'))
+const stateDir = join(dir, 'state')
+const base = join(dir, 'base.img')
+execFileSync('truncate', ['-s', '16M', base])
+// Resolved here, before the clock starts: the bench measures the daemon, not the client's resolver.
+const configs: SfJsonObject[] = []
+for (let p = 0; p < (LAYOUT === 'pool' ? 1 : N); p++) {
+  await writeFile(join(dir, 'pool.sf'), LAYOUT === 'pool' ? poolText(base, N) : poolText(base, 1, p))
+  const checked = checkFile(join(dir, 'pool.sf'), { cwd: dir })
+  if (!checked.config) {
+    for (const d of checked.diagnostics) console.error(formatDiagnostic(d))
+    process.exit(1)
+  }
+  configs.push(checked.config)
+}
+
+// BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles the daemon.
+const nodeArgs = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean)
+const daemon = spawn(process.execPath, [...nodeArgs, SDPEER, 'join', '--host', 'bench', '--state-dir', stateDir, '--driver', 'sim', '--capacity', `memory=${16 * N + 1024},vcpus=${N + 8}`], { stdio: ['ignore', 'ignore', 'pipe'] })
+let daemonErr = ''
+daemon.stderr.on('data', c => { daemonErr += String(c) })
+const api = join(stateDir, 'api.sock')
+let client: ApiClient | undefined
+for (let i = 0; i < 200 && !client; i++) {
+  try { client = await ApiClient.connect(api) } catch { await new Promise(resolve => setTimeout(resolve, 50)) }
+}
+if (!client) { console.error(`daemon did not start: ${daemonErr}`); process.exit(1) }
+
+let commandMs = 0
+let commands = 0
+const onItem = (item: { kind: string, event?: { kind: string, message: string } }): void => {
+  const m = item.event?.kind === 'log' ? /^= exit \d+ \((\d+(?:\.\d+)?) ms\)$/.exec(item.event.message) : null
+  if (m) { commandMs += Number(m[1]); commands++ }
+}
+const events = client.call('events', {}, { onItem })
+const pools = LAYOUT === 'pool' ? ['bench'] : Array.from({ length: N }, (_, i) => `bench${i}`)
+
+const cpu0 = await cpuMs(daemon.pid!)
+const t0 = performance.now()
+for (const [i, pool] of pools.entries()) {
+  const deployed = await client.call('deploy', { pool, config: configs[i]!, wait: true })
+  if ('accepted' in deployed || deployed.state !== 'running') throw new Error(`deploy did not reach running: ${JSON.stringify(deployed).slice(0, 500)}`)
+}
+const t1 = performance.now()
+const cpu1 = await cpuMs(daemon.pid!)
+const deployCommandMs = commandMs
+const deployCommands = commands
+for (const pool of pools) {
+  const terminated = await client.call('terminate', { pool, type: 'normal' })
+  if (terminated.state !== 'terminated') throw new Error(`terminate ended ${terminated.state}`)
+}
+const t2 = performance.now()
+const cpu2 = await cpuMs(daemon.pid!)
+await new Promise(resolve => setTimeout(resolve, 100))
+
+client.close()
+void events.catch(() => {})
+daemon.kill('SIGTERM')
+await new Promise(resolve => daemon.once('exit', resolve))
+await rm(dir, { recursive: true, force: true })
+
+const per = (ms: number): string => (ms / N).toFixed(2)
+const termCommandMs = commandMs - deployCommandMs
+console.log(`host-deploy: ${N} sim VMs with cow storage, one daemon, ${LAYOUT === 'pool' ? 'one pool, one shared BashShell' : `${N} pools of one VM, one after the other`}`)
+console.log(`  deploy --wait     wall ${(t1 - t0).toFixed(0)} ms (${per(t1 - t0)} ms/VM); ${deployCommands} host commands took ${deployCommandMs.toFixed(0)} ms; daemon CPU ${(cpu1 - cpu0).toFixed(0)} ms`)
+console.log(`  terminate         wall ${(t2 - t1).toFixed(0)} ms (${per(t2 - t1)} ms/VM); ${commands - deployCommands} host commands took ${termCommandMs.toFixed(0)} ms; daemon CPU ${(cpu2 - cpu1).toFixed(0)} ms`)
+console.log(`  sdpeer per VM, deploy+terminate: daemon CPU ${per(cpu2 - cpu0)} ms; wall minus commands ${per((t2 - t0) - commandMs)} ms   [goal < 5 ms]`)

@@ -1,0 +1,128 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { Writable } from 'node:stream'
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { startDaemon } from '../../node/daemon/daemon.ts'
+import type { Daemon } from '../../node/daemon/daemon.ts'
+import type { DaemonFactories } from '../../node/daemon/factories.ts'
+import { formatHuman } from '../../node/daemon/logger.ts'
+import { ApiClient } from '../../node/api/client.ts'
+import type { HypervisorDriver } from '../../node/drivers/types.ts'
+import { FakeEngine } from '../api/fake-engine.ts'
+
+let dir: string
+let engines: FakeEngine[]
+let logs: string[]
+const running: Daemon[] = []
+
+const driver = { name: 'sim' } as unknown as HypervisorDriver
+
+function factories (): DaemonFactories {
+  return {
+    createDriver: () => driver,
+    createEngine: (o) => { const e = new FakeEngine(o.host); engines.push(e); return e }
+  }
+}
+
+function logStream (): Writable {
+  return new Writable({ write (c, _e, cb) { logs.push(...String(c).split('\n').filter(Boolean)); cb() } })
+}
+
+async function start (host = 'machine9', extra: Record<string, unknown> = {}): Promise<Daemon> {
+  const d = await startDaemon({ host, stateDir: dir, driver: 'sim', logStream: logStream(), ...extra }, factories())
+  running.push(d)
+  return d
+}
+
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'sdpeer-daemon-'))
+  engines = []
+  logs = []
+})
+
+afterEach(async () => {
+  for (const d of running.splice(0)) await d.stop()
+  await rm(dir, { recursive: true, force: true })
+})
+
+describe('daemon assembly', () => {
+  it('recovers, starts the engine, listens on STATE_DIR/api.sock and writes its identity', async () => {
+    const d = await start()
+    expect(d.apiPath).toBe(join(dir, 'api.sock'))
+    expect(engines[0]!.calls).toEqual(['recover', 'start'])
+    expect((await stat(dir)).mode & 0o777).toBe(0o700)
+    expect((await stat(d.apiPath)).mode & 0o777).toBe(0o600)
+    expect(JSON.parse(await readFile(join(dir, 'daemon.json'), 'utf8'))).toMatchObject({ host: 'machine9', driver: 'sim' })
+    const c = await ApiClient.connect(d.apiPath)
+    expect(await c.call('ping', {})).toMatchObject({ host: 'machine9', driver: 'sim' })
+    c.close()
+    const ready = logs.map(l => JSON.parse(l)).find(r => r.msg === 'daemon ready')
+    expect(ready).toMatchObject({ host: 'machine9', api: d.apiPath, level: 30 })
+  })
+
+  it('stops without terminating pools and releases the state dir for the next daemon', async () => {
+    const d = await start()
+    const c = await ApiClient.connect(d.apiPath)
+    await c.call('deploy', { pool: 'web', config: { a: { type: 'BashShell' } }, wait: true })
+    c.close()
+    await d.stop()
+    expect(engines[0]!.calls).toEqual(['recover', 'start', 'deploy web', 'stop'])
+    await expect(stat(d.apiPath)).rejects.toMatchObject({ code: 'ENOENT' })
+    await expect(stat(join(dir, 'daemon.lock'))).rejects.toMatchObject({ code: 'ENOENT' })
+    await start()
+    expect(engines[1]!.calls).toEqual(['recover', 'start'])
+  })
+
+  it('refuses a second daemon on the same state dir, whatever its socket', async () => {
+    await start()
+    const err = await startDaemon({ host: 'machine9', stateDir: dir, driver: 'sim', apiPath: join(dir, 'other.sock'), logStream: logStream() }, factories()).catch(e => e)
+    expect(err).toMatchObject({ name: 'StateDirError' })
+    expect(err.message).toContain(`held by the sdpeer daemon with pid ${process.pid}`)
+    expect(engines.length).toBe(1)
+  })
+
+  it('takes over the lock of a dead daemon (SIGKILL leaves it behind)', async () => {
+    // pid 2^22+1 is above Linux's pid_max default ceiling, so no live process has it.
+    await writeFile(join(dir, 'daemon.lock'), '4194305\n')
+    const d = await start()
+    expect(await readFile(join(dir, 'daemon.lock'), 'utf8')).toBe(`${process.pid}\n`)
+    await d.stop()
+  })
+
+  it('refuses a state dir made for another host name or driver, before starting anything', async () => {
+    await (await start('machine9')).stop()
+    running.length = 0
+    const err = await startDaemon({ host: 'machine10', stateDir: dir, driver: 'sim', logStream: logStream() }, factories()).catch(e => e)
+    expect(err).toMatchObject({ name: 'StateDirError' })
+    expect(err.message).toContain('"machine9"')
+    const err2 = await startDaemon({ host: 'machine9', stateDir: dir, driver: 'qemu', logStream: logStream() }, factories()).catch(e => e)
+    expect(err2).toMatchObject({ name: 'StateDirError' })
+    expect(engines.length).toBe(1)
+    // The failed starts released the lock: a correct one starts.
+    await start('machine9')
+  })
+
+  it('refuses a host name that is not one', async () => {
+    for (const host of ['', 'a b', 'x;rm -rf /', '-lead', 'a..b', 'x'.repeat(64)]) {
+      await expect(startDaemon({ host, stateDir: dir, driver: 'sim', logStream: logStream() }, factories())).rejects.toMatchObject({ name: 'DaemonConfigError', option: '--host' })
+    }
+  })
+
+  it('logs engine events with pool and component path', async () => {
+    const d = await start()
+    const c = await ApiClient.connect(d.apiPath)
+    await c.call('deploy', { pool: 'web', config: { loop: { type: 'LoopbackStorageBackend' } }, wait: true })
+    c.close()
+    const rec = logs.map(l => JSON.parse(l)).find(r => r.pool === 'web' && r.path === 'loop' && r.state === 'running')
+    expect(rec).toMatchObject({ host: 'machine9', level: 30 })
+  })
+})
+
+describe('human log lines', () => {
+  it('shows time, level, pool:path, message and extra fields', () => {
+    const line = formatHuman({ level: 40, time: Date.UTC(2026, 0, 1, 12, 0, 1, 123), host: 'h', pool: 'web', path: 'computer1:domain1', msg: 'domain crashed', state: 'failed', pid: 1 })
+    expect(line).toBe('12:00:01.123 WARN  web:computer1:domain1  domain crashed  state=failed')
+    expect(formatHuman({ level: 30, time: 0, msg: 'ready', err: { message: 'boom', stack: 'x' } })).toBe('00:00:00.000 INFO  ready  err="boom"')
+  })
+})

@@ -1,0 +1,200 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { execFileSync } from 'node:child_process'
+import { mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import type { DaemonProcess } from './harness.ts'
+import { filesUnder, sdpeer, sdpeerProcess, startDaemon } from './harness.ts'
+
+// One host, end to end: a real `sdpeer join` process with the sim driver, loopback storage in a temp dir filled from a
+// tiny base image made here, driven by the CLI. What must hold: the pool runs with the component paths of the
+// tutorial, runtime `set` acts at termination, terminate and failed deploys leave no file, and a daemon killed with
+// SIGKILL is replaced by one that finds the pool running.
+
+let root: string
+let baseImage: string
+const daemons: DaemonProcess[] = []
+
+function poolText (opts: { saved: string, domain?: string }): string {
+  return `#include "org/smartfrog/components.sf"
+#include "ch/cern/openlab/smartdomains/components.sf"
+#include "org/smartfrog/services/shellscript/components.sf"
+
+DefaultXenDomain extends XenDomain {
+    shell LAZY ATTRIB myShell;
+    kernel "/boot/vmlinuz-2.6-xen";
+    gateway "10.0.0.1";
+    netmask "255.255.0.0";
+    memory 64;
+}
+
+sfConfig extends Compound {
+    sfSyncTerminate true;
+    myShell extends BashShell;
+    loop extends LoopbackStorageBackend {
+        shell LAZY ATTRIB myShell;
+        domainName "domainLoopback";
+        baseImage ${JSON.stringify(baseImage)};
+        volumeSize "16M";
+        swapSize "4M";
+        saveImagePath ${JSON.stringify(opts.saved)};
+        saveImageName "dom1";
+    }
+    domain1 extends DefaultXenDomain {
+        ip "10.0.9.1";
+        hostname "machine9-dom1";
+        storageBackend LAZY ATTRIB loop;
+        ${opts.domain ?? ''}
+    }
+}
+`
+}
+
+async function newHost (name: string): Promise<{ stateDir: string, saved: string, pool: string, failing: string }> {
+  const dir = await mkdtemp(join(root, `${name}-`))
+  const stateDir = join(dir, 'state')
+  const saved = join(dir, 'saved')
+  await writeFile(join(dir, 'pool.sf'), poolText({ saved }))
+  await writeFile(join(dir, 'failing.sf'), poolText({ saved, domain: 'simStartFail "no hypervisor today";' }))
+  return { stateDir, saved, pool: join(dir, 'pool.sf'), failing: join(dir, 'failing.sf') }
+}
+
+beforeAll(async () => {
+  root = await mkdtemp(join(tmpdir(), 'sdpeer-e2e-'))
+  const img = join(root, 'image')
+  await mkdir(join(img, 'etc'), { recursive: true })
+  await writeFile(join(img, 'etc', 'motd'), 'built by the e2e test\n')
+  baseImage = join(root, 'base.tar.gz')
+  execFileSync('tar', ['-C', img, '-czf', baseImage, '.'])
+})
+
+afterEach(async () => {
+  for (const d of daemons.splice(0)) {
+    if (d.proc.exitCode === null && d.proc.signalCode === null) { d.proc.kill('SIGKILL'); await d.exited }
+  }
+})
+
+afterAll(async () => { await rm(root, { recursive: true, force: true }) })
+
+async function daemon (stateDir: string, extra: string[] = []): Promise<DaemonProcess> {
+  const d = await startDaemon('machine9', stateDir, extra)
+  daemons.push(d)
+  return d
+}
+
+describe('sdpeer host daemon, end to end', () => {
+  it('deploys the tutorial pool, reports it running, saves the image on request and leaves no file behind', async () => {
+    const h = await newHost('run')
+    const d = await daemon(h.stateDir)
+    const dep = await sdpeer(d.api, ['deploy', h.pool, '--name', 'web', '--wait'])
+    expect(dep.stderr).toBe('')
+    expect(dep.code).toBe(0)
+    expect(dep.stdout).toMatch(/domain1\s+running/)
+
+    const st = await sdpeer(d.api, ['status', 'web', '--json'])
+    expect(st.code).toBe(0)
+    const status = JSON.parse(st.stdout)
+    expect(Object.keys(status)).toEqual(['pool', 'state', 'components'])
+    expect(status.pool).toBe('web')
+    expect(status.state).toBe('running')
+    expect(status.components.map((c: { path: string }) => c.path)).toEqual(['', 'myShell', 'loop', 'domain1'])
+    for (const c of status.components) {
+      expect(c).toMatchObject({ host: 'machine9', state: 'running' })
+      expect(Object.keys(c).sort()).toEqual(['host', 'path', 'state', 'type'])
+    }
+    expect(status.components.find((c: { path: string }) => c.path === 'domain1').type).toBe('XenDomain')
+    expect(await filesUnder(join(h.stateDir, 'storage'))).not.toEqual([])
+
+    const all = await sdpeer(d.api, ['status', '--json'])
+    expect(JSON.parse(all.stdout)).toEqual([status])
+    expect((await sdpeer(d.api, ['get', 'web:domain1', 'memory'])).stdout).toBe('64\n')
+    expect((await sdpeer(d.api, ['get', 'web:domain1', 'hostname'])).stdout).toBe('"machine9-dom1"\n')
+
+    // saveImage is an attribute of the storage backend (the engine refuses it on the XenDomain itself).
+    const set = await sdpeer(d.api, ['set', 'web:loop', 'saveImage', 'true'])
+    expect(set.stderr).toBe('')
+    expect(set.code).toBe(0)
+    expect((await sdpeer(d.api, ['get', 'web:loop', 'saveImage'])).stdout).toBe('true\n')
+    const wrong = await sdpeer(d.api, ['set', 'web:domain1', 'memory', '"lots"'])
+    expect(wrong.code).toBe(1)
+
+    const term = await sdpeer(d.api, ['terminate', 'web', '--json'])
+    expect(term.stderr).toBe('')
+    expect(term.code).toBe(0)
+    expect(JSON.parse(term.stdout).state).toBe('terminated')
+    expect((await stat(join(h.saved, 'dom1.tar.gz'))).size).toBeGreaterThan(0)
+    const listing = execFileSync('tar', ['-tzf', join(h.saved, 'dom1.tar.gz')], { encoding: 'utf8' })
+    expect(listing).toContain('etc/motd')
+    expect(await filesUnder(join(h.stateDir, 'storage'))).toEqual([])
+    expect(JSON.parse((await sdpeer(d.api, ['status', '--json'])).stdout)).toEqual([])
+  })
+
+  it('refuses a pool whose domain fails to start and leaves nothing behind', async () => {
+    const h = await newHost('fail')
+    const d = await daemon(h.stateDir)
+    const dep = await sdpeer(d.api, ['deploy', h.failing, '--name', 'bad', '--wait'])
+    expect(dep.code).toBe(1)
+    expect(dep.stderr).toContain('no hypervisor today')
+    expect(JSON.parse((await sdpeer(d.api, ['status', '--json'])).stdout)).toEqual([])
+    expect(await filesUnder(join(h.stateDir, 'storage'))).toEqual([])
+    expect(await filesUnder(h.saved)).toEqual([])
+  })
+
+  it('sends nothing when the description has errors', async () => {
+    const h = await newHost('diag')
+    const d = await daemon(h.stateDir)
+    const broken = join(h.stateDir, '..', 'broken.sf')
+    await writeFile(broken, 'sfConfig extends Compound {\n  x 1\n}\n')
+    const dep = await sdpeer(d.api, ['deploy', broken, '--name', 'x', '--wait'])
+    expect(dep.code).toBe(1)
+    expect(dep.stderr).toMatch(/broken\.sf:\d+:\d+: error SF\d{4}/)
+    expect(JSON.parse((await sdpeer(d.api, ['status', '--json'])).stdout)).toEqual([])
+  })
+
+  it('survives SIGKILL: a new daemon on the same state dir finds the pool running and terminates it', async () => {
+    const h = await newHost('kill')
+    const first = await daemon(h.stateDir)
+    expect((await sdpeer(first.api, ['deploy', h.pool, '--name', 'web', '--wait'])).code).toBe(0)
+    first.proc.kill('SIGKILL')
+    expect(await first.exited).toBe('SIGKILL')
+
+    const second = await daemon(h.stateDir)
+    const status = JSON.parse((await sdpeer(second.api, ['status', 'web', '--json'])).stdout)
+    expect(status.state).toBe('running')
+    expect(status.components.map((c: { path: string, state: string }) => `${c.path}=${c.state}`))
+      .toEqual(['=running', 'myShell=running', 'loop=running', 'domain1=running'])
+    const term = await sdpeer(second.api, ['terminate', 'web'])
+    expect(term.code).toBe(0)
+    expect(await filesUnder(join(h.stateDir, 'storage'))).toEqual([])
+  })
+
+  it('stops on SIGTERM without terminating pools, and refuses a second daemon while one runs', async () => {
+    const h = await newHost('term')
+    const first = await daemon(h.stateDir)
+    expect((await sdpeer(first.api, ['deploy', h.pool, '--name', 'web', '--wait'])).code).toBe(0)
+
+    const dup = await sdpeerProcess(['join', '--host', 'machine9', '--state-dir', h.stateDir, '--driver', 'sim'])
+    expect(dup.code).toBe(1)
+    expect(dup.stderr).toContain('StateDirError')
+    expect((await sdpeer(first.api, ['status', 'web'])).code).toBe(0)
+
+    first.proc.kill('SIGTERM')
+    expect(await first.exited).toBe(0)
+    await expect(stat(first.api)).rejects.toMatchObject({ code: 'ENOENT' })
+    expect(await filesUnder(join(h.stateDir, 'storage'))).not.toEqual([])
+
+    const second = await daemon(h.stateDir)
+    expect(JSON.parse((await sdpeer(second.api, ['status', 'web', '--json'])).stdout).state).toBe('running')
+    expect((await sdpeer(second.api, ['terminate', 'web'])).code).toBe(0)
+    expect(await filesUnder(join(h.stateDir, 'storage'))).toEqual([])
+  })
+
+  it('says clearly that no daemon runs, with exit 1, from the real binary', async () => {
+    const r = await sdpeerProcess(['status'], { SDPEER_API: join(root, 'nobody.sock') })
+    expect(r.code).toBe(1)
+    expect(r.stderr).toContain('no sdpeer daemon at')
+    const none = await sdpeerProcess(['status'])
+    expect(none.code).toBe(2)
+    expect(none.stderr).toContain('SDPEER_API')
+  })
+})
