@@ -1,4 +1,5 @@
 import { MAX_ADDRS, MAX_ADDR_LENGTH, MAX_ID_LENGTH, MAX_MEMBERS_PER_SYNC, MAX_MEMBERSHIP_MESSAGE_BYTES, MAX_PUSH_PULL_BYTES, MAX_UPDATES_PER_MESSAGE } from './limits.ts'
+import { MessageTooLargeError } from './errors.ts'
 import { arr, bool, int, jsonBytes, obj, oneOf, onlyKeys, parseJsonBytes, str, strs } from './validate.ts'
 import type { Obj } from './validate.ts'
 
@@ -86,6 +87,68 @@ export function membershipLimit (m: MembershipMessage | { type: string }): numbe
   return m.type === 'push-pull' ? MAX_PUSH_PULL_BYTES : MAX_MEMBERSHIP_MESSAGE_BYTES
 }
 
-export function decodeMembershipMessage (bytes: Uint8Array): MembershipMessage {
-  return validateMembershipMessage(parseJsonBytes(bytes, MAX_PUSH_PULL_BYTES))
+/** Decodes and validates; a message other than a state sync over the small bound is refused as too large. */
+export function decodeMembershipMessage (bytes: Uint8Array, options: { peer?: string } = {}): MembershipMessage {
+  if (bytes.byteLength > MAX_PUSH_PULL_BYTES) throw new MessageTooLargeError(bytes.byteLength, MAX_PUSH_PULL_BYTES, options)
+  const m = validateMembershipMessage(parseJsonBytes(bytes, MAX_PUSH_PULL_BYTES))
+  const limit = membershipLimit(m)
+  if (bytes.byteLength > limit) throw new MessageTooLargeError(bytes.byteLength, limit, options)
+  return m
+}
+
+/** Length of JSON.stringify(v) for plain data, computed without building the string; NaN if not plain ASCII. */
+function jsonSize (v: unknown): number {
+  switch (typeof v) {
+    case 'string': {
+      let n = v.length + 2
+      for (let i = 0; i < v.length; i++) {
+        const c = v.charCodeAt(i)
+        if (c === 0x22 || c === 0x5c) n++
+        else if (c < 0x20 || c > 0x7e) return NaN
+      }
+      return n
+    }
+    case 'number': return String(v).length
+    case 'boolean': return v ? 4 : 5
+    case 'object': {
+      if (v === null) return 4
+      if (Array.isArray(v)) {
+        let n = 2 + Math.max(0, v.length - 1)
+        for (const x of v) n += jsonSize(x)
+        return n
+      }
+      let n = 2; let count = 0
+      for (const [k, x] of Object.entries(v)) {
+        if (x === undefined) continue
+        n += jsonSize(k) + 1 + jsonSize(x)
+        count++
+      }
+      return n + Math.max(0, count - 1)
+    }
+    default: return NaN
+  }
+}
+
+function updateSize (u: MemberUpdate): number {
+  // {"status":S,"id":I,"inc":N[,"addrs":[...]][,"from":F]}
+  let n = 2 + 9 + jsonSize(u.status) + 1 + 5 + jsonSize(u.id) + 1 + 6 + String(u.inc).length
+  if (u.addrs !== undefined) {
+    n += 1 + 8 + 2 + Math.max(0, u.addrs.length - 1)
+    for (const a of u.addrs) n += jsonSize(a)
+  }
+  if (u.from !== undefined) n += 1 + 7 + jsonSize(u.from)
+  return n
+}
+
+/**
+ * Encoded size of a message, computed without encoding it (simulations count the bytes of millions of
+ * messages). Equal to encodeMembershipMessage(m).byteLength (tested); falls back to encoding for non-ASCII.
+ */
+export function membershipMessageSize (m: MembershipMessage): number {
+  // The update lists are most of the bytes: sized by a specialised function, the envelope generically.
+  const list = m.type === 'push-pull' ? m.members : m.updates
+  const envelope = m.type === 'push-pull' ? { ...m, members: [] } : { ...m, updates: [] }
+  let n = jsonSize(envelope) - 2 + 2 + Math.max(0, list.length - 1)
+  for (const u of list) n += updateSize(u)
+  return Number.isNaN(n) ? encodeMembershipMessage(m).byteLength : n
 }

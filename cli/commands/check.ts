@@ -4,6 +4,7 @@ import { UsageError } from '../command.ts'
 import { checkFile } from '../../node/sf/index.ts'
 import { formatDiagnostic, SfFileNotFoundError } from '../../node/sf/diagnostics.ts'
 import { printConfig } from '../../node/sf/print.ts'
+import { writeJson } from '../../node/sf/to-json.ts'
 
 export const summary = 'parse and resolve a .sf description, print the resolved sfConfig or its errors'
 export const usage = `sdpeer check FILE [-I DIR]... [-D NAME=VALUE]... [--json | --print]
@@ -41,7 +42,7 @@ export async function run (argv: string[], io: CliIO): Promise<number> {
   }
   let result
   try {
-    result = checkFile(positionals[0]!, { cwd: io.cwd, includeDirs: values.include ?? [], defines, env: io.env })
+    result = checkFile(positionals[0]!, { cwd: io.cwd, includeDirs: values.include ?? [], defines, env: io.env, json: false })
   } catch (e) {
     if (e instanceof SfFileNotFoundError) {
       io.stderr.write(`sdpeer check: ${e.message}\n`)
@@ -57,7 +58,7 @@ export async function run (argv: string[], io: CliIO): Promise<number> {
     return 1
   }
   if (warnings.length > 0) io.stderr.write(warnings.map(formatDiagnostic).join('\n') + '\n')
-  if (values.json === true) io.stdout.write(JSON.stringify(result.config, null, 2) + '\n')
+  if (values.json === true) writeJson(result.resolved!.config!, chunk => io.stdout.write(chunk))
   else io.stdout.write(printConfig(result.resolved!.config!))
   return 0
 }

@@ -54,7 +54,8 @@ export async function run (argv: string[], io: CliIO): Promise<number> {
     try {
       const result = await client.call('deploy', { pool: values.name!, config, wait: values.wait }, {
         onItem: item => {
-          if (item.kind === 'event' && !values.json) io.stdout.write(eventLine(item.event) + '\n')
+          // Component states only: the commands and their output are in `sdpeer logs`.
+          if (item.kind === 'event' && item.event.kind === 'state' && !values.json) io.stdout.write(eventLine(item.event) + '\n')
         }
       })
       if ('accepted' in result) {

@@ -1,3 +1,4 @@
+import { resolve } from 'node:path'
 import type { CliIO } from '../command.ts'
 import { UsageError } from '../command.ts'
 import { ApiClient, ApiConnectionError, ApiRemoteError, DaemonNotRunningError } from '../../node/api/client.ts'
@@ -14,7 +15,7 @@ export function apiPath (given: string | undefined, io: CliIO): string {
   if (path === undefined || path === '') {
     throw new UsageError('which daemon? pass --api PATH or set SDPEER_API to the socket of a running `sdpeer join` (STATE_DIR/api.sock)')
   }
-  return path
+  return resolve(io.cwd, path)
 }
 
 /**

@@ -47,7 +47,10 @@ export function poolsText (pools: PoolStatus[]): string {
   ])])
 }
 
+/** One line of `deploy --wait` progress: `  loop                running`, with the message when it says more. */
 export function eventLine (e: EngineEvent): string {
   const where = e.path === '' ? '(root)' : e.path
-  return `${printable(where)}  ${e.state ?? e.kind}  ${printable(e.message)}`
+  const what = e.state ?? e.kind
+  const more = e.message !== '' && e.message !== what ? `  ${printable(e.message)}` : ''
+  return `  ${printable(where).padEnd(20)} ${what.padEnd(11)}${more}`.trimEnd()
 }

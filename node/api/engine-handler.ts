@@ -52,7 +52,8 @@ async function deploy (engine: PoolEngine, req: DeployRequest, ctx: ApiContext, 
   const unsubscribe = engine.onEvent(e => {
     if (e.pool !== req.pool) return
     firstEvent()
-    if (req.wait) ctx.emit({ kind: 'event', event: e })
+    // Progress is per component state; a pool's command output would multiply the traffic (it is in `logs`).
+    if (req.wait && e.kind === 'state') ctx.emit({ kind: 'event', event: e })
   })
   const deployed = engine.deploy(req.pool, req.config)
   if (req.wait) {

@@ -4,6 +4,8 @@ import type { Shell } from '../seams/shell.ts'
 import { DriverError } from './types.ts'
 import type { HostCapacity, HypervisorDriver } from './types.ts'
 import { SimDriver } from './sim.ts'
+import { QemuDriver, qemuSettings } from './qemu/index.ts'
+import { XenDriver } from './xen/index.ts'
 
 // Picks a hypervisor driver by its `--driver` name. Adding a driver is one entry in FACTORIES.
 
@@ -31,7 +33,11 @@ const FACTORIES: Record<string, Factory> = {
     capacity: o.capacity,
     stateFile: o.stateDir === undefined ? undefined : join(o.stateDir, 'sim-domains.json'),
     knobs: o.settings
-  })
+  }),
+  // As node/drivers/qemu/index.ts asks; its settings (qemuAccel, qemuBinary...) come from the daemon config.
+  qemu: o => new QemuDriver({ stateDir: o.stateDir ?? '.', clock: o.clock, capacity: o.capacity, ...qemuSettings(o.settings) }),
+  // As node/drivers/xen/index.ts asks; `xl` (the program) may come from the daemon config.
+  xen: o => new XenDriver({ stateDir: o.stateDir ?? '.', shell: o.shell, capacity: o.capacity, xl: typeof o.settings?.xl === 'string' ? o.settings.xl : undefined })
 }
 
 export function driverNames (): string[] {

@@ -16,7 +16,11 @@ export interface SimDriverOptions {
   clock?: Clock
   /** What the fingerprint offers and start enforces. Default memory=65536,vcpus=64. */
   capacity?: HostCapacity
-  /** JSON file holding the domain table across processes. Without it the table lives in memory only. */
+  /**
+   * JSON file holding the domain table across processes (read at first use, rewritten after each change). Without it
+   * the table lives in memory only. One live driver per file, as one daemon per state dir: a second instance reads it
+   * once and does not see later changes of the first.
+   */
   stateFile?: string
   /** Knob defaults from the daemon config; DomainSpec.options override them per domain. */
   knobs?: Partial<SimKnobs>
@@ -56,6 +60,7 @@ export class SimDriver implements HypervisorDriver {
     this.#capacity = { ...(options.capacity ?? DEFAULT_SIM_CAPACITY) }
     this.#stateFile = options.stateFile
     this.#knobs = { ...options.knobs }
+    resolveKnobs(this.#knobs, {}) // validation only: a bad daemon setting fails when the daemon starts
     this.#writer = new CoalescingWriter(async () => {
       if (this.#stateFile === undefined) return
       await writeJsonAtomic(this.#stateFile, { version: FILE_VERSION, domains: [...this.#domains.values()] })

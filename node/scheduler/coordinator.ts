@@ -63,6 +63,9 @@ export class PoolCoordinatorRole {
     this.#spec = spec
   }
 
+  /** True while a run is in progress. */
+  get busy (): boolean { return this.#running !== undefined }
+
   isCoordinator (): boolean {
     const { record, isLive, self } = this.#c
     return coordinatorOf(record.pool, record.participants(), isLive) === self
@@ -105,7 +108,8 @@ export class PoolCoordinatorRole {
         out.failed.push({ vmId: v.vmId, host: v.host, error })
         continue
       }
-      const demand = v.savedImage !== undefined ? { ...v.demand, image: v.savedImage } : v.demand
+      // A saved image lives in the warehouse (saved there at termination), so every host can fetch it.
+      const demand = v.savedImage !== undefined ? { ...v.demand, image: v.savedImage, imageInWarehouse: true } : v.demand
       const epoch = v.epoch + 1
       let placed
       try {

@@ -24,6 +24,11 @@ export class HostView {
   readonly #dead = new Set<string>()
   readonly #clock: Clock
   readonly maxAgeMs: number
+  // liveStates() is asked once per placement over up to thousands of hosts: it is cached, patched in place when one
+  // host changes, rebuilt when the set changes (a death, a new host, one going stale).
+  #cache: HostState[] | undefined
+  readonly #pos = new Map<string, number>()
+  #cacheStaleAt = Infinity
 
   constructor (init: HostViewInit) {
     this.#clock = init.clock
@@ -38,17 +43,23 @@ export class HostView {
     const cur = this.#entries.get(state.host)
     if (cur && cur.state.version >= state.version) {
       // The same version again is a heartbeat: the figures are still true, so they are fresh again.
-      if (cur.state.version === state.version) cur.receivedAt = this.#clock.now()
+      if (cur.state.version === state.version) {
+        cur.receivedAt = this.#clock.now()
+        if (!this.#pos.has(state.host)) this.#cache = undefined
+      }
       return false
     }
     this.#entries.set(state.host, { state, receivedAt: this.#clock.now(), pending: { memoryMiB: 0, vcpus: 0 } })
+    this.#patch(state.host)
     return true
   }
 
   /** The mesh declared the host dead (or alive again after it announced itself). */
   setLive (host: string, live: boolean): void {
+    if (live === !this.#dead.has(host)) return
     if (live) this.#dead.delete(host)
     else this.#dead.add(host)
+    this.#cache = undefined
   }
 
   isLive (host: string): boolean { return this.#entries.has(host) && !this.#dead.has(host) }
@@ -63,6 +74,7 @@ export class HostView {
     const e = this.#entries.get(host)
     if (!e) return
     e.pending = { memoryMiB: e.pending.memoryMiB + r.memoryMiB, vcpus: e.pending.vcpus + r.vcpus }
+    this.#patch(host)
   }
 
   /**
@@ -75,6 +87,7 @@ export class HostView {
     const cap = e.state.capacity
     e.state = { ...e.state, version, used: { memoryMiB: cap.memoryMiB - free.memoryMiB, vcpus: cap.vcpus - free.vcpus } }
     e.pending = { memoryMiB: 0, vcpus: 0 }
+    this.#patch(host)
   }
 
   /** The host as placement should see it: announced load plus our own pending reservations. */
@@ -91,12 +104,30 @@ export class HostView {
   /** Every host we know, sorted by name (repeatable order for seeded runs). */
   hosts (): string[] { return [...this.#entries.keys()].sort() }
 
-  /** Live, fresh hosts as placement sees them. */
-  liveStates (): HostState[] {
+  /**
+   * Live, fresh hosts as placement sees them, sorted by name. The array is cached and patched in place by later
+   * changes: use it synchronously (placement ranks without awaiting) and never modify it.
+   */
+  liveStates (): readonly HostState[] {
+    if (this.#cache && this.#clock.now() <= this.#cacheStaleAt) return this.#cache
     const out: HostState[] = []
+    this.#pos.clear()
+    let oldest = Infinity
     for (const h of this.hosts()) {
-      if (this.isLive(h) && !this.isStale(h)) out.push(this.get(h) as HostState)
+      if (!this.isLive(h) || this.isStale(h)) continue
+      this.#pos.set(h, out.length)
+      out.push(this.get(h) as HostState)
+      oldest = Math.min(oldest, (this.#entries.get(h) as Entry).receivedAt)
     }
+    this.#cacheStaleAt = oldest + this.maxAgeMs
+    this.#cache = out
     return out
+  }
+
+  #patch (host: string): void {
+    if (!this.#cache) return
+    const i = this.#pos.get(host)
+    if (i === undefined) { this.#cache = undefined; return }
+    this.#cache[i] = this.get(host) as HostState
   }
 }

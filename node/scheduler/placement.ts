@@ -17,8 +17,15 @@ export interface PlacementOptions {
   cost?: CostModel
   /** d of power-of-d choices. Default 2. */
   choices?: number
-  /** The d candidates are drawn from the best max(d, ceil(fraction × feasible)) hosts. Default 0.05. */
+  /**
+   * The d candidates are drawn from the best max(d, ceil(fraction x feasible)) hosts. Default 1: from every feasible
+   * host, the classic power-of-d, which is what keeps many peers with the same stale view from colliding.
+   */
   topFraction?: number
+  /** With fewer feasible hosts than this the cheapest is taken outright: a draw among 3 costs balance. Default 4. */
+  exactBelow?: number
+  /** Length of the order returned (the chosen host and its fallbacks). Default 8. */
+  attempts?: number
 }
 
 /** Hosts the view cannot offer, with why: named in `hosts` but unknown, declared dead, or silent too long. */
@@ -27,7 +34,7 @@ export interface Unavailable { host: string, why: 'unknown' | 'dead' | 'stale' }
 export interface Scored { host: string, cost: number, copy: number, share: number }
 
 export interface Ranking {
-  /** Feasible hosts, cheapest first (ties in random order). */
+  /** Feasible hosts with their cost, in the order of the input (not sorted: choosing does not need it). */
   feasible: Scored[]
   /** Hosts considered (after the Scheduler's `hosts` list). */
   candidates: number
@@ -76,7 +83,6 @@ export function rank (vm: VmDemand, spec: SchedulerSpec, hosts: readonly HostSta
   }
   let bestMem = -Infinity; let bestCpu = -Infinity; let bestDisk = -Infinity
   const feasible: Scored[] = []
-  const tiebreak = new Map<string, number>()
   const anyCache = vm.image !== undefined && hosts.some(h => h.images.includes(vm.image as string))
   for (const h of pool) {
     let ok = true
@@ -90,14 +96,12 @@ export function rank (vm: VmDemand, spec: SchedulerSpec, hosts: readonly HostSta
       // The image must come from somewhere (another host's cache) and fit on this host's disk.
       const size = vm.imageSizeMiB ?? model.defaultImageSizeMiB
       const diskOk = h.diskFreeMiB === undefined || h.diskFreeMiB >= size
-      if (!anyCache || !diskOk) { note('image', h.host); ok = false; bestDisk = Math.max(bestDisk, h.diskFreeMiB ?? Infinity) }
+      if (!(anyCache || vm.imageInWarehouse === true) || !diskOk) { note('image', h.host); ok = false; bestDisk = Math.max(bestDisk, h.diskFreeMiB ?? Infinity) }
     }
     if (!ok) continue
     const c = cost(vm, h, model)
     feasible.push({ host: h.host, cost: c.total, copy: c.copy, share: c.share })
-    tiebreak.set(h.host, opts.random.next())
   }
-  feasible.sort((a, b) => a.cost - b.cost || (tiebreak.get(a.host) as number) - (tiebreak.get(b.host) as number))
   const failures: ConstraintFailure[] = []
   for (const [c, list] of fail) {
     failures.push({ constraint: c, hosts: list.length, detail: detailOf(c, vm, list, { bestMem, bestCpu, bestDisk }, model) })
@@ -113,31 +117,47 @@ function detailOf (c: ConstraintFailure['constraint'], vm: VmDemand, list: strin
     case 'vcpus': return `vcpus: needs ${vm.vcpus}, best host has ${Math.max(0, best.bestCpu)} free`
     case 'driver': return `driver: needs ${vm.driver ?? '?'} (${names})`
     case 'requires': return `requires: ${vm.requires ?? ''} is false for ${names}`
-    case 'image': return `image: ${vm.image ?? '?'} (${vm.imageSizeMiB ?? model.defaultImageSizeMiB} MiB) is cached on no host or does not fit the disk, best disk free ${Number.isFinite(best.bestDisk) ? `${best.bestDisk} MiB` : 'unknown'}`
+    case 'image': return `image: ${vm.image ?? '?'} (${vm.imageSizeMiB ?? model.defaultImageSizeMiB} MiB) is cached on no host nor in the warehouse, or does not fit the disk, best disk free ${Number.isFinite(best.bestDisk) ? `${best.bestDisk} MiB` : 'unknown'}`
     case 'hosts': return `hosts: named but not in the mesh: ${names}`
     case 'live': return `live: declared dead: ${names}`
     case 'stale': return `stale: no recent announcement from ${names}`
   }
 }
 
+/** Cheapest first; equal costs in random order (so equal hosts share the load). */
+export function sortByCost (feasible: readonly Scored[], random: Random): Scored[] {
+  const keyed = feasible.map(f => ({ f, r: random.next() }))
+  keyed.sort((a, b) => a.f.cost - b.f.cost || a.r - b.r)
+  return keyed.map(k => k.f)
+}
+
 /**
- * The order in which to ask hosts: the power-of-d choice first, then the remaining feasible hosts by cost.
- * Empty when nothing fits.
+ * The order in which to ask hosts: each position is a power-of-d draw among the candidates left (d drawn at
+ * random, the cheapest wins), so a refusal falls back to another random good host rather than to the next in a
+ * ranking every peer shares. Empty when nothing fits.
  */
 export function chooseOrder (ranking: Ranking, opts: PlacementOptions): Scored[] {
-  const f = ranking.feasible
-  if (f.length <= 1) return f.slice()
+  const n = ranking.feasible.length
+  const attempts = Math.min(n, opts.attempts ?? 8)
+  if (n === 0) return []
   const d = Math.max(1, opts.choices ?? 2)
-  const top = Math.min(f.length, Math.max(d, Math.ceil(f.length * (opts.topFraction ?? 0.05))))
-  let best = -1
-  if (top <= d) best = 0
-  else {
-    // d distinct draws among the top; the cheapest (lowest index: the list is sorted) wins.
-    const picked = new Set<number>()
-    while (picked.size < d) picked.add(opts.random.int(top))
-    best = Math.min(...picked)
+  if (n < (opts.exactBelow ?? 4) || d >= n) return sortByCost(ranking.feasible, opts.random).slice(0, attempts)
+  const m = Math.min(n, Math.max(d, Math.ceil(n * (opts.topFraction ?? 1))))
+  const pool = m < n ? sortByCost(ranking.feasible, opts.random).slice(0, m) : ranking.feasible.slice()
+  const out: Scored[] = []
+  let left = pool.length
+  while (out.length < attempts && left > 0) {
+    let best = -1
+    const draws = Math.min(d, left)
+    // d draws with replacement among the `left` first entries: cheap, and a repeat only weakens one choice.
+    for (let i = 0; i < draws; i++) {
+      const j = opts.random.int(left)
+      if (best < 0 || pool[j].cost < pool[best].cost) best = j
+    }
+    out.push(pool[best])
+    pool[best] = pool[--left]
   }
-  return [f[best], ...f.slice(0, best), ...f.slice(best + 1)]
+  return out
 }
 
 /** Ranks and chooses, or throws NoHostFitsError naming the constraints that failed on how many hosts. */
@@ -174,7 +194,7 @@ export function estimate (vms: readonly VmDemand[], spec: SchedulerSpec, hosts: 
     const chosen = chooseOrder(r, opts)[0]
     const h = view.get(chosen.host) as HostState
     view.set(h.host, { ...h, used: { memoryMiB: h.used.memoryMiB + vm.memoryMiB, vcpus: h.used.vcpus + vm.vcpus }, domains: h.domains + 1 })
-    rows.set(vm.vmId, { vmId: vm.vmId, host: chosen.host, costs: r.feasible })
+    rows.set(vm.vmId, { vmId: vm.vmId, host: chosen.host, costs: sortByCost(r.feasible, opts.random) })
   }
   return vms.map(v => rows.get(v.vmId) as EstimateRow)
 }

@@ -91,8 +91,9 @@ export class Placer {
     options: { signal?: AbortSignal, exclude?: ReadonlySet<string> } = {}): Promise<PlacedVm> {
     const { view, transport, random } = this.#c
     const t0 = performance.now()
-    const states = view.liveStates().filter(h => !options.exclude?.has(h.host))
-    const opts = { random, cost: this.#init.cost, choices: this.#init.choices, topFraction: this.#init.topFraction }
+    const all = view.liveStates()
+    const states = options.exclude && options.exclude.size > 0 ? all.filter(h => !options.exclude?.has(h.host)) : all
+    const opts = { random, cost: this.#init.cost, choices: this.#init.choices, topFraction: this.#init.topFraction, attempts: this.#init.maxAttempts }
     const ranking = rank(vm, spec, states, opts)
     const order = chooseOrder(ranking, opts)
     this.stats.rankingMs += performance.now() - t0
@@ -105,7 +106,7 @@ export class Placer {
     }
     const refusals: Array<{ host: string, reason: string }> = []
     const requestId = `${vm.pool}/${vm.vmId}@${epoch}`
-    for (const cand of order.slice(0, this.#init.maxAttempts ?? 8)) {
+    for (const cand of order) {
       options.signal?.throwIfAborted()
       const req: ReserveRequest = { requestId, pool: vm.pool, vmId: vm.vmId, memoryMiB: vm.memoryMiB, vcpus: vm.vcpus, epoch }
       this.stats.attempts++

@@ -41,6 +41,8 @@ export interface VmDemand {
   /** Base image name (content name in the warehouse); cost and the image constraint use it. */
   image?: string
   imageSizeMiB?: number
+  /** The image warehouse holds `image`, so any host can fetch it even when no host caches it (a saved image). */
+  imageInWarehouse?: boolean
   /** A query (node/scheduler/query.ts) over the host's attributes, e.g. `arch == "x86_64" && rack ~ "r1*"`. */
   requires?: string
 }

@@ -38,9 +38,9 @@ export class ExecaShell implements Shell {
   }
 
   run (cmd: ShellCommand): Promise<ShellResult> {
-    const argv = [cmd.file, ...cmd.args]
+    const argv = [cmd.file, ...(Array.isArray(cmd.args) ? cmd.args : [])]
     // Checked here, not only at spawn, so a caller's bad argument fails before it waits behind a long mkfs.
-    if (typeof cmd.file !== 'string' || cmd.file === '' || !cmd.args.every(a => typeof a === 'string')) {
+    if (typeof cmd.file !== 'string' || cmd.file === '' || !Array.isArray(cmd.args) || !cmd.args.every(a => typeof a === 'string')) {
       return Promise.reject(new ShellCommandError(argv.map(String), undefined, '', 'program and arguments must be non-empty strings'))
     }
     const turn = this.#tail.then(() => this.#exec(cmd, argv))

@@ -3,7 +3,9 @@
 // - includes are already spliced in place, so the resolver never sees an `#include`;
 // - operators, IF/SWITCH and `[ ... ]` vectors are already desugared into APPLY nodes as SmartFrog does
 //   (sf-language.md §10), so the resolver only knows references, APPLY/ASSERT and component descriptions;
-// - every node carries the position of its first character, for diagnostics `FILE:LINE:COL`.
+// - every node carries the position of its first character, for diagnostics `FILE:LINE:COL`;
+// - the tree is read-only for its consumers: nodes may share objects (positions, and the empty `tags` array of
+//   untagged attributes, which is frozen), so copy before changing anything.
 
 export interface Pos {
   /** Path as given on the command line or as found on the include path. */

@@ -1,10 +1,10 @@
-import type { Pos } from './ast.ts'
+import type { Pos, SfFile } from './ast.ts'
 import { DiagnosticBag } from './diagnostics.ts'
 import type { Diagnostic } from './diagnostics.ts'
 import { parseFile, parseReference, parseText, parseValue } from './parser.ts'
 import type { ParseOptions } from './parser.ts'
 import type { SfJsonObject } from './sfjson.ts'
-import { resolveFile } from './resolve/index.ts'
+import { resolveTaken } from './resolve/index.ts'
 import type { Resolved, ResolveHost } from './resolve/index.ts'
 import { buildValue } from './resolve/build.ts'
 import { CD } from './resolve/model.ts'
@@ -20,6 +20,8 @@ export interface CheckOptions extends Pick<ParseOptions, 'cwd' | 'includeDirs' |
   defines?: Record<string, string>
   /** Environment for ENVPROPERTY / PROPERTY (default: process.env). */
   env?: Record<string, string | undefined>
+  /** false: leave `config` out (the CLI streams JSON from `resolved` instead of building the object). */
+  json?: boolean
 }
 
 export interface CheckResult {
@@ -33,13 +35,11 @@ export interface CheckResult {
 
 /** Reads, parses and resolves `path`; throws SfFileNotFoundError for a missing file or include. */
 export function checkFile (path: string, options: CheckOptions = {}): CheckResult {
-  const parsed = parseFile(path, options)
-  return finish(parsed.file, parsed.diagnostics, options)
+  return finish(parseFile(path, options), options)
 }
 
 export function checkText (text: string, file: string, options: CheckOptions = {}): CheckResult {
-  const parsed = parseText(text, file, options)
-  return finish(parsed.file, parsed.diagnostics, options)
+  return finish(parseText(text, file, options), options)
 }
 
 function host (options: CheckOptions): ResolveHost {
@@ -54,12 +54,22 @@ function host (options: CheckOptions): ResolveHost {
   }
 }
 
-function finish (file: Parameters<typeof resolveFile>[0], parseDiags: Diagnostic[], options: CheckOptions): CheckResult {
+function finish (parsed: { file?: SfFile, diagnostics: Diagnostic[] }, options: CheckOptions): CheckResult {
   const bag = new DiagnosticBag()
-  for (const d of parseDiags) bag.add(d.code, d.severity, d.message, d.pos)
+  for (const d of parsed.diagnostics) bag.add(d.code, d.severity, d.message, d.pos)
   if (bag.hasErrors) return { diagnostics: bag.items }
-  const resolved = resolveFile(file, bag, host(options))
+  const pos: Pos = parsed.file?.attrs[0]?.pos ?? { file: parsed.file?.files[0] ?? '<input>', line: 1, col: 1 }
+  let resolved: Resolved
+  try {
+    resolved = resolveTaken(parsed, bag, host(options))
+  } catch (e) {
+    // Deeper nesting or longer link chains than the JavaScript stack allows: a diagnostic, not a crash.
+    if (!(e instanceof RangeError)) throw e
+    bag.error('SF4099', `description too deeply nested or chained to resolve (${e.message})`, pos)
+    return { diagnostics: bag.items }
+  }
   if (resolved.config !== undefined) checkComponents(resolved.config, bag)
   if (bag.hasErrors || resolved.config === undefined) return { diagnostics: bag.items, resolved }
+  if (options.json === false) return { diagnostics: bag.items, resolved }
   return { config: cdToJson(resolved.config), diagnostics: bag.items, resolved }
 }

@@ -27,20 +27,43 @@ export type TokenKind =
   | 'NULL' | 'OPTIONAL' | 'PARENT' | 'PROCESS' | 'ROOT' | 'TBD' | 'THIS' | 'IF' | 'THEN' | 'ELSE' | 'FI'
   | 'SWITCH' | 'ENDSWITCH' | 'VAR'
 
-export interface Token {
+type TokenValue = string | number | bigint | Uint8Array | undefined
+
+/** One token. A class with every field set, so that property reads stay monomorphic in the hot loop. */
+export class Token {
   kind: TokenKind
   /** Source text of the token (for messages and reference text). */
   image: string
   /** Decoded value: string for WORD/STRING, number for INT/FLOAT/DOUBLE, bigint for LONG, bytes for BYTES. */
-  value?: string | number | bigint | Uint8Array
+  value: TokenValue
   /** BYTES only. */
-  radix?: 'HEX' | 'DEC' | 'OCT' | 'BIN' | 'B64'
+  radix: 'HEX' | 'DEC' | 'OCT' | 'BIN' | 'B64' | undefined = undefined
   /** STRING only: written as `##...#`. */
-  multiline?: boolean
-  /** Offset in the (unicode-decoded) text. */
+  multiline = false
+  /** Offsets in the (unicode-decoded) text. */
   start: number
   end: number
-  pos: Pos
+  readonly file: string
+  readonly line: number
+  readonly col: number
+  #pos: Pos | undefined = undefined
+
+  constructor (kind: TokenKind, image: string, value: TokenValue, start: number, end: number, file: string, line: number, col: number) {
+    this.kind = kind
+    this.image = image
+    this.value = value
+    this.start = start
+    this.end = end
+    this.file = file
+    this.line = line
+    this.col = col
+  }
+
+  /** Made on demand: most tokens (`;`, `{`, `:`) never need a position object. */
+  get pos (): Pos {
+    this.#pos ??= { file: this.file, line: this.line, col: this.col }
+    return this.#pos
+  }
 }
 
 const KEYWORDS: ReadonlySet<string> = new Set([
@@ -105,7 +128,10 @@ export class Lexer {
     for (;;) {
       this.#skipTrivia()
       const i = this.#i
-      if (i >= n) return { kind: 'EOF', image: '', start: n, end: n, pos: this.eofPos() }
+      if (i >= n) {
+        const eof = this.eofPos()
+        return new Token('EOF', '', undefined, n, n, this.file, eof.line, eof.col)
+      }
       const c = t.charCodeAt(i)
       if (isLetter(c)) return this.#word(i)
       if (isDigit(c)) return this.#number(i)
@@ -159,13 +185,18 @@ export class Lexer {
     }
   }
 
+  #make (kind: TokenKind, image: string, value: TokenValue, start: number, end: number, at: number): Token {
+    this.#positions.locate(at)
+    return new Token(kind, image, value, start, end, this.file, this.#positions.line, this.#positions.col)
+  }
+
   #error (code: string, message: string, offset: number): void {
     this.#diag.error(code, message, this.#positions.pos(offset))
   }
 
   #punct (i: number, kind: TokenKind, len: number): Token {
     this.#i = i + len
-    return { kind, image: kind, start: i, end: i + len, pos: this.#positions.pos(i) }
+    return this.#make(kind, kind, undefined, i, i + len, i)
   }
 
   #skipTrivia (): void {
@@ -207,7 +238,7 @@ export class Lexer {
     if (j === i + 1 && image === 'x' && t.charCodeAt(j) === 0x7c) return this.#punct(i, 'x|', 2)
     this.#i = j
     const kind: TokenKind = KEYWORDS.has(image) ? image as TokenKind : 'WORD'
-    return { kind, image, value: image, start: i, end: j, pos: this.#positions.pos(i) }
+    return this.#make(kind, image, image, i, j, i)
   }
 
   #number (i: number): Token {
@@ -235,19 +266,18 @@ export class Lexer {
       }
     }
     const suffix = t.charCodeAt(j)
-    const pos = this.#positions.pos(i)
     if (suffix === 0x64 || suffix === 0x44) { // d D
       this.#i = j + 1
-      return { kind: 'DOUBLE', image: t.slice(i, j + 1), value: Number(t.slice(i, j)), start: i, end: j + 1, pos }
+      return this.#make('DOUBLE', t.slice(i, j + 1), Number(t.slice(i, j)), i, j + 1, i)
     }
     if (suffix === 0x66 || suffix === 0x46) { // f F
       this.#i = j + 1
-      return { kind: 'FLOAT', image: t.slice(i, j + 1), value: Number(t.slice(i, j)), start: i, end: j + 1, pos }
+      return this.#make('FLOAT', t.slice(i, j + 1), Number(t.slice(i, j)), i, j + 1, i)
     }
     if (isFloat) {
       // SmartFrog drops the last character of an unsuffixed decimal (`1.5` -> 1.0); we deliberately read it whole.
       this.#i = j
-      return { kind: 'FLOAT', image: t.slice(i, j), value: Number(t.slice(i, j)), start: i, end: j, pos }
+      return this.#make('FLOAT', t.slice(i, j), Number(t.slice(i, j)), i, j, i)
     }
     if (suffix === 0x6c || suffix === 0x4c) { // l L
       this.#i = j + 1
@@ -257,7 +287,7 @@ export class Lexer {
         this.#error(LexCode.longRange, `long ${image} is out of the 64-bit range`, i)
         value = 0n
       }
-      return { kind: 'LONG', image, value, start: i, end: j + 1, pos }
+      return this.#make('LONG', image, value, i, j + 1, i)
     }
     this.#i = j
     const image = t.slice(i, j)
@@ -266,11 +296,14 @@ export class Lexer {
       this.#error(LexCode.intRange, `integer ${image} is out of the 32-bit range (write ${image}L for a long)`, i)
       value = 0
     }
-    return { kind: 'INT', image, value, start: i, end: j, pos }
+    return this.#make('INT', image, value, i, j, i)
   }
 
   #string (i: number): Token {
-    const pos = this.#positions.pos(i)
+    // Locate the token first: errors inside it are reported further on, and the position cursor only moves forward.
+    this.#positions.locate(i)
+    const line = this.#positions.line
+    const col = this.#positions.col
     const t = this.text
     const n = t.length
     let j = i + 1
@@ -300,7 +333,7 @@ export class Lexer {
       j++
     }
     this.#i = j
-    return { kind: 'STRING', image: t.slice(i, j), value: out, start: i, end: j, pos }
+    return new Token('STRING', t.slice(i, j), out, i, j, this.file, line, col)
   }
 
   #lastEscape = ''
@@ -338,7 +371,9 @@ export class Lexer {
   }
 
   #multiline (i: number): Token {
-    const pos = this.#positions.pos(i)
+    this.#positions.locate(i)
+    const line = this.#positions.line
+    const col = this.#positions.col
     const t = this.text
     const n = t.length
     let j = i + 2
@@ -362,7 +397,9 @@ export class Lexer {
       j++
     }
     this.#i = j
-    return { kind: 'STRING', multiline: true, image: t.slice(i, j), value: out, start: i, end: j, pos }
+    const tok = new Token('STRING', t.slice(i, j), out, i, j, this.file, line, col)
+    tok.multiline = true
+    return tok
   }
 
   #bytes (i: number, radix: 'HEX' | 'DEC' | 'OCT' | 'BIN' | 'B64'): Token {
@@ -370,7 +407,9 @@ export class Lexer {
     const close = t.indexOf('#', i + 5)
     const end = close < 0 ? t.length : close
     const body = t.slice(i + 5, end).replace(/[ \t\n\r]+/g, '')
-    const pos = this.#positions.pos(i)
+    this.#positions.locate(i)
+    const line = this.#positions.line
+    const col = this.#positions.col
     if (close < 0) this.#error(LexCode.badByteArray, `byte array "#${radix}#" is never closed with "#"`, i)
     const allowed = { HEX: /^[0-9a-fA-F]*$/, DEC: /^[0-9]*$/, OCT: /^[0-7]*$/, BIN: /^[01]*$/, B64: /^[0-9a-zA-Z=+/]*$/ }[radix]
     let bytes: Uint8Array = new Uint8Array(0)
@@ -380,7 +419,9 @@ export class Lexer {
       bytes = decodeBytes(radix, body)
     }
     this.#i = close < 0 ? t.length : close + 1
-    return { kind: 'BYTES', radix, image: `#${radix}#${body}#`, value: bytes, start: i, end: this.#i, pos }
+    const tok = new Token('BYTES', `#${radix}#${body}#`, bytes, i, this.#i, this.file, line, col)
+    tok.radix = radix
+    return tok
   }
 }
 

@@ -42,3 +42,53 @@ export function refText (text: string, lazy: boolean, data: boolean): string {
   if (data && !/^DATA\b/.test(text)) return 'DATA ' + text
   return text
 }
+
+/**
+ * Writes `JSON.stringify(cdToJson(cd), null, 2)` in pieces, without building the object or the whole string:
+ * `sdpeer check --json` on a 10,000-VM pool would otherwise hold both at once.
+ */
+export function writeJson (cd: CD, write: (chunk: string) => void): void {
+  let buf = ''
+  const put = (s: string): void => {
+    buf += s
+    if (buf.length > 65536) { write(buf); buf = '' }
+  }
+  const value = (v: RValue, indent: string): void => {
+    if (v instanceof CD) { object(v, indent); return }
+    if (v.type === 'vector') {
+      if (v.items.length === 0) { put('[]'); return }
+      const inner = indent + '  '
+      put('[')
+      v.items.forEach((x, k) => { put(`${k === 0 ? '' : ','}\n${inner}`); value(x, inner) })
+      put(`\n${indent}]`)
+      return
+    }
+    if (v.type === 'apply') {
+      const inner = indent + '  '
+      put(`{\n${inner}${v.assert ? '"$assert"' : '"$apply"'}: `)
+      object(v.body, inner)
+      put(`\n${indent}}`)
+      return
+    }
+    put(JSON.stringify(valueToJson(v), null, 2).replace(/\n/g, '\n' + indent))
+  }
+  const object = (c: CD, indent: string): void => {
+    const inner = indent + '  '
+    let first = true
+    const sep = (): void => { put(first ? `{\n${inner}` : `,\n${inner}`); first = false }
+    if (!c.eager) { sep(); put('"$data": true') }
+    for (let i = 0; i < c.size; i++) {
+      const name = c.names[i]!
+      if (isPlacement(name) || c.hasTag(i, 'sfTemp')) continue
+      const v = c.vals[i]!
+      if (!(v instanceof CD) && v.type === 'apply' && v.temp === true) continue
+      sep()
+      put(JSON.stringify(name) + ': ')
+      value(v, inner)
+    }
+    put(first ? '{}' : `\n${indent}}`)
+  }
+  object(cd, '')
+  put('\n')
+  write(buf)
+}

@@ -81,9 +81,14 @@ export function checkInside (kind: BackendKind, dir: string, path: unknown): str
   return path
 }
 
-export function runner (ctx: StorageContext) {
+/**
+ * Runs host commands for a backend with the context's signal. `forCleanup` drops the signal: a prepare aborted
+ * half-way must still remove what it created, so its rollback cannot be cancelled by the same abort.
+ */
+export function runner (ctx: StorageContext, options: { forCleanup?: boolean } = {}) {
+  const signal = options.forCleanup === true ? undefined : ctx.signal
   return (file: string, args: string[], timeoutMs = 600_000): Promise<ShellResult> =>
-    ctx.shell.run({ file, args, signal: ctx.signal, timeoutMs })
+    ctx.shell.run({ file, args, signal, timeoutMs })
 }
 
 /** A scratch directory in the work dir, world-readable so that a tree copied from it keeps a normal root mode. */

@@ -1,4 +1,4 @@
-import { rm } from 'node:fs/promises'
+import { rm, stat } from 'node:fs/promises'
 import type { DiskSpec } from '../drivers/types.ts'
 import { StorageError } from './types.ts'
 import type { PreparedStorage, StorageBackend, StorageContext, TeardownOptions } from './types.ts'
@@ -22,6 +22,11 @@ export interface CowOptions {
   swapSize?: string | number
   volumeBaseName?: string
   usingExistingVolumes?: boolean
+  /**
+   * Shared by the backends of one host so that 200 overlays of the same base run `qemu-img info` once. Entries are
+   * keyed by path, size and mtime, so a replaced base is probed again.
+   */
+  imageInfoCache?: Map<string, ImageInfo>
 }
 
 interface Volume { path: string, role: 'root' | 'swap', format: 'raw' | 'qcow2' }
@@ -34,6 +39,18 @@ export async function imageInfo (ctx: StorageContext, path: string): Promise<Ima
   const j = JSON.parse(r.stdout) as { format?: unknown, 'virtual-size'?: unknown, 'backing-filename'?: unknown }
   if (typeof j.format !== 'string' || typeof j['virtual-size'] !== 'number') throw new StorageError('cow', `qemu-img info ${path}: unexpected output`)
   return { format: j.format, virtualSize: j['virtual-size'], ...(typeof j['backing-filename'] === 'string' ? { backingFilename: j['backing-filename'] } : {}) }
+}
+
+async function cachedImageInfo (ctx: StorageContext, path: string, cache: Map<string, ImageInfo> | undefined): Promise<ImageInfo> {
+  if (cache === undefined) return await imageInfo(ctx, path)
+  const st = await stat(path)
+  const key = `${path}\0${st.size}\0${st.mtimeMs}`
+  let info = cache.get(key)
+  if (info === undefined) {
+    info = await imageInfo(ctx, path)
+    cache.set(key, info)
+  }
+  return info
 }
 
 export function cowBackend (options: CowOptions): StorageBackend {
@@ -60,7 +77,7 @@ export function cowBackend (options: CowOptions): StorageBackend {
         } else {
           for (const v of volumes) if (await exists(v.path)) throw new StorageError('cow', `${v.path} already exists (set usingExistingVolumes to reuse it)`)
           if (!await exists(baseImage)) throw new StorageError('cow', `baseImage ${baseImage} does not exist`)
-          const info = await imageInfo(ctx, baseImage)
+          const info = await cachedImageInfo(ctx, baseImage, options.imageInfoCache)
           if (info.format !== 'raw' && info.format !== 'qcow2') throw new StorageError('cow', `baseImage ${baseImage} is ${info.format}, not raw or qcow2`)
           created.push(overlay)
           await run('qemu-img', ['create', '-q', '-f', 'qcow2', '-F', info.format, '-b', baseImage, overlay,

@@ -2,7 +2,7 @@ import { join } from 'node:path'
 import type { DiskSpec } from '../drivers/types.ts'
 import { StorageError } from './types.ts'
 import type { PreparedStorage, StorageBackend, StorageContext, TeardownOptions } from './types.ts'
-import { absolute, given, baseImageKind, checkName, parseSizeMiB, runner, wrap } from './common.ts'
+import { absolute, given, baseImageKind, checkName, exists, parseSizeMiB, runner, wrap } from './common.ts'
 import { growExt, imageBytes, makeExt4 } from './fill.ts'
 import type { BaseImage } from './fill.ts'
 import { saveFileSystem } from './save-image.ts'
@@ -81,7 +81,8 @@ export function lvmBackend (options: LvmOptions): StorageBackend {
           }
         }
       } catch (e) {
-        for (const v of created.reverse()) await run('lvremove', ['-f', `${v.vg}/${v.lv}`]).catch(() => {})
+        const cleanup = runner(ctx, { forCleanup: true })
+        for (const v of created.reverse()) await cleanup('lvremove', ['-f', `${v.vg}/${v.lv}`]).catch(() => {})
         throw wrap('lvm', `preparing ${domainName}`, e)
       }
       const disks: DiskSpec[] = volumes.map(v => ({ path: device(v), format: 'raw', target: v.role === 'root' ? 'xvda1' : 'xvda2', role: v.role }))
@@ -100,7 +101,8 @@ export function lvmBackend (options: LvmOptions): StorageBackend {
           const root = volumes.find(v => v.role === 'root')
           if (root !== undefined && present.has(`${root.vg}/${root.lv}`)) {
             await saveFileSystem(ctx, 'lvm', { path: dev(root), format: 'raw' }, options.saveImageTo)
-          } else {
+          } else if (!await exists(options.saveImageTo)) {
+            // Gone and never saved; a repeated teardown after a successful save finds the tarball and goes on.
             throw new StorageError('lvm', `cannot save image of ${domainName}: its root volume is gone`)
           }
         }

@@ -56,6 +56,7 @@ for (const n of values.sizes.split(',').map(Number)) {
   cluster = c
   // Converged: every member has heard of every other (with 10% loss some false suspicion is always under way).
   const convergeMs = c.runUntil(() => c.ids.every(o => c.ids.every(s => s === o || c.statusOf(o, s) !== 'unknown')), 600_000, 1_000)
+  c.runFor(60_000) // let the join flood settle before measuring steady traffic
   // Steady state: count false positives and traffic over peerHours / N hours.
   const steadyMs = Math.ceil(peerHours * 3_600_000 / n)
   const before = c.ids.map(id => c.network.stats(id))

@@ -8,7 +8,8 @@
 //     time the pool spends waiting on sdpeer rather than on commands (an upper bound when sdpeer work overlaps them).
 // Two layouts: `--layout pool` (default) puts the N VMs in one pool; `--layout pools` deploys N pools of one VM each,
 // one after the other, and then terminates them one after the other (per-pool costs instead of per-tree costs).
-// Usage: npx node simulations/bench/host-deploy.ts [--vms 200] [--layout pool|pools]
+// `--profile` runs the daemon under `node --cpu-prof` and splits its CPU by layer (see cpu-profile.ts).
+// Usage: npx node simulations/bench/host-deploy.ts [--vms 200] [--layout pool|pools] [--profile] [--profile-dir DIR]
 
 import { spawn, execFileSync } from 'node:child_process'
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
@@ -20,8 +21,9 @@ import { ApiClient } from '../../node/api/client.ts'
 import { checkFile } from '../../node/sf/index.ts'
 import { formatDiagnostic } from '../../node/sf/diagnostics.ts'
 import type { SfJsonObject } from '../../node/sf/sfjson.ts'
+import { summariseProfiles } from './cpu-profile.ts'
 
-const { values } = parseArgs({ options: { vms: { type: 'string', default: '200' }, layout: { type: 'string', default: 'pool' } } })
+const { values } = parseArgs({ options: { vms: { type: 'string', default: '200' }, layout: { type: 'string', default: 'pool' }, profile: { type: 'boolean', default: false }, 'profile-dir': { type: 'string' } } })
 const N = Number(values.vms)
 const LAYOUT = values.layout
 if (!Number.isSafeInteger(N) || N < 1 || (LAYOUT !== 'pool' && LAYOUT !== 'pools')) {
@@ -65,8 +67,9 @@ for (let p = 0; p < (LAYOUT === 'pool' ? 1 : N); p++) {
   configs.push(checked.config)
 }
 
-// BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles the daemon.
-const nodeArgs = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean)
+// --profile-dir keeps the .cpuprofile (open it in Chrome DevTools) instead of a temp dir removed at the end.
+const profDir = values['profile-dir'] ?? join(dir, 'profile')
+const nodeArgs = values.profile || values['profile-dir'] !== undefined ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : []
 const daemon = spawn(process.execPath, [...nodeArgs, SDPEER, 'join', '--host', 'bench', '--state-dir', stateDir, '--driver', 'sim', '--capacity', `memory=${16 * N + 1024},vcpus=${N + 8}`], { stdio: ['ignore', 'ignore', 'pipe'] })
 let daemonErr = ''
 daemon.stderr.on('data', c => { daemonErr += String(c) })
@@ -77,13 +80,21 @@ for (let i = 0; i < 200 && !client; i++) {
 }
 if (!client) { console.error(`daemon did not start: ${daemonErr}`); process.exit(1) }
 
+// Command durations come from the daemon's own log (JSON lines on stderr), not from an API subscription, so that
+// measuring them adds no work to the daemon.
 let commandMs = 0
 let commands = 0
-const onItem = (item: { kind: string, event?: { kind: string, message: string } }): void => {
-  const m = item.event?.kind === 'log' ? /^= exit \d+ \((\d+(?:\.\d+)?) ms\)$/.exec(item.event.message) : null
-  if (m) { commandMs += Number(m[1]); commands++ }
-}
-const events = client.call('events', {}, { onItem })
+let partial = ''
+daemon.stderr.on('data', c => {
+  const lines = (partial + String(c)).split('\n')
+  partial = lines.pop() ?? ''
+  for (const line of lines) {
+    const m = /"msg":"= exit \d+ \((\d+(?:\.\d+)?) ms\)"/.exec(line)
+    if (m && line.includes('"path":"myShell"')) { commandMs += Number(m[1]); commands++ }
+  }
+})
+/** Lets the daemon's log lines of a finished phase arrive before they are counted. */
+const settle = async (): Promise<void> => { await new Promise(resolve => setTimeout(resolve, 200)) }
 const pools = LAYOUT === 'pool' ? ['bench'] : Array.from({ length: N }, (_, i) => `bench${i}`)
 
 const cpu0 = await cpuMs(daemon.pid!)
@@ -94,20 +105,22 @@ for (const [i, pool] of pools.entries()) {
 }
 const t1 = performance.now()
 const cpu1 = await cpuMs(daemon.pid!)
+await settle()
 const deployCommandMs = commandMs
 const deployCommands = commands
+const t1b = performance.now()
 for (const pool of pools) {
   const terminated = await client.call('terminate', { pool, type: 'normal' })
   if (terminated.state !== 'terminated') throw new Error(`terminate ended ${terminated.state}`)
 }
-const t2 = performance.now()
+const t2 = performance.now() - (t1b - t1)
 const cpu2 = await cpuMs(daemon.pid!)
-await new Promise(resolve => setTimeout(resolve, 100))
+await settle()
 
 client.close()
-void events.catch(() => {})
 daemon.kill('SIGTERM')
 await new Promise(resolve => daemon.once('exit', resolve))
+const profile = nodeArgs.length > 0 ? await summariseProfiles(profDir) : undefined
 await rm(dir, { recursive: true, force: true })
 
 const per = (ms: number): string => (ms / N).toFixed(2)
@@ -116,3 +129,11 @@ console.log(`host-deploy: ${N} sim VMs with cow storage, one daemon, ${LAYOUT ==
 console.log(`  deploy --wait     wall ${(t1 - t0).toFixed(0)} ms (${per(t1 - t0)} ms/VM); ${deployCommands} host commands took ${deployCommandMs.toFixed(0)} ms; daemon CPU ${(cpu1 - cpu0).toFixed(0)} ms`)
 console.log(`  terminate         wall ${(t2 - t1).toFixed(0)} ms (${per(t2 - t1)} ms/VM); ${commands - deployCommands} host commands took ${termCommandMs.toFixed(0)} ms; daemon CPU ${(cpu2 - cpu1).toFixed(0)} ms`)
 console.log(`  sdpeer per VM, deploy+terminate: daemon CPU ${per(cpu2 - cpu0)} ms; wall minus commands ${per((t2 - t0) - commandMs)} ms   [goal < 5 ms]`)
+if (profile) {
+  console.log('  daemon CPU by layer over the whole run (start-up included), ms per VM:')
+  for (const [cat, ms] of [...profile.entries()].sort((a, b) => b[1] - a[1])) {
+    if (cat !== 'idle') console.log(`    ${cat.padEnd(48)} ${per(ms)}`)
+  }
+  const own = [...profile.entries()].filter(([c]) => c !== 'idle' && c !== 'host commands (spawn)').reduce((a, [, ms]) => a + ms, 0)
+  console.log(`  sdpeer per VM without command spawning (CPU): ${per(own)} ms   [goal < 5 ms]`)
+}

@@ -2,7 +2,7 @@ import type { Clock, Timer } from '../../node/seams/clock.ts'
 import type { MemberRef, MembershipTransport } from '../../node/mesh/membership/types.ts'
 import { seededRandom } from '../../node/mesh/membership/random.ts'
 import type { Random } from '../../node/mesh/membership/random.ts'
-import { encodeMembershipMessage } from '../../protocol/membership.ts'
+import { membershipMessageSize } from '../../protocol/membership.ts'
 import type { MembershipMessage } from '../../protocol/membership.ts'
 import type { VirtualClock } from './virtual-clock.ts'
 
@@ -126,7 +126,7 @@ export class InMemoryNetwork {
     return {
       send: (to: MemberRef, msg: MembershipMessage) => {
         if (node.killed) return
-        const bytes = encodeMembershipMessage(msg).byteLength
+        const bytes = membershipMessageSize(msg)
         node.sentMessages++
         node.sentBytes += bytes
         // A bootstrap ref with no id is reached by address; in this network the address is the id.

@@ -23,6 +23,11 @@ export interface ClusterOptions {
   topFraction?: number
   /** When false, a healed host announces itself alive without fencing (the control that must show duplicates). */
   fencing?: boolean
+  /**
+   * Virtual time a deployer spends deploying a pool after its reservations are committed (VMs booting) before it
+   * places its next pool: uniform in this range, ms. Default [0, 0].
+   */
+  poolDeployMs?: [number, number]
 }
 
 export interface PoolOutcome { pool: string, deployer: string, placed: PlacedVm[], error?: Error, doneAt: number }
@@ -84,6 +89,8 @@ export class Cluster {
           if (lost.length > 0) throw new Error(`${job.pool}: ${lost.length} reservations expired before commit`)
           this.#recordPool(job, deployer, placed)
           this.outcomes.push({ pool: job.pool, deployer, placed, doneAt: this.clock.now() })
+          const [lo, hi] = this.#opts.poolDeployMs ?? [0, 0]
+          if (hi > 0) await this.clock.sleep(lo + this.mesh.random.next() * (hi - lo))
         } catch (error) {
           this.outcomes.push({ pool: job.pool, deployer, placed: [], error: error as Error, doneAt: this.clock.now() })
         }
@@ -121,6 +128,23 @@ export class Cluster {
   coordinatorOf (pool: string): string | undefined {
     const any = this.replicas.get(pool)?.values().next().value
     return any ? coordinatorOf(pool, any.participants(), this.mesh.isLive) : undefined
+  }
+
+  /**
+   * True when no coordinator has work left: every VM of every pool is running (or failed) on a host the mesh
+   * considers alive, in its coordinator's replica, and no role is in the middle of a run.
+   */
+  settled (): boolean {
+    for (const r of this.roles.values()) if (r.busy) return false
+    for (const [pool, reps] of this.replicas) {
+      const c = this.coordinatorOf(pool)
+      const rec = (c !== undefined ? reps.get(c) : undefined) ?? (reps.values().next().value as PoolRecord)
+      for (const v of rec.vms()) {
+        if (v.state === 'failed') continue
+        if (v.state !== 'running' || !this.mesh.isLive(v.host)) return false
+      }
+    }
+    return true
   }
 
   #membershipChanged (): void {

@@ -33,7 +33,8 @@ export function centralPlacement (w: Workload, seed: number): { figures: LoadFig
   for (const job of w.pools) {
     for (const vm of placementOrder(job.vms)) {
       const r = rank(vm, {}, [...hosts.values()], { random, cost: defaultCostModel })
-      const best = r.feasible[0]
+      let best = r.feasible[0]
+      for (const f of r.feasible) if (f.cost < best.cost) best = f
       if (!best) { unplaced++; continue }
       const h = hosts.get(best.host) as HostState
       hosts.set(h.host, { ...h, used: { memoryMiB: h.used.memoryMiB + vm.memoryMiB, vcpus: h.used.vcpus + vm.vcpus }, domains: h.domains + 1 })
@@ -156,6 +157,7 @@ export async function runReplacement (w: Workload, opts: ClusterOptions, r: Repl
     victim, victimVms: victimVms.length, replaceMs: NaN, afterDetectionMs: NaN, notReplaced: [], duplicates: [], fenced: 0, copiesNotOne: []
   }
   const t0 = cluster.clock.now()
+  let coordinatedPool: string | undefined
   if (r.killCoordinator) {
     // A pool of the victim whose coordinator is another peer: kill that one as well.
     const pools = [...new Set(victimVms.map(v => v.slice(0, v.indexOf('/'))))].sort()
@@ -164,26 +166,21 @@ export async function runReplacement (w: Workload, opts: ClusterOptions, r: Repl
       if (c !== undefined && c !== victim) {
         figures.killedCoordinator = c
         figures.coordinatorBefore = c
+        coordinatedPool = pool
         cluster.mesh.failPeer(c)
         break
       }
     }
   }
   cluster.mesh.fail(victim, 'partition')
-  const settled = (): boolean => victimVms.every(k => {
-    const at = cluster.runningAt.get(k) ?? -1
-    return at > t0
-  })
-  await cluster.clock.run({ done: settled, until: t0 + opts.detectionMs! + 60_000 })
+  // Settled once the detector has declared the deaths and no coordinator has work left.
+  const declared = (): boolean => !cluster.mesh.isLive(victim) && (figures.killedCoordinator === undefined || !cluster.mesh.isLive(figures.killedCoordinator))
+  await cluster.clock.run({ done: () => declared() && cluster.settled(), until: t0 + (opts.detectionMs ?? 3000) + 60_000 })
   const last = Math.max(...victimVms.map(k => cluster.runningAt.get(k) ?? Infinity))
   figures.replaceMs = last - t0
   figures.afterDetectionMs = last - t0 - (opts.detectionMs ?? 3000)
   figures.notReplaced = victimVms.filter(k => (cluster.runningAt.get(k) ?? -1) <= t0)
-  if (figures.killedCoordinator) {
-    const pool = victimVms.map(v => v.slice(0, v.indexOf('/'))).find(p => cluster.coordinatorOf(p) !== undefined &&
-      cluster.roles.has(`${p}\u0000${cluster.coordinatorOf(p)}`))
-    if (pool) figures.coordinatorAfter = cluster.coordinatorOf(pool)
-  }
+  if (coordinatedPool !== undefined) figures.coordinatorAfter = cluster.coordinatorOf(coordinatedPool)
   if (r.healAfterMs !== undefined) {
     cluster.clock.setTimeout(() => cluster.mesh.heal(victim), Math.max(0, t0 + r.healAfterMs - cluster.clock.now()))
     const healed = (): boolean => cluster.mesh.hosts.get(victim)?.declaredLive === true

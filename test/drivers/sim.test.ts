@@ -1,10 +1,11 @@
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { execa } from 'execa'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { createDriver, parseCapacity, SimDriver } from '../../node/drivers/index.ts'
 import type { DomainHandle, DomainSpec } from '../../node/drivers/types.ts'
+import { CoalescingWriter, readJson, writeJsonAtomic } from '../../node/drivers/sim/state-file.ts'
 import { ManualClock, settle } from '../seams/manual-clock.ts'
 import { driverCompliance } from './compliance.ts'
 
@@ -197,5 +198,60 @@ describe('sim driver state file', () => {
 
   it('createDriver refuses an unknown driver', () => {
     expect(() => createDriver('vmware')).toThrow(expect.objectContaining({ name: 'DriverError' }))
+  })
+})
+
+describe('createDriver', () => {
+  it('builds the registered drivers by name, with their options', async () => {
+    const sim = createDriver('sim', { capacity: { memoryMiB: 300, vcpus: 3 }, settings: { simBootMs: 0 } })
+    expect((await sim.fingerprint()).capacity).toEqual({ memoryMiB: 300, vcpus: 3 })
+    expect(createDriver('qemu', { stateDir: tmpdir() }).name).toBe('qemu')
+    expect(createDriver('xen', { stateDir: tmpdir() }).name).toBe('xen')
+    // A bad daemon setting is refused when the driver is made, not at the first deploy.
+    expect(() => createDriver('sim', { settings: { simBootMs: 'x' } })).toThrow(expect.objectContaining({ name: 'DriverError', message: expect.stringMatching(/simBootMs/) }))
+  })
+})
+
+describe('crash-safe JSON state file', () => {
+  let dir: string
+  beforeEach(async () => { dir = await mkdtemp(join(tmpdir(), 'sdpeer-statefile-')) })
+  afterEach(async () => { await rm(dir, { recursive: true, force: true }) })
+
+  it('replaces the file whole and leaves no temp file', async () => {
+    const path = join(dir, 'table.json')
+    expect(await readJson(path)).toBeUndefined()
+    await writeJsonAtomic(path, { a: 1 })
+    await writeJsonAtomic(path, { a: 2, b: 'x' })
+    expect(await readJson(path)).toEqual({ a: 2, b: 'x' })
+    expect(await readdir(dir)).toEqual(['table.json'])
+  })
+
+  it('a write into a missing directory fails and leaves the old file alone', async () => {
+    await expect(writeJsonAtomic(join(dir, 'no', 'such.json'), {})).rejects.toMatchObject({ code: 'ENOENT' })
+    await expect(readJson(join(dir, 'bad.json'))).resolves.toBeUndefined()
+  })
+
+  it('coalesces flushes: many callers share few writes, and the last state always lands', async () => {
+    const path = join(dir, 'table.json')
+    let state = 0
+    let writes = 0
+    const w = new CoalescingWriter(async () => { writes++; await writeJsonAtomic(path, { state }) })
+    const flushes: Array<Promise<void>> = []
+    for (let i = 1; i <= 50; i++) { state = i; flushes.push(w.flush()) }
+    await Promise.all(flushes)
+    expect(JSON.parse(await readFile(path, 'utf8'))).toEqual({ state: 50 })
+    expect(writes).toBeLessThanOrEqual(2)
+    state = 51
+    await w.flush()
+    expect(JSON.parse(await readFile(path, 'utf8'))).toEqual({ state: 51 })
+    expect(writes).toBeLessThanOrEqual(3)
+  })
+
+  it('a failed write rejects its callers and does not block later flushes', async () => {
+    let fail = true
+    const w = new CoalescingWriter(async () => { if (fail) throw new Error('disk full') })
+    await expect(w.flush()).rejects.toThrow('disk full')
+    fail = false
+    await expect(w.flush()).resolves.toBeUndefined()
   })
 })

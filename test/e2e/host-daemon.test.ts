@@ -1,18 +1,20 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { execFileSync } from 'node:child_process'
-import { mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises'
+import net from 'node:net'
+import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { DaemonProcess } from './harness.ts'
 import { filesUnder, sdpeer, sdpeerProcess, startDaemon } from './harness.ts'
 
 // One host, end to end: a real `sdpeer join` process with the sim driver, loopback storage in a temp dir filled from a
-// tiny base image made here, driven by the CLI. What must hold: the pool runs with the component paths of the
+// tiny base image made here (and a cow overlay over a raw image), driven by the CLI. What must hold: the pool runs with the component paths of the
 // tutorial, runtime `set` acts at termination, terminate and failed deploys leave no file, and a daemon killed with
 // SIGKILL is replaced by one that finds the pool running.
 
 let root: string
 let baseImage: string
+let rawImage: string
 const daemons: DaemonProcess[] = []
 
 function poolText (opts: { saved: string, domain?: string }): string {
@@ -46,6 +48,17 @@ sfConfig extends Compound {
         storageBackend LAZY ATTRIB loop;
         ${opts.domain ?? ''}
     }
+    cow extends CowStorageBackend {
+        shell LAZY ATTRIB myShell;
+        domainName "domainCow";
+        baseImage ${JSON.stringify(rawImage)};
+        swapSize 0;
+    }
+    domain2 extends DefaultXenDomain {
+        ip "10.0.9.2";
+        hostname "machine9-dom2";
+        storageBackend LAZY ATTRIB cow;
+    }
 }
 `
 }
@@ -66,6 +79,10 @@ beforeAll(async () => {
   await writeFile(join(img, 'etc', 'motd'), 'built by the e2e test\n')
   baseImage = join(root, 'base.tar.gz')
   execFileSync('tar', ['-C', img, '-czf', baseImage, '.'])
+  // The cow backend's read-only base: a raw ext4 image of the same tree.
+  rawImage = join(root, 'base.img')
+  execFileSync('truncate', ['-s', '8M', rawImage])
+  execFileSync('mkfs.ext4', ['-F', '-q', '-d', img, rawImage])
 })
 
 afterEach(async () => {
@@ -75,6 +92,12 @@ afterEach(async () => {
 })
 
 afterAll(async () => { await rm(root, { recursive: true, force: true }) })
+
+/** Domains the sim hypervisor holds (its table in the state dir), sorted. */
+async function simDomains (stateDir: string): Promise<string[]> {
+  const text = await readFile(join(stateDir, 'sim-domains.json'), 'utf8').catch(() => '{"domains":[]}')
+  return (JSON.parse(text) as { domains: Array<{ name: string }> }).domains.map(x => x.name).sort()
+}
 
 async function daemon (stateDir: string, extra: string[] = []): Promise<DaemonProcess> {
   const d = await startDaemon('machine9', stateDir, extra)
@@ -97,7 +120,7 @@ describe('sdpeer host daemon, end to end', () => {
     expect(Object.keys(status)).toEqual(['pool', 'state', 'components'])
     expect(status.pool).toBe('web')
     expect(status.state).toBe('running')
-    expect(status.components.map((c: { path: string }) => c.path)).toEqual(['', 'myShell', 'loop', 'domain1'])
+    expect(status.components.map((c: { path: string }) => c.path)).toEqual(['', 'myShell', 'loop', 'domain1', 'cow', 'domain2'])
     for (const c of status.components) {
       expect(c).toMatchObject({ host: 'machine9', state: 'running' })
       expect(Object.keys(c).sort()).toEqual(['host', 'path', 'state', 'type'])
@@ -109,6 +132,9 @@ describe('sdpeer host daemon, end to end', () => {
     expect(JSON.parse(all.stdout)).toEqual([status])
     expect((await sdpeer(d.api, ['get', 'web:domain1', 'memory'])).stdout).toBe('64\n')
     expect((await sdpeer(d.api, ['get', 'web:domain1', 'hostname'])).stdout).toBe('"machine9-dom1"\n')
+    const logs = await sdpeer(d.api, ['logs', 'web:myShell'])
+    expect(logs.code).toBe(0)
+    expect(logs.stdout).toMatch(/mkfs\.ext4 .*domainLoopback-disk\.img/)
 
     // saveImage is an attribute of the storage backend (the engine refuses it on the XenDomain itself).
     const set = await sdpeer(d.api, ['set', 'web:loop', 'saveImage', 'true'])
@@ -126,6 +152,8 @@ describe('sdpeer host daemon, end to end', () => {
     const listing = execFileSync('tar', ['-tzf', join(h.saved, 'dom1.tar.gz')], { encoding: 'utf8' })
     expect(listing).toContain('etc/motd')
     expect(await filesUnder(join(h.stateDir, 'storage'))).toEqual([])
+    expect(await filesUnder(join(h.stateDir, 'pools'))).toEqual([])
+    expect(await simDomains(h.stateDir)).toEqual([])
     expect(JSON.parse((await sdpeer(d.api, ['status', '--json'])).stdout)).toEqual([])
   })
 
@@ -137,6 +165,8 @@ describe('sdpeer host daemon, end to end', () => {
     expect(dep.stderr).toContain('no hypervisor today')
     expect(JSON.parse((await sdpeer(d.api, ['status', '--json'])).stdout)).toEqual([])
     expect(await filesUnder(join(h.stateDir, 'storage'))).toEqual([])
+    expect(await filesUnder(join(h.stateDir, 'pools'))).toEqual([])
+    expect(await simDomains(h.stateDir)).toEqual([])
     expect(await filesUnder(h.saved)).toEqual([])
   })
 
@@ -161,8 +191,10 @@ describe('sdpeer host daemon, end to end', () => {
     const second = await daemon(h.stateDir)
     const status = JSON.parse((await sdpeer(second.api, ['status', 'web', '--json'])).stdout)
     expect(status.state).toBe('running')
+    // Re-attached, not started again: the sim hypervisor still holds exactly one domain.
+    expect(await simDomains(h.stateDir)).toEqual(['domainCow', 'domainLoopback'])
     expect(status.components.map((c: { path: string, state: string }) => `${c.path}=${c.state}`))
-      .toEqual(['=running', 'myShell=running', 'loop=running', 'domain1=running'])
+      .toEqual(['=running', 'myShell=running', 'loop=running', 'domain1=running', 'cow=running', 'domain2=running'])
     const term = await sdpeer(second.api, ['terminate', 'web'])
     expect(term.code).toBe(0)
     expect(await filesUnder(join(h.stateDir, 'storage'))).toEqual([])
@@ -171,7 +203,16 @@ describe('sdpeer host daemon, end to end', () => {
   it('stops on SIGTERM without terminating pools, and refuses a second daemon while one runs', async () => {
     const h = await newHost('term')
     const first = await daemon(h.stateDir)
-    expect((await sdpeer(first.api, ['deploy', h.pool, '--name', 'web', '--wait'])).code).toBe(0)
+    // Without --wait the CLI returns once the daemon took the pool; the deploy goes on there.
+    const dep = await sdpeer(first.api, ['deploy', h.pool, '--name', 'web'])
+    expect(dep.code).toBe(0)
+    expect(dep.stdout).toContain('pool web accepted')
+    for (let i = 0; i < 200; i++) {
+      const st = JSON.parse((await sdpeer(first.api, ['status', '--json'])).stdout) as Array<{ state: string }>
+      if (st[0]?.state === 'running') break
+      await new Promise(resolve => setTimeout(resolve, 25))
+    }
+    expect(JSON.parse((await sdpeer(first.api, ['status', 'web', '--json'])).stdout).state).toBe('running')
 
     const dup = await sdpeerProcess(['join', '--host', 'machine9', '--state-dir', h.stateDir, '--driver', 'sim'])
     expect(dup.code).toBe(1)
@@ -187,6 +228,24 @@ describe('sdpeer host daemon, end to end', () => {
     expect(JSON.parse((await sdpeer(second.api, ['status', 'web', '--json'])).stdout).state).toBe('running')
     expect((await sdpeer(second.api, ['terminate', 'web'])).code).toBe(0)
     expect(await filesUnder(join(h.stateDir, 'storage'))).toEqual([])
+  })
+
+  it('shrugs off a hostile client: an oversized frame closes only that connection', async () => {
+    const h = await newHost('hostile')
+    const d = await daemon(h.stateDir)
+    const s = net.connect(d.api)
+    await new Promise<void>((resolve, reject) => { s.once('connect', resolve); s.once('error', reject) })
+    s.on('error', () => {})
+    let answer = ''
+    s.on('data', c => { answer += c.subarray(4).toString() })
+    const closed = new Promise<void>(resolve => s.once('close', () => { resolve() }))
+    const header = Buffer.alloc(4)
+    header.writeUInt32BE(0xffffffff)
+    s.write(Buffer.concat([header, Buffer.alloc(1024, 0x7b)]))
+    await closed
+    expect(JSON.parse(answer)).toMatchObject({ id: null, type: 'error', error: { name: 'FrameTooLargeError' } })
+    expect((await sdpeer(d.api, ['status'])).stdout).toBe('no pools\n')
+    expect(d.proc.exitCode).toBeNull()
   })
 
   it('says clearly that no daemon runs, with exit 1, from the real binary', async () => {

@@ -69,6 +69,9 @@ export function storageCompliance (name: string, makeEnv: (dir: string, assets: 
       await b.teardown(ctx, p, { keepVolumes: false, saveImageTo: dest })
       expect(await tarCat(dest, 'etc/hostname')).toMatch(/^host-/)
       for (const d of p.disks) expect(await exists(d.path)).toBe(false)
+      await b.teardown(ctx, p, { keepVolumes: false, saveImageTo: dest }) // idempotent: the tarball is there already
+      await expect(b.teardown(ctx, p, { keepVolumes: false, saveImageTo: join(dir, 'saved', 'never.tar') }))
+        .rejects.toMatchObject({ name: 'StorageError', message: expect.stringMatching(/gone/) })
     })
 
     it('a failure at any step of prepare throws StorageError and leaves no disk behind', async () => {

@@ -49,6 +49,18 @@ describe.skipIf(!hasQemuImg)('cow storage', () => {
     expect((await stat(base)).size).toBe(1024 ** 3)
   })
 
+  it('probes a shared base once with an imageInfoCache, and again when the base changes', async () => {
+    const base = join(dir, 'base.raw')
+    await execa('truncate', ['-s', '64M', base])
+    const cache = new Map()
+    for (const n of ['a', 'b', 'c']) await cowBackend({ domainName: n, baseImage: base, imageInfoCache: cache }).prepare(ctx)
+    expect(shell.calls.filter(c => c[1] === 'info')).toHaveLength(1)
+    expect(shell.calls.filter(c => c[1] === 'create')).toHaveLength(3)
+    await execa('truncate', ['-s', '128M', base])
+    await cowBackend({ domainName: 'd', baseImage: base, imageInfoCache: cache }).prepare(ctx)
+    expect(shell.calls.filter(c => c[1] === 'info')).toHaveLength(2)
+  })
+
   it('detects a qcow2 base, resolves a relative base to an absolute path and sets volumeSize', async () => {
     const raw = join(dir, 'base.raw')
     await execa('truncate', ['-s', '64M', raw])

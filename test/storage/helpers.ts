@@ -12,7 +12,7 @@ import type { Shell, ShellCommand, ShellResult } from '../../node/seams/shell.ts
 export class RecordingShell implements Shell {
   readonly calls: string[][] = []
   readonly log: string[] = []
-  /** Makes the matching command fail as if the tool had exited 1, for rollback tests. */
+  /** Makes the matching command fail as if the tool had exited 8 (an operational error for most tools: e2fsck's 1 means "fixed"). */
   failOn: ((argv: string[]) => boolean) | undefined
   readonly #inner: Shell
   constructor (options: ExecaShellOptions = {}) {
@@ -22,7 +22,7 @@ export class RecordingShell implements Shell {
   run (cmd: ShellCommand): Promise<ShellResult> {
     const argv = [cmd.file, ...cmd.args]
     this.calls.push(argv)
-    if (this.failOn?.(argv) === true) return Promise.reject(new ShellCommandError(argv, 1, 'injected failure', 'exit code 1'))
+    if (this.failOn?.(argv) === true) return Promise.reject(new ShellCommandError(argv, 8, 'injected failure', 'exit code 8'))
     return this.#inner.run(cmd)
   }
 }

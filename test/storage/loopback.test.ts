@@ -144,6 +144,15 @@ describe('loopback storage', () => {
     expect(() => loopbackBackend({ domainName: 'ok', volumeBaseName: name, volumeSize: 32 })).toThrow(expect.objectContaining({ name: 'StorageError' }))
   })
 
+  it('passes a hostile baseImage path to the tools as one plain argument', async () => {
+    const hostile = join(dir, 'x; touch pwned; $(touch pwned) `touch pwned` \n touch pwned.tar.gz')
+    await execa('cp', [tarball, hostile])
+    const p = await loopbackBackend({ domainName: 'h', volumeSize: 32, baseImage: hostile }).prepare(ctx)
+    expect(await catFromExt4(p.disks[0].path, '/etc/hostname')).toBe('guest1')
+    expect(shell.calls.find(c => c[0] === 'tar')).toContain(hostile)
+    for (const where of [dir, work, process.cwd()]) expect(await stat(join(where, 'pwned')).then(() => true, () => false)).toBe(false)
+  })
+
   it('refuses a teardown record that points outside the work dir', async () => {
     const b = loopbackBackend({ domainName: 'evil', volumeSize: 32 })
     const victim = join(dir, 'victim')

@@ -121,6 +121,16 @@ describe('LVM storage (recording stand-in)', () => {
     expect(await readdir(work)).toEqual([])
   })
 
+  it('an abort during prepare still removes the volumes already created', async () => {
+    const ac = new AbortController()
+    shell.failOn = argv => { if (argv[0] === 'mkfs.ext4') ac.abort(); return false }
+    await expect(backend({ swapSize: 16, baseImage: tarball }).prepare({ shell, workDir: work, signal: ac.signal }))
+      .rejects.toMatchObject({ name: 'StorageError', message: expect.stringMatching(/abort/) })
+    expect(shell.calls[shell.calls.length - 1]).toEqual(['lvremove', '-f', 'vg0/dom-disk'])
+    expect(await readdir(join(dev, 'vg0'))).toEqual([])
+    expect(await readdir(work)).toEqual([])
+  })
+
   it('honours usingExistingVolumes and keepVolumes, and never overwrites an existing volume', async () => {
     const b = backend({ swapSize: 16, baseImage: tarball })
     const p = await b.prepare(ctx)

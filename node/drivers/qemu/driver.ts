@@ -42,6 +42,7 @@ const NAME = /^[A-Za-z0-9_.-]{1,64}$/
 /** sun_path is 108 bytes including the terminating NUL. */
 const MAX_SOCKET_PATH = 107
 const POLL_MS = 50
+const REPRESS_MS = 1_000
 
 interface HandleData {
   pid: number
@@ -209,8 +210,13 @@ export class QemuDriver implements HypervisorDriver {
       const deadline = this.#clock.now() + timeoutMs
       const qmp = (cmd: string): Promise<unknown> => qmpCommand(paths.qmpSocket, cmd, undefined, { timeoutMs: 2_000, signal: options.signal })
       const powered = async (): Promise<boolean> => ((await qmp('query-status').catch(() => ({}))) as { status?: string }).status === 'shutdown'
-      if (!(await powered())) await qmp('system_powerdown').catch(() => {})
+      // The button is pressed again every second: a press during early boot, before the guest listens, is lost.
+      let nextPress = this.#clock.now()
       while (this.#clock.now() < deadline && await isAlive(id) && !(await powered())) {
+        if (this.#clock.now() >= nextPress) {
+          await qmp('system_powerdown').catch(() => {})
+          nextPress = this.#clock.now() + REPRESS_MS
+        }
         await this.#clock.sleep(Math.min(100, Math.max(1, deadline - this.#clock.now())), options).catch(() => {})
         if (options.signal?.aborted) break
       }

@@ -32,7 +32,7 @@ export class Membership {
   readonly #timers = new Set<Timer>()
   #incarnation = 0
   #deadCount = 0
-  #sorted: Member[] | undefined
+  readonly #sorted: Member[] = []
   #seq = 0
   #probeOrder: string[] = []
   #probeIndex = 0
@@ -59,7 +59,7 @@ export class Membership {
 
   /** Members other than ourselves, sorted by id, as copies. */
   members (): MemberInfo[] {
-    return [...this.#members.values()].sort((a, b) => a.id < b.id ? -1 : 1).map(({ suspicion: _s, ...m }) => ({ ...m, addrs: [...m.addrs] }))
+    return this.#sorted.map(({ suspicion: _s, ...m }) => ({ ...m, addrs: [...m.addrs] }))
   }
 
   member (id: string): MemberInfo | undefined {
@@ -94,7 +94,7 @@ export class Membership {
     this.#every(() => 2 * this.#config.probeIntervalMs, () => { if (!this.#joined) this.#join() })
     this.#every(() => this.#config.gossipIntervalMs, () => { this.#gossip() })
     this.#every(() => this.#pushPullInterval(), () => { this.#periodicPushPull() })
-    this.#every(() => this.#config.reconnectIntervalMs, () => { this.#reconnect() })
+    this.#every(() => this.#config.reconnectIntervalMs * this.#scale(), () => { this.#reconnect() })
     this.#scheduleProbe(this.#random.int(this.#config.probeIntervalMs) + 1)
   }
 
@@ -138,9 +138,12 @@ export class Membership {
 
   #pushPullInterval (): number {
     // memberlist's pushPullScale: beyond 32 members, one more interval per doubling, so sync traffic stays flat.
+    return this.#config.pushPullIntervalMs * this.#scale()
+  }
+
+  #scale (): number {
     const n = this.aliveCount
-    const mult = n <= 32 ? 1 : Math.ceil(Math.log2(n) - Math.log2(32)) + 1
-    return this.#config.pushPullIntervalMs * mult
+    return n <= 32 ? 1 : Math.ceil(Math.log2(n) - Math.log2(32)) + 1
   }
 
   // ---- probing ------------------------------------------------------------------------------------------
@@ -249,7 +252,7 @@ export class Membership {
 
   #state (): MemberUpdate[] {
     const self: MemberUpdate = { status: 'alive', id: this.#self.id, inc: this.#incarnation, addrs: this.#self.addrs }
-    return [self, ...this.members().map(m => ({ status: m.status, id: m.id, inc: m.incarnation, addrs: m.addrs }))]
+    return [self, ...this.#sorted.map(m => ({ status: m.status, id: m.id, inc: m.incarnation, addrs: m.addrs }))]
   }
 
   #pushPull (to: MemberRef, join: boolean): void {
@@ -312,7 +315,7 @@ export class Membership {
     if (m == null) {
       const member: Member = { id: u.id, addrs: u.addrs ?? [], status: 'alive', incarnation: u.inc, since: this.#clock.now() }
       this.#members.set(u.id, member)
-      this.#sorted = undefined
+      this.#insertSorted(member)
       // New members go to a random place of the current probe round, not always last.
       this.#probeOrder.splice(this.#probeIndex + this.#random.int(this.#probeOrder.length - this.#probeIndex + 1), 0, u.id)
       this.#queue.push({ status: 'alive', id: u.id, inc: u.inc, addrs: member.addrs })
@@ -392,10 +395,16 @@ export class Membership {
 
   // ---- helpers ------------------------------------------------------------------------------------------
 
-  /** Members sorted by id (cached until one joins), so random choices depend on the seed only. */
+  /** Members sorted by id, so random choices depend on the seed only. Members are never removed. */
   #all (): Member[] {
-    this.#sorted ??= [...this.#members.values()].sort((a, b) => a.id < b.id ? -1 : 1)
     return this.#sorted
+  }
+
+  #insertSorted (m: Member): void {
+    const a = this.#sorted
+    let lo = 0; let hi = a.length
+    while (lo < hi) { const mid = (lo + hi) >> 1; if (a[mid].id < m.id) lo = mid + 1; else hi = mid }
+    a.splice(lo, 0, m)
   }
 
   /** Up to `k` distinct random members satisfying `pred`; rejection sampling keeps it O(k) in large meshes. */

@@ -6,6 +6,9 @@ import type { RValue } from './model.ts'
 // Builds the resolver's tree from the parser's AST. Nothing is resolved here: components keep their prototypes
 // for the type phase, placements are kept as attributes under a reserved key for the place phase.
 
+/** Placements seen while building: when there are none (the common case) the place phase is skipped. */
+export const buildStats = { placements: 0 }
+
 export function buildRoot (file: SfFile, diags: DiagnosticBag): CD {
   const pos: Pos = file.attrs[0]?.pos ?? { file: file.files[0] ?? '<input>', line: 1, col: 1 }
   const root = new CD(null, pos)
@@ -16,6 +19,7 @@ export function buildRoot (file: SfFile, diags: DiagnosticBag): CD {
 export function fillBody (cd: CD, attrs: Attribute[], diags: DiagnosticBag): void {
   for (const a of attrs) {
     const name = a.name.length === 1 ? a.name[0]! : PLACE + a.name.join(PLACE)
+    if (a.name.length > 1) buildStats.placements++
     if (a.name.some(n => n.startsWith('$'))) {
       diags.error('SF4010', `attribute name ${JSON.stringify(a.name.join(':'))} may not start with '$'`, a.pos)
       continue

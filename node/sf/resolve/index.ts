@@ -1,6 +1,6 @@
 import type { Pos, Reference, SfFile } from '../ast.ts'
 import type { DiagnosticBag } from '../diagnostics.ts'
-import { buildRoot } from './build.ts'
+import { buildRoot, buildStats } from './build.ts'
 import { TypeResolver } from './extends.ts'
 import { placeAll } from './place.ts'
 import { constructAll } from './construct.ts'
@@ -27,14 +27,24 @@ export interface Resolved {
 }
 
 export function resolveFile (file: SfFile, diags: DiagnosticBag, host: ResolveHost): Resolved {
+  return resolveTaken({ file }, diags, host)
+}
+
+/**
+ * Same, taking the AST out of `holder` once the tree is built, so that the parser's tree (the larger part of the
+ * memory for a big pool) can be collected while resolution runs.
+ */
+export function resolveTaken (holder: { file?: SfFile }, diags: DiagnosticBag, host: ResolveHost): Resolved {
   const env = {
     property: (name: string, isEnv: boolean): string | undefined =>
       (isEnv ? undefined : host.defines?.[name]) ?? host.env?.[name] ?? host.defines?.[name],
     parseValue: host.parseValue
   }
-  const root = buildRoot(file, diags)
+  buildStats.placements = 0
+  const root = buildRoot(holder.file!, diags)
+  holder.file = undefined
   new TypeResolver(diags, env).resolve(root)
-  placeAll(root, diags)
+  if (buildStats.placements > 0) placeAll(root, diags)
   constructAll(root, diags)
   const i = root.indexOf('sfConfig')
   if (i < 0) {

@@ -117,11 +117,20 @@ export class Linker {
     return { ok: true, value: x }
   }
 
+  // The attributes being resolved, innermost last: meeting one again is a cycle. A stack rather than a set per
+  // component: it is short (the length of one chain) and costs nothing to the components never on it.
+  readonly #busyCD: CD[] = []
+  readonly #busyAt: number[] = []
+
   #guard (cd: CD, i: number, run: () => Found): Found {
-    cd.busy ??= new Set()
-    if (cd.busy.has(i)) return fail('cycle', `failed to resolve ${displayName(cd.names[i]!)}: cyclic reference`, cd.poss[i])
-    cd.busy.add(i)
-    try { return run() } finally { cd.busy.delete(i) }
+    for (let k = this.#busyCD.length - 1; k >= 0; k--) {
+      if (this.#busyCD[k] === cd && this.#busyAt[k] === i) {
+        return fail('cycle', `failed to resolve ${displayName(cd.names[i]!)}: cyclic reference`, cd.poss[i])
+      }
+    }
+    this.#busyCD.push(cd)
+    this.#busyAt.push(i)
+    try { return run() } finally { this.#busyCD.pop(); this.#busyAt.pop() }
   }
 
   // A reached component is shared, then resolved in its own place (sf-language.md §9, p06b).

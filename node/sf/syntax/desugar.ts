@@ -38,8 +38,14 @@ export function uniqueNames (): UniqueNames {
   return { next: () => `unique${n++}` }
 }
 
+/**
+ * The tag list of every untagged attribute: one shared frozen array (a 50 MB file has millions of attributes).
+ * The tree is read-only for its consumers; mutating this throws instead of tagging every attribute at once.
+ */
+export const NO_TAGS: string[] = Object.freeze([]) as unknown as string[]
+
 function attr (name: string, value: Value, pos: Pos): Attribute {
-  return { name: [name], tags: [], value, pos }
+  return { name: [name], tags: NO_TAGS, value, pos }
 }
 
 function functionApply (fn: string, opPos: Pos, operands: Attribute[]): Apply {

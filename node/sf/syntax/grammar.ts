@@ -1,85 +1,38 @@
 import type { Apply, Attribute, ComponentNode, Pos, Primitive, Prototype, Reference, RefPart, Value } from '../ast.ts'
-import type { DiagnosticBag } from '../diagnostics.ts'
-import { Lexer, type Token, type TokenKind } from '../lexer.ts'
-import { BINARY_OPS, NARY_OPS, binaryApply, ifApply, naryApply, notApply, switchApply, type UniqueNames } from './desugar.ts'
+import type { Token, TokenKind } from '../lexer.ts'
+import { BINARY_OPS, NARY_OPS, NO_TAGS, binaryApply, ifApply, naryApply, notApply, switchApply } from './desugar.ts'
+import { ATTR_START, MAX_DEPTH, NAMED_PARTS, REF_START, SyntaxCode, TokenStream, describe } from './token-stream.ts'
+
+export { MAX_DEPTH, SyntaxCode, describe }
+export type { GrammarContext, IncludeHook } from './token-stream.ts'
 
 // Recursive-descent parser of SmartFrog 3.18's grammar (sf-language.md §3). It never throws on bad input:
 // each error is one diagnostic at the offending token, then the parser skips to a sensible point (the closing
 // bracket of the construct, `;`, `}` or the next token that can start an attribute) and goes on.
 // Recursion is bounded by MAX_DEPTH so that 10,000 nested braces give a diagnostic, not a stack overflow.
 
-export const SyntaxCode = {
-  unexpected: 'SF2001',
-  unclosed: 'SF2002',
-  mixedOperators: 'SF2003',
-  tooDeep: 'SF2004',
-  strayClose: 'SF2005',
-  missingPrototype: 'SF2006',
-  unsupported: 'SF2007'
-} as const
 
-export const MAX_DEPTH = 1000
-
-/** Splices an `#include` in place: returns the included file's attributes (or none). */
-export type IncludeHook = (path: string, optional: boolean, at: Pos, fromFile: string) => Attribute[]
-
-export interface GrammarContext {
-  diag: DiagnosticBag
-  names: UniqueNames
-  include: IncludeHook
-  tabWidth?: number
-}
-
-const REF_START: ReadonlySet<TokenKind> = new Set<TokenKind>([
-  'ROOT', 'PARENT', 'THIS', 'PROCESS', 'WORD', 'ATTRIB', 'HERE', 'PROPERTY', 'IPROPERTY', 'ENVPROPERTY',
-  'IENVPROPERTY', 'CONSTANT', 'HOST'
-])
-const NAMED_PARTS: ReadonlySet<TokenKind> = new Set<TokenKind>([
-  'ATTRIB', 'HERE', 'PROPERTY', 'IPROPERTY', 'ENVPROPERTY', 'IENVPROPERTY', 'CONSTANT', 'HOST'
-])
-const ATTR_START: ReadonlySet<TokenKind> = new Set<TokenKind>(['WORD', 'STRING', '--', '['])
-const OPENERS: Readonly<Partial<Record<TokenKind, TokenKind>>> = {
-  '{': '}', '(': ')', '[': ']', '[|': '|]', IF: 'FI', SWITCH: 'ENDSWITCH'
-}
-const CLOSERS: ReadonlySet<TokenKind> = new Set<TokenKind>(['}', ')', ']', '|]', 'FI', 'ENDSWITCH'])
-
-export class Grammar {
-  readonly #lx: Lexer
-  readonly #ctx: GrammarContext
-  readonly #file: string
-  #tok: Token
-  #depth = 0
-  #tooDeepReported = false
-  /** Line of the last syntax error (lexical errors do not move it). */
-  #errorLine = 0
-  #syntaxErrors = 0
-
-  constructor (text: string, file: string, ctx: GrammarContext) {
-    this.#lx = new Lexer(text, file, ctx.diag, { tabWidth: ctx.tabWidth })
-    this.#ctx = ctx
-    this.#file = file
-    this.#tok = this.#lx.next()
-  }
+export class Grammar extends TokenStream {
 
   // ---- entry points -------------------------------------------------------------------------------
 
   /** File ::= ( "extends" "{" AttrList "}" | AttrList ) EOF */
   file (): Attribute[] {
     const attrs: Attribute[] = []
-    if (this.#peek() === 'extends') {
-      this.#next()
-      if (this.#peek() === '{') {
+    if (this.peek() === 'extends') {
+      this.next()
+      if (this.peek() === '{') {
         attrs.push(...this.#body())
       } else {
-        this.#unexpected('"{" after a whole-file "extends"')
+        this.unexpected('"{" after a whole-file "extends"')
       }
     }
     for (;;) {
       this.#attrList(attrs)
-      if (this.#peek() === 'EOF') break
+      if (this.peek() === 'EOF') break
       // Only a stray closer stops an attribute list at top level.
-      this.#error(SyntaxCode.strayClose, `unexpected ${describe(this.#tok)} with no matching opening bracket`, this.#tok.pos)
-      this.#next()
+      this.error(SyntaxCode.strayClose, `unexpected ${describe(this.tok)} with no matching opening bracket`, this.tok.pos)
+      this.next()
     }
     return attrs
   }
@@ -88,160 +41,87 @@ export class Grammar {
   lone (what: 'value' | 'reference'): Value | null {
     let v: Value | null
     if (what === 'reference') {
-      v = this.#peek() === 'LAZY' || this.#peek() === 'DATA' || REF_START.has(this.#peek()) || this.#peek() === 'OPTIONAL'
-        ? this.#reference()
-        : (this.#unexpected('a reference'), null)
+      v = this.peek() === 'LAZY' || this.peek() === 'DATA' || REF_START.has(this.peek()) || this.peek() === 'OPTIONAL'
+        ? this.#reference(true)
+        : (this.unexpected('a reference'), null)
     } else {
-      v = this.#peek() === 'extends' ? this.#component() : this.#simpleValue()
+      v = this.peek() === 'extends' ? this.#component() : this.#simpleValue()
     }
-    if (this.#peek() !== 'EOF') this.#unexpected('end of input')
+    if (this.peek() !== 'EOF') this.unexpected('end of input')
     return v
   }
 
-  // ---- tokens and errors ---------------------------------------------------------------------------
-
-  /** The current token's kind (a method, so that TypeScript does not keep a narrowing across #next()). */
-  #peek (): TokenKind { return this.#tok.kind }
-
-  #next (): Token {
-    const t = this.#tok
-    this.#tok = this.#lx.next()
-    return t
-  }
-
-  #error (code: string, message: string, pos: Pos): void {
-    this.#errorLine = pos.line
-    this.#syntaxErrors++
-    this.#ctx.diag.error(code, message, pos)
-  }
-
-  #unexpected (expected: string): void {
-    this.#error(SyntaxCode.unexpected, `expected ${expected}, found ${describe(this.#tok)}`, this.#tok.pos)
-  }
-
-  /** Consumes `kind` or reports it missing and skips to it (balanced), stopping before `;`, `}` or EOF. */
-  #close (kind: TokenKind, opened: Token): boolean {
-    if (this.#peek() === kind) { this.#next(); return true }
-    this.#unexpected(`"${kind}" to close "${opened.image}" at ${opened.pos.line}:${opened.pos.col}`)
-    for (;;) {
-      const k = this.#peek()
-      if (k === kind) { this.#next(); return false }
-      if (k === 'EOF' || k === ';' || k === '}' || CLOSERS.has(k)) return false
-      if (OPENERS[k] !== undefined) this.#skipBalanced()
-      else this.#next()
-    }
-  }
-
-  /** Skips the construct opened by the current token, through its matching closer (iteratively). */
-  #skipBalanced (): void {
-    const stack: TokenKind[] = []
-    do {
-      const k = this.#peek()
-      if (k === 'EOF') return
-      const closer = OPENERS[k]
-      if (closer !== undefined) stack.push(closer)
-      else if (k === stack[stack.length - 1]) stack.pop()
-      this.#next()
-    } while (stack.length > 0)
-  }
-
-  /** Guards every construct that nests; false (after one diagnostic per file) when too deep, construct skipped. */
-  #enter (): boolean {
-    if (this.#depth < MAX_DEPTH) { this.#depth++; return true }
-    if (!this.#tooDeepReported) {
-      this.#tooDeepReported = true
-      this.#error(SyntaxCode.tooDeep, `nesting deeper than ${MAX_DEPTH} levels`, this.#tok.pos)
-    }
-    this.#skipBalanced()
-    return false
-  }
-
-  #leave (): void { this.#depth-- }
 
   // ---- attribute lists ---------------------------------------------------------------------------
 
   /** AttrList ::= ( Attribute | Include | ";" )*  — stops before `}`, EOF or another closer. */
   #attrList (attrs: Attribute[]): void {
     for (;;) {
-      const k = this.#peek()
+      const k = this.peek()
       if (k === 'EOF' || k === '}') return
-      if (k === ';') { this.#next(); continue }
+      if (k === ';') { this.next(); continue }
       if (k === '#include' || k === '#include?' || k === '#codebase') { this.#include(attrs); continue }
       if (ATTR_START.has(k)) {
-        const errors = this.#syntaxErrors
+        const errors = this.syntaxErrors
         attrs.push(this.#attribute())
-        if (this.#syntaxErrors > errors) this.#skipStatement()
+        if (this.syntaxErrors > errors) this.skipStatement()
         continue
       }
-      this.#unexpected('an attribute name')
-      this.#skipStatement()
+      this.unexpected('an attribute name')
+      this.skipStatement()
     }
   }
 
-  /**
-   * After an error in an attribute: skip the rest of the error's line up to a `;`, then anything that cannot
-   * start an attribute. Semicolons are optional in .sf, so the line is the best guess of where a statement ends.
-   */
-  #skipStatement (): void {
-    const line = this.#errorLine
-    for (;;) {
-      const k = this.#peek()
-      if (k === 'EOF' || k === '}' || k === '#include' || k === '#include?' || k === '#codebase') return
-      if (k === ';') { this.#next(); return }
-      if (this.#tok.pos.line !== line && ATTR_START.has(k)) return
-      if (OPENERS[k] !== undefined && k !== '[') this.#skipBalanced()
-      else this.#next()
-    }
-  }
 
   /** `{ AttrList }` — the current token is `{`. */
   #body (): Attribute[] {
-    const open = this.#tok
+    const open = this.tok
     const attrs: Attribute[] = []
-    if (!this.#enter()) return attrs
-    this.#next()
+    if (!this.enter()) return attrs
+    this.next()
     this.#attrList(attrs)
-    if (this.#peek() === '}') {
-      this.#next()
+    if (this.peek() === '}') {
+      this.next()
     } else {
-      this.#error(SyntaxCode.unclosed, `"{" opened at ${open.pos.line}:${open.pos.col} is never closed (found ${describe(this.#tok)})`, this.#tok.pos)
+      this.error(SyntaxCode.unclosed, `"{" opened at ${open.pos.line}:${open.pos.col} is never closed (found ${describe(this.tok)})`, this.tok.pos)
     }
-    this.#leave()
+    this.leave()
     return attrs
   }
 
   /** Include ::= [ "#codebase" String ] ( "#include" | "#include?" ) String */
   #include (attrs: Attribute[]): void {
-    if (this.#peek() === '#codebase') {
-      this.#next()
+    if (this.peek() === '#codebase') {
+      this.next()
       // Code bases name remote jars; we have none, so the string is parsed and ignored.
-      if (this.#peek() === 'STRING') this.#next()
-      else { this.#unexpected('a code base string after "#codebase"'); return }
-      if (this.#peek() !== '#include' && this.#peek() !== '#include?') { this.#unexpected('"#include" after "#codebase"'); return }
+      if (this.peek() === 'STRING') this.next()
+      else { this.unexpected('a code base string after "#codebase"'); return }
+      if (this.peek() !== '#include' && this.peek() !== '#include?') { this.unexpected('"#include" after "#codebase"'); return }
     }
-    const directive = this.#next()
-    if (this.#peek() !== 'STRING') {
-      this.#unexpected(`a file name string after "${directive.image}"`)
+    const directive = this.next()
+    if (this.peek() !== 'STRING') {
+      this.unexpected(`a file name string after "${directive.image}"`)
       // `#include foo.sf`: the word was meant as the file name; dropping it avoids a bogus attribute `foo.sf`.
-      if (this.#peek() === 'WORD') this.#next()
+      if (this.peek() === 'WORD') this.next()
       return
     }
-    const path = this.#next().value as string
-    const included = this.#ctx.include(path, directive.kind === '#include?', directive.pos, this.#file)
+    const path = this.next().value as string
+    const included = this.ctx.include(path, directive.kind === '#include?', directive.pos, this.fileName)
     for (const a of included) attrs.push(a)
   }
 
   /** Attribute ::= [ "[" Tags "]" ] AttrName Value */
   #attribute (): Attribute {
-    const pos = this.#tok.pos
-    const tags: string[] = []
-    if (this.#peek() === '[') {
-      const open = this.#next()
-      while (this.#peek() === 'WORD' || this.#peek() === 'STRING') {
-        tags.push(this.#next().value as string)
-        if (this.#peek() === ',') this.#next()
+    const pos = this.tok.pos
+    let tags = NO_TAGS
+    if (this.peek() === '[') {
+      tags = []
+      const open = this.next()
+      while (this.peek() === 'WORD' || this.peek() === 'STRING') {
+        tags.push(this.next().value as string)
+        if (this.peek() === ',') this.next()
       }
-      this.#close(']', open)
+      this.close(']', open)
     }
     const name = this.#attrName()
     const value = this.#attrValue()
@@ -252,28 +132,28 @@ export class Grammar {
   #attrName (): string[] {
     const name: string[] = []
     for (;;) {
-      const t = this.#tok
-      if (t.kind === '--') { this.#next(); name.push(this.#ctx.names.next()); return name }
-      if (t.kind === 'STRING') { this.#next(); name.push(t.value as string); return name }
+      const t = this.tok
+      if (t.kind === '--') { this.next(); name.push(this.ctx.names.next()); return name }
+      if (t.kind === 'STRING') { this.next(); name.push(t.value as string); return name }
       if (t.kind !== 'WORD') {
-        this.#unexpected(name.length === 0 ? 'an attribute name' : 'a name part after ":"')
+        this.unexpected(name.length === 0 ? 'an attribute name' : 'a name part after ":"')
         if (name.length === 0) name.push('')
         return name
       }
-      this.#next()
+      this.next()
       name.push(t.value as string)
-      if (this.#peek() !== ':') return name
-      this.#next()
+      if (this.peek() !== ':') return name
+      this.next()
     }
   }
 
   /** Value ::= Component | SimpleValue | ";" */
   #attrValue (): Value {
-    const t = this.#tok
-    if (t.kind === ';') { this.#next(); return { type: 'null', pos: t.pos } }
+    const t = this.tok
+    if (t.kind === ';') { this.next(); return { type: 'null', pos: t.pos } }
     if (t.kind === 'extends') return this.#component()
     if (t.kind === '}' || t.kind === 'EOF') {
-      this.#unexpected('a value (or ";")')
+      this.unexpected('a value (or ";")')
       return { type: 'null', pos: t.pos }
     }
     return this.#simpleValue()
@@ -283,27 +163,27 @@ export class Grammar {
 
   /** Component ::= "extends" [ ":" WORD ] [ "DATA" | "LAZY" ] BaseComponent */
   #component (): Value {
-    const ext = this.#next()
-    if (this.#peek() === ':') {
-      this.#next()
+    const ext = this.next()
+    if (this.peek() === ':') {
+      this.next()
       // `extends:factory` picks a Java node factory; there is only one here, so it is read and ignored.
-      if (this.#peek() === 'WORD') this.#next()
-      else this.#unexpected('a factory name after "extends:"')
+      if (this.peek() === 'WORD') this.next()
+      else this.unexpected('a factory name after "extends:"')
     }
     let eager = true
-    if (this.#peek() === 'DATA' || this.#peek() === 'LAZY') { this.#next(); eager = false }
+    if (this.peek() === 'DATA' || this.peek() === 'LAZY') { this.next(); eager = false }
     const prototypes: Prototype[] = []
     const first = this.#prototype(true)
     if (first) prototypes.push(first)
     for (;;) {
-      if (this.#peek() === ',') {
-        this.#next()
+      if (this.peek() === ',') {
+        this.next()
         const p = this.#prototype(false)
         if (p) prototypes.push(p)
         else break
-      } else if (this.#peek() === '{' && prototypes.length > 0) {
+      } else if (this.peek() === '{' && prototypes.length > 0) {
         // Legacy `extends A { ... }`: a body after a prototype without a comma ends the list.
-        prototypes.push({ kind: 'body', pos: this.#tok.pos, attrs: this.#body() })
+        prototypes.push({ kind: 'body', pos: this.tok.pos, attrs: this.#body() })
         break
       } else {
         break
@@ -314,37 +194,40 @@ export class Grammar {
   }
 
   #prototype (first: boolean): Prototype | null {
-    const t = this.#tok
-    if (t.kind === 'NULL') { this.#next(); return { kind: 'null', pos: t.pos } }
+    const t = this.tok
+    if (t.kind === 'NULL') { this.next(); return { kind: 'null', pos: t.pos } }
     if (t.kind === '{') return { kind: 'body', pos: t.pos, attrs: this.#body() }
     if (REF_START.has(t.kind)) return { kind: 'ref', ref: this.#linkRef(t, false, false) }
     if (first) {
-      this.#error(SyntaxCode.missingPrototype, `expected a prototype ("{", a reference or NULL) after "extends", found ${describe(t)}`, t.pos)
+      this.error(SyntaxCode.missingPrototype, `expected a prototype ("{", a reference or NULL) after "extends", found ${describe(t)}`, t.pos)
     } else {
-      this.#unexpected('a prototype ("{", a reference or NULL) after ","')
+      this.unexpected('a prototype ("{", a reference or NULL) after ","')
     }
     return null
   }
 
   // ---- references ------------------------------------------------------------------------------
 
-  /** Reference ::= [ "LAZY" ] BaseRef (plus `DATA` for the lone-reference entry point). */
-  #reference (): Value {
-    const start = this.#tok
+  /**
+   * Reference ::= [ "LAZY" ] BaseRef. The lone-reference entry point also takes `[LAZY] DATA BaseRef`, so that
+   * the `text` of any parsed reference parses back.
+   */
+  #reference (lone = false): Value {
+    const start = this.tok
     let lazy = false
     let data = false
-    if (this.#peek() === 'LAZY') { this.#next(); lazy = true }
-    if (this.#peek() === 'DATA') { this.#next(); data = true }
+    if (this.peek() === 'LAZY') { this.next(); lazy = true }
+    if (lone && this.peek() === 'DATA') { this.next(); data = true }
     return this.#baseRef(start, lazy, data)
   }
 
   /** BaseRef ::= [ "OPTIONAL" [ "(" Primitive ")" ] ] LinkRef | "APPLY" "{" AttrList "}" | "ASSERT" "{" AttrList "}" */
   #baseRef (start: Token, lazy: boolean, data: boolean): Value {
-    const t = this.#tok
+    const t = this.tok
     if (t.kind === 'APPLY' || t.kind === 'ASSERT') {
-      this.#next()
-      if (this.#peek() !== '{') {
-        this.#unexpected(`"{" after "${t.image}"`)
+      this.next()
+      if (this.peek() !== '{') {
+        this.unexpected(`"{" after "${t.image}"`)
         return { type: 'null', pos: t.pos }
       }
       const body = this.#body()
@@ -353,18 +236,18 @@ export class Grammar {
     }
     let optional: { default: Value } | undefined
     if (t.kind === 'OPTIONAL') {
-      this.#next()
+      this.next()
       let def: Value = { type: 'null', pos: t.pos }
-      if (this.#peek() === '(') {
-        const open = this.#next()
+      if (this.peek() === '(') {
+        const open = this.next()
         def = this.#primitive() ?? def
-        this.#close(')', open)
+        this.close(')', open)
       }
       optional = { default: def }
     }
-    if (!REF_START.has(this.#peek())) {
-      this.#unexpected('a reference')
-      return { type: 'null', pos: this.#tok.pos }
+    if (!REF_START.has(this.peek())) {
+      this.unexpected('a reference')
+      return { type: 'null', pos: this.tok.pos }
     }
     const ref = this.#linkRef(start, lazy, data)
     if (optional) ref.optional = optional
@@ -374,32 +257,32 @@ export class Grammar {
   /** LinkRef ::= RefPart ( ":" RefPart )* ; `start` is where the reference text begins (LAZY, DATA...). */
   #linkRef (start: Token, lazy: boolean, data: boolean): Reference {
     const parts: RefPart[] = []
-    let end = this.#tok.end
+    let end = this.tok.end
     for (;;) {
-      const t = this.#tok
+      const t = this.tok
       if (t.kind === 'ROOT' || t.kind === 'PARENT' || t.kind === 'THIS' || t.kind === 'PROCESS') {
-        this.#next(); parts.push({ kind: t.kind }); end = t.end
+        this.next(); parts.push({ kind: t.kind }); end = t.end
       } else if (t.kind === 'WORD') {
-        this.#next(); parts.push({ kind: 'WORD', name: t.value as string }); end = t.end
+        this.next(); parts.push({ kind: 'WORD', name: t.value as string }); end = t.end
       } else if (NAMED_PARTS.has(t.kind)) {
-        this.#next()
-        const n = this.#tok
+        this.next()
+        const n = this.tok
         if (n.kind === 'WORD' || n.kind === 'STRING') {
-          this.#next()
+          this.next()
           parts.push({ kind: t.kind as 'ATTRIB', name: n.value as string })
           end = n.end
         } else {
-          this.#unexpected(`a name after "${t.image}"`)
+          this.unexpected(`a name after "${t.image}"`)
           break
         }
       } else {
-        this.#unexpected(parts.length === 0 ? 'a reference' : 'a reference part after ":"')
+        this.unexpected(parts.length === 0 ? 'a reference' : 'a reference part after ":"')
         break
       }
-      if (this.#peek() !== ':') break
-      this.#next()
+      if (this.peek() !== ':') break
+      this.next()
     }
-    const text = this.#lx.text.slice(start.start, end).replace(/\s+/g, ' ')
+    const text = this.lx.text.slice(start.start, end).replace(/\s+/g, ' ')
     return { type: 'ref', parts, lazy, data, text, pos: start.pos }
   }
 
@@ -407,7 +290,7 @@ export class Grammar {
 
   /** SimpleValue ::= Reference | Basic | "(" ( Component | Operator ) ")" | IfThenElse | Switch */
   #simpleValue (): Value {
-    const t = this.#tok
+    const t = this.tok
     switch (t.kind) {
       case 'LAZY': case 'OPTIONAL': case 'APPLY': case 'ASSERT':
         return this.#reference()
@@ -422,172 +305,162 @@ export class Grammar {
   }
 
   #nested (parse: () => Value): Value {
-    const pos = this.#tok.pos
-    if (!this.#enter()) return { type: 'null', pos }
-    try { return parse() } finally { this.#leave() }
+    const pos = this.tok.pos
+    if (!this.enter()) return { type: 'null', pos }
+    try { return parse() } finally { this.leave() }
   }
 
   /** "(" ( Component | "!" SimpleValue | SimpleValue [ (NOP SimpleValue)+ | BOP SimpleValue ] ) ")" */
   #parenthesised (): Value {
-    const open = this.#next()
-    if (this.#peek() === 'extends') {
+    const open = this.next()
+    if (this.peek() === 'extends') {
       const c = this.#component()
-      this.#close(')', open)
+      this.close(')', open)
       return c
     }
-    if (this.#peek() === '!') {
-      const op = this.#next()
+    if (this.peek() === '!') {
+      const op = this.next()
       const v = notApply(this.#simpleValue(), op.pos)
-      this.#close(')', open)
+      this.close(')', open)
       return v
     }
     const first = this.#simpleValue()
-    const op = this.#tok
+    const op = this.tok
     const nary = NARY_OPS[op.kind]
     const binary = BINARY_OPS[op.kind]
     let result: Value = first
     if (nary !== undefined) {
       const operands = [first]
-      while (this.#peek() === op.kind) {
-        this.#next()
+      while (this.peek() === op.kind) {
+        this.next()
         operands.push(this.#simpleValue())
       }
-      result = naryApply(nary, operands, op.pos, this.#ctx.names)
+      result = naryApply(nary, operands, op.pos, this.ctx.names)
     } else if (binary !== undefined) {
-      this.#next()
+      this.next()
       result = binaryApply(binary, first, this.#simpleValue(), op.pos)
     }
-    const after = this.#tok
+    const after = this.tok
     if (after.kind !== ')' && (NARY_OPS[after.kind] !== undefined || BINARY_OPS[after.kind] !== undefined)) {
       const msg = binary !== undefined && after.kind === op.kind
         ? `"${op.kind}" is binary: write "((a ${op.kind} b) ${op.kind} c)"`
         : `operators have no precedence: put "${after.kind}" in its own parentheses`
-      this.#error(SyntaxCode.mixedOperators, msg, after.pos)
+      this.error(SyntaxCode.mixedOperators, msg, after.pos)
     }
-    this.#close(')', open)
+    this.close(')', open)
     return result
   }
 
   /** IfThenElse ::= "IF" SimpleValue "THEN" SimpleValue "ELSE" SimpleValue "FI" */
   #ifThenElse (): Value {
-    const open = this.#next()
+    const open = this.next()
     const cond = this.#simpleValue()
-    const then = this.#expectThen('THEN', open) ? this.#simpleValue() : { type: 'null' as const, pos: this.#tok.pos }
-    const otherwise = this.#expectThen('ELSE', open) ? this.#simpleValue() : { type: 'null' as const, pos: this.#tok.pos }
-    this.#close('FI', open)
+    const then = this.#expectThen('THEN', open) ? this.#simpleValue() : { type: 'null' as const, pos: this.tok.pos }
+    const otherwise = this.#expectThen('ELSE', open) ? this.#simpleValue() : { type: 'null' as const, pos: this.tok.pos }
+    this.close('FI', open)
     return ifApply(cond, then, otherwise, open.pos)
   }
 
   #expectThen (kind: TokenKind, open: Token): boolean {
-    if (this.#peek() === kind) { this.#next(); return true }
-    this.#unexpected(`"${kind}" in the "${open.image}" at ${open.pos.line}:${open.pos.col}`)
+    if (this.peek() === kind) { this.next(); return true }
+    this.unexpected(`"${kind}" in the "${open.image}" at ${open.pos.line}:${open.pos.col}`)
     return false
   }
 
   /** Switch ::= "SWITCH" [ "{" AttrList "}" ] ( "IF" SimpleValue "THEN" SimpleValue )+ "ENDSWITCH" */
   #switch (): Value {
-    const open = this.#next()
-    const bindings = this.#peek() === '{' ? this.#body() : []
+    const open = this.next()
+    const bindings = this.peek() === '{' ? this.#body() : []
     const cases: Array<[Value, Value]> = []
-    while (this.#peek() === 'IF') {
-      this.#next()
+    while (this.peek() === 'IF') {
+      this.next()
       const cond = this.#simpleValue()
       if (!this.#expectThen('THEN', open)) break
       cases.push([cond, this.#simpleValue()])
     }
-    if (cases.length === 0) this.#unexpected('"IF" in "SWITCH"')
-    this.#close('ENDSWITCH', open)
-    return switchApply(bindings, cases, open.pos, this.#ctx.names)
+    if (cases.length === 0) this.unexpected('"IF" in "SWITCH"')
+    this.close('ENDSWITCH', open)
+    return switchApply(bindings, cases, open.pos, this.ctx.names)
   }
 
   /** "[" [ SimpleValue ( "," SimpleValue )* ] "]" — the Vector function. */
   #vectorFunction (): Value {
-    const open = this.#next()
+    const open = this.next()
     const items: Value[] = []
-    if (this.#peek() !== ']') {
+    if (this.peek() !== ']') {
       for (;;) {
         items.push(this.#simpleValue())
-        if (this.#peek() !== ',') break
-        this.#next()
+        if (this.peek() !== ',') break
+        this.next()
       }
     }
-    this.#close(']', open)
-    return naryApply('Vector', items, open.pos, this.#ctx.names)
+    this.close(']', open)
+    return naryApply('Vector', items, open.pos, this.ctx.names)
   }
 
   // ---- primitives ------------------------------------------------------------------------------
 
   /** Primitive ::= NULL | String | Number | true | false | BYTEARRAY | "[|" ... "|]" | DATA BaseRef | TBD | Var */
   #primitive (): Value | null {
-    const t = this.#tok
+    const t = this.tok
     switch (t.kind) {
-      case 'NULL': this.#next(); return { type: 'null', pos: t.pos }
-      case 'TBD': this.#next(); return { type: 'tbd', pos: t.pos }
-      case 'true': case 'false': this.#next(); return { type: 'bool', value: t.kind === 'true', pos: t.pos }
-      case 'STRING': this.#next(); return { type: 'string', value: t.value as string, pos: t.pos }
-      case 'INT': this.#next(); return { type: 'int', value: t.value as number, pos: t.pos }
-      case 'FLOAT': this.#next(); return { type: 'float', value: t.value as number, pos: t.pos }
-      case 'DOUBLE': this.#next(); return { type: 'double', value: t.value as number, pos: t.pos }
-      case 'LONG': this.#next(); return { type: 'long', value: t.value as bigint, pos: t.pos }
+      case 'NULL': this.next(); return { type: 'null', pos: t.pos }
+      case 'TBD': this.next(); return { type: 'tbd', pos: t.pos }
+      case 'true': case 'false': this.next(); return { type: 'bool', value: t.kind === 'true', pos: t.pos }
+      case 'STRING': this.next(); return { type: 'string', value: t.value as string, pos: t.pos }
+      case 'INT': this.next(); return { type: 'int', value: t.value as number, pos: t.pos }
+      case 'FLOAT': this.next(); return { type: 'float', value: t.value as number, pos: t.pos }
+      case 'DOUBLE': this.next(); return { type: 'double', value: t.value as number, pos: t.pos }
+      case 'LONG': this.next(); return { type: 'long', value: t.value as bigint, pos: t.pos }
       case 'BYTES':
-        this.#next()
+        this.next()
         return { type: 'bytes', radix: t.radix ?? 'HEX', text: t.image, bytes: t.value as Uint8Array, pos: t.pos }
       case '[|': return this.#nested(() => this.#primitiveVector())
       case 'DATA': {
-        this.#next()
+        this.next()
         return this.#baseRef(t, false, true)
       }
       case 'VAR': return this.#var()
     }
-    this.#unexpected('a value')
+    this.unexpected('a value')
     return null
   }
 
   #primitiveVector (): Primitive {
-    const open = this.#next()
+    const open = this.next()
     const items: Value[] = []
-    if (this.#peek() !== '|]') {
+    if (this.peek() !== '|]') {
       for (;;) {
         const p = this.#primitive()
         if (!p) break
         items.push(p)
-        if (this.#peek() !== ',') break
-        this.#next()
+        if (this.peek() !== ',') break
+        this.next()
       }
     }
-    this.#close('|]', open)
+    this.close('|]', open)
     return { type: 'vector', items, pos: open.pos }
   }
 
   /** Var ::= "VAR" [ Reference | String | "{" (Reference|String) "," (String|Number) "}" ] — parsed, unsupported. */
   #var (): Value {
-    const t = this.#next()
-    const k = this.#peek()
-    if (k === 'STRING') this.#next()
+    const t = this.next()
+    const k = this.peek()
+    if (k === 'STRING') this.next()
     else if (k === 'LAZY' || REF_START.has(k)) this.#reference()
     else if (k === '{') {
-      const open = this.#next()
-      if (this.#peek() === 'STRING') this.#next()
+      const open = this.next()
+      if (this.peek() === 'STRING') this.next()
       else this.#reference()
-      if (this.#peek() === ',') {
-        this.#next()
-        if (['STRING', 'INT', 'LONG', 'FLOAT', 'DOUBLE'].includes(this.#peek())) this.#next()
-        else this.#unexpected('a string or number in "VAR {...}"')
+      if (this.peek() === ',') {
+        this.next()
+        if (['STRING', 'INT', 'LONG', 'FLOAT', 'DOUBLE'].includes(this.peek())) this.next()
+        else this.unexpected('a string or number in "VAR {...}"')
       }
-      this.#close('}', open)
+      this.close('}', open)
     }
-    this.#error(SyntaxCode.unsupported, 'VAR (constraint variables) needs the constraint solver, which sdpeer does not have', t.pos)
+    this.error(SyntaxCode.unsupported, 'VAR (constraint variables) needs the constraint solver, which sdpeer does not have', t.pos)
     return { type: 'null', pos: t.pos }
   }
 }
 
-export function describe (t: Token): string {
-  switch (t.kind) {
-    case 'EOF': return 'end of file'
-    case 'WORD': return `word "${t.image}"`
-    case 'STRING': return `string ${t.image.length > 40 ? t.image.slice(0, 37) + '...' : t.image}`
-    case 'INT': case 'LONG': case 'FLOAT': case 'DOUBLE': return `number ${t.image}`
-    case 'BYTES': return 'byte array'
-    default: return `"${t.image}"`
-  }
-}

@@ -67,13 +67,22 @@ export class PositionMap {
   }
 
   pos (decodedOffset: number): Pos {
+    this.locate(decodedOffset)
+    return { file: this.#file, line: this.line, col: this.col }
+  }
+
+  /** Line and column of `decodedOffset`, left in `line`/`col` (no allocation: called once per token). */
+  line = 1
+  col = 1
+  locate (decodedOffset: number): void {
     const target = this.#toRaw(decodedOffset)
     if (target < this.#off) {
       // Rare (an error reported behind the cursor): restart from the current line, or from the top.
       if (target >= this.#lineStart) { this.#off = this.#lineStart; this.#col = 1 } else { this.#off = 0; this.#line = 1; this.#col = 1; this.#lineStart = 0 }
     }
     this.#advance(target)
-    return { file: this.#file, line: this.#line, col: this.#col }
+    this.line = this.#line
+    this.col = this.#col
   }
 
   #advance (target: number): void {

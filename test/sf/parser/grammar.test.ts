@@ -200,3 +200,19 @@ describe('parseReference / parseValue', () => {
     expect(() => parseValue('')).toThrow(SfSyntaxError)
   })
 })
+
+describe('SmartFrog\'s order of reference modifiers', () => {
+  it('refuses OPTIONAL before LAZY and LAZY before DATA in a value', () => {
+    expect(at(parseText('a OPTIONAL LAZY x', 'g.sf').diagnostics)).toEqual(['SF2001@1:12'])
+    expect(at(parseText('a LAZY DATA x', 'g.sf').diagnostics)).toEqual(['SF2001@1:8'])
+  })
+
+  it('parses back the text of every reference it produced', () => {
+    const file = parseText('a LAZY ATTRIB x; b DATA p:q; c LAZY OPTIONAL(3) HERE "s t":u; d OPTIONAL PARENT:w; e ROOT:sfConfig:x', 'g.sf').file
+    for (const a of file.attrs) {
+      const v = a.value
+      if (v.type !== 'ref') throw new Error('not a ref')
+      expect(strip(parseReference(v.text))).toEqual(strip(v))
+    }
+  })
+})

@@ -1,6 +1,7 @@
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { basename, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { parseText } from '../../../node/sf/parser.ts'
 import { at, fmt } from './helpers.ts'
@@ -59,5 +60,34 @@ describe('recovery', () => {
       expect(r.diagnostics.length, j).toBeGreaterThan(0)
       for (const d of r.diagnostics) expect(d.code, j).toMatch(/^SF[123]\d{3}$/)
     }
+  })
+})
+
+describe('fuzzing (fast-check)', () => {
+  const tokens = ['a', 'b:c', '--', '"s"', '##m#', '1', '-5', '1.5', '2L', 'true', 'NULL', 'TBD', 'extends', 'DATA', 'LAZY',
+    'OPTIONAL', 'APPLY', 'ASSERT', 'ATTRIB', 'HOST', 'PARENT', 'ROOT', '{', '}', '[', ']', '[|', '|]', '(', ')', ',', ':', ';',
+    '+', '-', '*', '==', '!', 'x|', '->', 'IF', 'THEN', 'ELSE', 'FI', 'SWITCH', 'ENDSWITCH', 'VAR', '#include', '#include?',
+    '#codebase', '#HEX#0a#', '@', '"', '/*', '//', '\n', '\\u0041']
+
+  it('never throws, always terminates, and places every diagnostic inside the text', () => {
+    fc.assert(fc.property(fc.array(fc.constantFrom(...tokens), { maxLength: 60 }), fc.constantFrom(' ', '\n', ''), (parts, sep) => {
+      const text = parts.join(sep === '' ? ' ' : sep)
+      const r = parseText(text, 'fuzz.sf', { ignoreMissingIncludes: true })
+      const lines = text.split(/\r\n|\r|\n/)
+      for (const d of r.diagnostics) {
+        expect(d.code).toMatch(/^SF[123]\d{3}$/)
+        expect(d.pos.line).toBeGreaterThanOrEqual(1)
+        expect(d.pos.line).toBeLessThanOrEqual(lines.length)
+        expect(d.pos.col).toBeGreaterThanOrEqual(1)
+      }
+      const seen = new Set(r.diagnostics.map(d => `${d.pos.line}:${d.pos.col}`))
+      expect(seen.size).toBe(r.diagnostics.length)
+    }), { numRuns: 2000 })
+  })
+
+  it('never throws on arbitrary unicode text', () => {
+    fc.assert(fc.property(fc.string({ unit: 'binary', maxLength: 200 }), text => {
+      parseText(text, 'fuzz.sf', { ignoreMissingIncludes: true })
+    }), { numRuns: 1000 })
   })
 })
