@@ -1,5 +1,4 @@
 import type { EngineEvent, PoolEngine } from '../engine/types.ts'
-import { EngineError } from '../engine/types.ts'
 import type { ApiContext, ApiHandler } from './server.ts'
 import type { DeployRequest, LogsRequest, PingResult, Request } from './messages.ts'
 import { API_VERSION } from './messages.ts'
@@ -46,7 +45,7 @@ export function createEngineHandler (engine: PoolEngine, info: HandlerInfo, log?
 }
 
 async function deploy (engine: PoolEngine, req: DeployRequest, ctx: ApiContext, log?: HandlerLog): Promise<unknown> {
-  if (engine.status().some(p => p.pool === req.pool)) throw new EngineError('is already deployed on this host', req.pool)
+  // The engine refuses a pool name already in use before its first event, so the race below returns that refusal.
   let firstEvent: () => void = () => {}
   const accepted = new Promise<void>(resolve => { firstEvent = resolve })
   const unsubscribe = engine.onEvent(e => {

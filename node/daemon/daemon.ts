@@ -4,6 +4,7 @@ import type { EngineEvent, PoolEngine } from '../engine/types.ts'
 import type { Clock } from '../seams/clock.ts'
 import { realClock } from '../seams/clock.ts'
 import { ApiServer } from '../api/server.ts'
+import type { ApiHandler } from '../api/server.ts'
 import { createEngineHandler } from '../api/engine-handler.ts'
 import { createLogger } from './logger.ts'
 import type { Logger } from './logger.ts'
@@ -75,6 +76,19 @@ export async function startDaemon (config: DaemonConfig, factories?: Partial<Dae
   const undo: Array<() => Promise<void>> = [release]
   try {
     await loadIdentity(config.stateDir, host, config.driver)
+    // The socket is claimed before recovery acts on any domain: a daemon that cannot serve (another one answers on
+    // --api) must stop before touching pools. Requests that arrive during recovery wait for it.
+    let handler: ApiHandler | undefined
+    let becomeReady: () => void = () => {}
+    const ready = new Promise<void>(resolve => { becomeReady = resolve })
+    const server = new ApiServer({
+      path: apiPath,
+      handler: { handle: async (req, ctx) => { await ready; return await handler!.handle(req, ctx) } },
+      log: log.child({ component: 'api' })
+    })
+    await server.listen()
+    undo.unshift(async () => { await server.close() })
+
     const clock = config.clock ?? realClock
     const driver = await make.createDriver(config.driver, {
       stateDir: config.stateDir,
@@ -96,20 +110,16 @@ export async function startDaemon (config: DaemonConfig, factories?: Partial<Dae
       }
     })
     const unsubscribe = engine.onEvent(e => { logEvent(log, e) })
-    undo.unshift(async () => { unsubscribe() })
+    undo.splice(1, 0, async () => { unsubscribe() })
 
     await engine.recover()
     await engine.start()
-    undo.unshift(async () => { await engine.stop() })
+    undo.splice(1, 0, async () => { await engine.stop() })
     const recovered = engine.status()
     if (recovered.length > 0) log.info({ pools: recovered.map(p => `${p.pool}=${p.state}`) }, 'recovered pools from the state dir')
 
-    const server = new ApiServer({
-      path: apiPath,
-      handler: createEngineHandler(engine, { host, driver: config.driver, version: VERSION }, log),
-      log: log.child({ component: 'api' })
-    })
-    await server.listen()
+    handler = createEngineHandler(engine, { host, driver: config.driver, version: VERSION }, log)
+    becomeReady()
     log.info({ api: apiPath, stateDir: config.stateDir, driver: config.driver }, 'daemon ready')
 
     let stopping: Promise<void> | undefined
@@ -122,7 +132,7 @@ export async function startDaemon (config: DaemonConfig, factories?: Partial<Dae
       stop: async () => {
         stopping ??= (async () => {
           log.info({}, 'stopping (pools keep running)')
-          await server.close()
+          // undo is [server.close, engine.stop, unsubscribe, release]: stop taking requests first, free the dir last.
           for (const u of undo) await u()
           log.info({}, 'stopped')
           log.flush()

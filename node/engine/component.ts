@@ -23,7 +23,6 @@ export interface ComponentEnv {
   readonly clock: Clock
   readonly driver: HypervisorDriver
   readonly storageDir: string
-  readonly lvm?: { devDir?: string }
   log (c: LiveComponent, level: string, msg: string): void
   stateChanged (c: LiveComponent): void
   /** Saves the pool's durable record; resolves once it is on disk. */

@@ -7,12 +7,12 @@ import { join } from 'node:path'
 import { LiveComponent, isDown } from './component.ts'
 import type { ComponentEnv, ParentLink } from './component.ts'
 import { defaultShellFactory, defaultStorageFactory } from './host-io.ts'
-import type { ShellFactory, StorageFactory } from './host-io.ts'
+import type { LvmDefaults, ShellFactory, StorageFactory } from './host-io.ts'
 import { LivePool } from './pool.ts'
 import { ComponentRegistry } from './registry.ts'
 import type { ComponentFactory } from './registry.ts'
 import { isResolveNode, DataNode } from './resolve.ts'
-import { fallbackCheckAttribute, loadCheckAttribute } from './schema-check.ts'
+import { defaultCheckAttribute } from './schema-check.ts'
 import type { CheckAttribute } from './schema-check.ts'
 import { EngineError } from './types.ts'
 import type { DeployOptions, EngineEvent, PoolEngine, PoolStatus, TerminationRecord } from './types.ts'
@@ -27,7 +27,7 @@ export interface EngineOptions {
   /** Where loopback images / overlays go; default stateDir/storage. */
   storageDir?: string
   /** For the lvm stand-in in tests. */
-  lvm?: { devDir?: string }
+  lvm?: LvmDefaults
   log?: (entry: { level: string, host: string, pool?: string, path?: string, msg: string }) => void
   /** Host command runner per component; default node/seams/execa-shell.ts's ExecaShell (or a local stand-in). */
   shell?: ShellFactory
@@ -35,7 +35,7 @@ export interface EngineOptions {
   storage?: StorageFactory
   /** Extra component classes by sfClass (tests, later the scheduler). */
   components?: Record<string, ComponentFactory>
-  /** Schema check for `set`; default node/sf/schemas.ts's checkAttribute (or a local table). */
+  /** Schema check for `set`; default node/sf/schemas.ts's checkAttribute. */
   checkAttribute?: CheckAttribute
 }
 
@@ -50,8 +50,9 @@ export class Engine implements PoolEngine {
   private readonly pools = new Map<string, LivePool>()
   private readonly listeners = new Set<(e: EngineEvent) => void>()
   private shellFactory: ShellFactory | undefined
-  private check: CheckAttribute | undefined
+  private readonly check: CheckAttribute
   private readonly ended = new Map<string, Promise<void>>()
+  private readonly storage: StorageFactory
 
   constructor (options: EngineOptions) {
     this.opts = options
@@ -60,12 +61,12 @@ export class Engine implements PoolEngine {
     this.registry = new ComponentRegistry(options.components)
     this.storageDir = options.storageDir ?? join(options.stateDir, 'storage')
     this.shellFactory = options.shell
-    this.check = options.checkAttribute
+    this.check = options.checkAttribute ?? defaultCheckAttribute
+    this.storage = options.storage ?? defaultStorageFactory()
   }
 
   async start (): Promise<void> {
     this.shellFactory ??= await defaultShellFactory()
-    this.check ??= await loadCheckAttribute()
   }
 
   async stop (): Promise<void> {
@@ -163,7 +164,7 @@ export class Engine implements PoolEngine {
     const c = this.pool(pool).find(path)
     if (isDown(c.state) || c.isTerminating) throw new EngineError(`cannot set ${attr}: component is ${c.state}`, pool, path)
     if (!/^[A-Za-z_][A-Za-z0-9_-]*$/.test(attr)) throw new EngineError(`invalid attribute name ${JSON.stringify(attr)}`, pool, path)
-    const bad = (this.check ?? fallbackCheckAttribute)(c.sfClass, attr, value)
+    const bad = this.check(c.sfClass, attr, value)
     if (bad) throw new EngineError(bad, pool, path)
     const before = Object.hasOwn(c.attrs, attr) ? c.attrs[attr] : undefined
     c.attrs[attr] = value
@@ -240,7 +241,6 @@ export class Engine implements PoolEngine {
       clock: this.clock,
       driver: o.driver,
       storageDir: this.storageDir,
-      lvm: o.lvm,
       log (c: LiveComponent, level: string, msg: string): void {
         c.lines.push(`${level}: ${msg}`)
         if (c.lines.length > MAX_LINES) c.lines.splice(0, c.lines.length - MAX_LINES)
@@ -252,7 +252,7 @@ export class Engine implements PoolEngine {
       },
       persist: (): Promise<void> => this.persist(p),
       makeShell: (path: string, log: (line: string) => void) => (this.shellFactory ?? ((_p, l) => { throw new EngineError(`engine not started (${l.name})`, p.name, path) }))(path, log),
-      makeStorage: async (kind, attrs, info) => await (o.storage ?? defaultStorageFactory)(kind, attrs, { ...info, lvm: o.lvm }),
+      makeStorage: async (kind, attrs, info) => await this.storage(kind, attrs, { ...info, lvm: o.lvm }),
       create (name: string, cd: SfJsonObject, parent: LiveComponent | undefined): LiveComponent {
         const path = parent === undefined ? '' : parent.path ? `${parent.path}:${name}` : name
         const sfClass = cd.sfClass

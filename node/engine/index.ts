@@ -3,7 +3,8 @@ import type { EngineOptions } from './engine.ts'
 import type { PoolEngine } from './types.ts'
 
 export type { EngineOptions } from './engine.ts'
-export type { ShellFactory, StorageFactory } from './host-io.ts'
+export type { LvmDefaults, ShellFactory, StorageFactory, StorageInfo } from './host-io.ts'
+export { defaultStorageFactory } from './host-io.ts'
 export * from './types.ts'
 
 export function createEngine (options: EngineOptions): PoolEngine {

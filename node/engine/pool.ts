@@ -39,7 +39,9 @@ export class LivePool implements ParentLink {
       state: root?.state ?? 'deploying',
       components: root ? root.statuses() : []
     }
-    if (this.termination) s.termination = this.termination
+    // The root's record is set before its state turns final, the pool's link hears of it a little later.
+    const record = this.termination ?? (root && (root.state === 'terminated' || root.state === 'failed') ? root.termination : undefined)
+    if (record) s.termination = record
     return s
   }
 

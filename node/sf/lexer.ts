@@ -206,6 +206,7 @@ export class Lexer {
     while (i < n) {
       const c = t.charCodeAt(i)
       if (c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0d || c === 0x0c) { i++; continue }
+      if (c === 0xfeff && i === 0) { i++; continue } // a UTF-8 byte-order mark written by some editors
       if (c === 0x2f) {
         const d = t.charCodeAt(i + 1)
         if (d === 0x2f) {

@@ -70,7 +70,13 @@ export function writeJson (cd: CD, write: (chunk: string) => void): void {
       put(`\n${indent}}`)
       return
     }
-    put(JSON.stringify(valueToJson(v), null, 2).replace(/\n/g, '\n' + indent))
+    switch (v.type) {
+      case 'string': put(JSON.stringify(v.value)); return
+      case 'int': case 'float': case 'double': case 'bool': put(String(v.value)); return
+      case 'null': case 'tbd': put('null'); return
+      case 'ref': put(`{\n${indent}  "$ref": ${JSON.stringify(refText(v.text, v.lazy, v.data))}\n${indent}}`); return
+      default: put(JSON.stringify(valueToJson(v), null, 2).replace(/\n/g, '\n' + indent))
+    }
   }
   const object = (c: CD, indent: string): void => {
     const inner = indent + '  '

@@ -4,18 +4,19 @@ import { join } from 'node:path'
 // Splits a V8 .cpuprofile (node --cpu-prof) of the daemon into where its CPU went, by the innermost frame that names
 // one of our layers: host commands (execa and child_process spawn: the fork/exec cost of running a command, which the
 // benchmark counts as command time), persistence (node/store), the control API and logging, and the rest of sdpeer
-// (engine, components, storage logic, sim driver).
+// (engine, components, storage logic, sim driver). Module loading (the daemon's start-up) is counted apart.
 
 interface Node { id: number, callFrame: { functionName: string, url: string }, children?: number[] }
 interface Profile { nodes: Node[], samples: number[], timeDeltas: number[] }
 
-export type Category = 'idle' | 'host commands (spawn)' | 'persistence (node/store)' | 'control API + logging' | 'gc' | 'engine, components, storage, sim driver, other'
+export type Category = 'idle' | 'start-up (module loading)' | 'host commands (spawn)' | 'persistence (node/store)' | 'control API + logging' | 'gc' | 'engine, components, storage, sim driver, other'
 
 function categoryOf (frames: Array<Node['callFrame']>): Category {
   const leaf = frames[0]
   if (leaf && (leaf.functionName === '(idle)')) return 'idle'
   if (leaf && leaf.functionName === '(garbage collector)') return 'gc'
   for (const f of frames) {
+    if (f.url.startsWith('node:internal/modules')) return 'start-up (module loading)'
     if (f.url.includes('node_modules/execa') || f.url.includes('child_process')) return 'host commands (spawn)'
     if (f.url.includes('/node/store/')) return 'persistence (node/store)'
     if (f.url.includes('/node/api/') || f.url.includes('/node/daemon/') || f.url.includes('node_modules/pino')) return 'control API + logging'

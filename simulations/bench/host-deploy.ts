@@ -108,12 +108,13 @@ const cpu1 = await cpuMs(daemon.pid!)
 await settle()
 const deployCommandMs = commandMs
 const deployCommands = commands
+const cpu1b = await cpuMs(daemon.pid!)
 const t1b = performance.now()
 for (const pool of pools) {
   const terminated = await client.call('terminate', { pool, type: 'normal' })
   if (terminated.state !== 'terminated') throw new Error(`terminate ended ${terminated.state}`)
 }
-const t2 = performance.now() - (t1b - t1)
+const t2 = performance.now()
 const cpu2 = await cpuMs(daemon.pid!)
 await settle()
 
@@ -124,16 +125,20 @@ const profile = nodeArgs.length > 0 ? await summariseProfiles(profDir) : undefin
 await rm(dir, { recursive: true, force: true })
 
 const per = (ms: number): string => (ms / N).toFixed(2)
+const deployMs = t1 - t0
+const terminateMs = t2 - t1b
+const deployCpu = cpu1 - cpu0
+const terminateCpu = cpu2 - cpu1b
 const termCommandMs = commandMs - deployCommandMs
 console.log(`host-deploy: ${N} sim VMs with cow storage, one daemon, ${LAYOUT === 'pool' ? 'one pool, one shared BashShell' : `${N} pools of one VM, one after the other`}`)
-console.log(`  deploy --wait     wall ${(t1 - t0).toFixed(0)} ms (${per(t1 - t0)} ms/VM); ${deployCommands} host commands took ${deployCommandMs.toFixed(0)} ms; daemon CPU ${(cpu1 - cpu0).toFixed(0)} ms`)
-console.log(`  terminate         wall ${(t2 - t1).toFixed(0)} ms (${per(t2 - t1)} ms/VM); ${commands - deployCommands} host commands took ${termCommandMs.toFixed(0)} ms; daemon CPU ${(cpu2 - cpu1).toFixed(0)} ms`)
-console.log(`  sdpeer per VM, deploy+terminate: daemon CPU ${per(cpu2 - cpu0)} ms; wall minus commands ${per((t2 - t0) - commandMs)} ms   [goal < 5 ms]`)
+console.log(`  deploy --wait     wall ${deployMs.toFixed(0)} ms (${per(deployMs)} ms/VM); ${deployCommands} host commands took ${deployCommandMs.toFixed(0)} ms; daemon CPU ${deployCpu.toFixed(0)} ms`)
+console.log(`  terminate         wall ${terminateMs.toFixed(0)} ms (${per(terminateMs)} ms/VM); ${commands - deployCommands} host commands took ${termCommandMs.toFixed(0)} ms; daemon CPU ${terminateCpu.toFixed(0)} ms`)
+console.log(`  sdpeer per VM, deploy+terminate: daemon CPU ${per(deployCpu + terminateCpu)} ms; wall minus commands ${per(deployMs + terminateMs - commandMs)} ms   [goal < 5 ms]`)
 if (profile) {
   console.log('  daemon CPU by layer over the whole run (start-up included), ms per VM:')
   for (const [cat, ms] of [...profile.entries()].sort((a, b) => b[1] - a[1])) {
     if (cat !== 'idle') console.log(`    ${cat.padEnd(48)} ${per(ms)}`)
   }
-  const own = [...profile.entries()].filter(([c]) => c !== 'idle' && c !== 'host commands (spawn)').reduce((a, [, ms]) => a + ms, 0)
-  console.log(`  sdpeer per VM without command spawning (CPU): ${per(own)} ms   [goal < 5 ms]`)
+  const own = [...profile.entries()].filter(([c]) => c !== 'idle' && c !== 'host commands (spawn)' && c !== 'start-up (module loading)').reduce((a, [, ms]) => a + ms, 0)
+  console.log(`  sdpeer per VM without command spawning and start-up (CPU): ${per(own)} ms   [goal < 5 ms]`)
 }

@@ -56,7 +56,7 @@ export function generatePool (vms: number): string {
   return out.join('\n')
 }
 
-interface Run { seconds: number, rssMiB: number }
+interface Run { seconds: number, cpu: number, rssMiB: number }
 
 async function runOnce (file: string): Promise<Run> {
   const r = await execa('/usr/bin/time', ['-v', process.execPath, CLI, 'check', '--json', file], { reject: false, stdout: 'ignore' })
@@ -65,7 +65,9 @@ async function runOnce (file: string): Promise<Run> {
   const wall = /Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): (?:([0-9]+):)?([0-9]+):([0-9.]+)/.exec(r.stderr)
   if (rss === null || wall === null) throw new Error(`cannot read /usr/bin/time output:\n${r.stderr.slice(-1500)}`)
   const seconds = Number(wall[1] ?? 0) * 3600 + Number(wall[2]) * 60 + Number(wall[3])
-  return { seconds, rssMiB: Number(rss[1]) / 1024 }
+  // CPU time (user + system) is printed too: on a shared machine it varies less than the wall time.
+  const cpu = Number(/User time \(seconds\): ([0-9.]+)/.exec(r.stderr)?.[1] ?? NaN) + Number(/System time \(seconds\): ([0-9.]+)/.exec(r.stderr)?.[1] ?? NaN)
+  return { seconds, cpu, rssMiB: Number(rss[1]) / 1024 }
 }
 
 async function main (): Promise<void> {
@@ -76,7 +78,7 @@ async function main (): Promise<void> {
     const base = await execa('/usr/bin/time', ['-v', process.execPath, CLI, 'version'], { reject: false, stdout: 'ignore' })
     const baseRss = Number(/Maximum resident set size \(kbytes\): ([0-9]+)/.exec(base.stderr)?.[1] ?? 0) / 1024
     console.log(`node ${process.version}; baseline \`sdpeer version\` peak RSS ${baseRss.toFixed(1)} MiB`)
-    console.log('VMs\ttext\tbest wall (s)\tpeak RSS (MiB)\tall runs (s)')
+    console.log('VMs\ttext\tbest wall (s)\tits CPU (s)\tpeak RSS (MiB)\tall runs wall (s)')
     for (const vms of sizes.length > 0 ? sizes : [100, 1000, 10000]) {
       const file = join(dir, `pool-${vms}.sf`)
       writeFileSync(file, generatePool(vms))
@@ -84,7 +86,7 @@ async function main (): Promise<void> {
       for (let i = 0; i < 3; i++) runs.push(await runOnce(file))
       const best = runs.reduce((a, b) => (b.seconds < a.seconds ? b : a))
       const size = statSync(file).size
-      console.log(`${vms}\t${(size / 1e6).toFixed(2)} MB\t${best.seconds.toFixed(2)}\t${best.rssMiB.toFixed(1)}\t${runs.map(r => r.seconds.toFixed(2)).join(' ')}`)
+      console.log(`${vms}\t${(size / 1e6).toFixed(2)} MB\t${best.seconds.toFixed(2)}\t${best.cpu.toFixed(2)}\t${best.rssMiB.toFixed(1)}\t${runs.map(r => r.seconds.toFixed(2)).join(' ')}`)
     }
   } finally {
     rmSync(dir, { recursive: true, force: true })

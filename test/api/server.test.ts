@@ -89,6 +89,16 @@ describe('control API server', () => {
     await until(() => engine.pools.get('web')?.status.state === 'running')
   })
 
+  it('passes on the engine refusing a pool name already in use, with or without --wait', async () => {
+    const c = await client()
+    await c.call('deploy', { pool: 'web', config: pool, wait: true })
+    for (const wait of [false, true]) {
+      const err = await c.call('deploy', { pool: 'web', config: pool, wait }).catch(e => e)
+      expect(err).toMatchObject({ remoteName: 'EngineError', pool: 'web' })
+    }
+    expect(engine.listeners).toBe(0)
+  })
+
   it('returns engine errors with their class name, pool and path', async () => {
     const c = await client()
     const err = await c.call('deploy', { pool: 'bad', config: { ...pool, domain1: { type: 'XenDomain', fail: true } }, wait: true }).catch(e => e)
@@ -205,6 +215,30 @@ describe('control API server', () => {
     await until(() => engine.listeners === 1)
     r.sock.destroy()
     await until(() => engine.listeners === 0)
+  })
+})
+
+describe('control API back-pressure', () => {
+  it('drops a client that stops reading a stream instead of buffering without bound', async () => {
+    const path = join(dir, 'slow.sock')
+    const eng = new FakeEngine()
+    const small = new ApiServer({ path, handler: createEngineHandler(eng, { host: 'h', driver: 'sim', version: 't' }), maxQueuedBytes: 64 * 1024 })
+    await small.listen()
+    const s = net.connect(path)
+    await new Promise<void>(resolve => s.once('connect', () => { resolve() }))
+    s.on('error', () => {})
+    s.pause()
+    s.write(encodeFrame({ id: 1, op: 'events' }))
+    await until(() => eng.listeners === 1)
+    const line = 'x'.repeat(8192)
+    // Far more than the socket buffers and the 64 KiB allowance hold, while the client reads nothing.
+    for (let i = 0; i < 400 && small.connections > 0; i++) {
+      eng.emit('p', 'a', 'log', line)
+      await new Promise(resolve => setImmediate(resolve))
+    }
+    await until(() => small.connections === 0 && eng.listeners === 0)
+    s.destroy()
+    await small.close()
   })
 })
 

@@ -82,6 +82,52 @@ describe('daemon assembly', () => {
     expect(engines.length).toBe(1)
   })
 
+  it('refuses to start on a socket another daemon answers, before recovering anything', async () => {
+    const a = await start()
+    const other = await mkdtemp(join(tmpdir(), 'sdpeer-daemon-b-'))
+    try {
+      const err = await startDaemon({ host: 'machine10', stateDir: other, driver: 'sim', apiPath: a.apiPath, logStream: logStream() }, factories()).catch(e => e)
+      expect(err).toMatchObject({ name: 'DaemonAlreadyRunningError' })
+      expect(engines.length).toBe(1)
+      await expect(stat(join(other, 'daemon.lock'))).rejects.toMatchObject({ code: 'ENOENT' })
+      const c = await ApiClient.connect(a.apiPath)
+      expect(await c.call('ping', {})).toMatchObject({ host: 'machine9' })
+      c.close()
+    } finally {
+      await rm(other, { recursive: true, force: true })
+    }
+  })
+
+  it('holds requests that arrive during recovery until the engine is started', async () => {
+    let release: () => void = () => {}
+    const gate = new Promise<void>(resolve => { release = resolve })
+    const slow: DaemonFactories = {
+      createDriver: () => driver,
+      createEngine: (o) => {
+        const e = new FakeEngine(o.host)
+        e.recover = async () => { e.calls.push('recover'); await gate }
+        engines.push(e)
+        return e
+      }
+    }
+    const starting = startDaemon({ host: 'machine9', stateDir: dir, driver: 'sim', logStream: logStream() }, slow)
+    const sock = join(dir, 'api.sock')
+    for (let i = 0; i < 200; i++) {
+      if (await stat(sock).then(() => true, () => false)) break
+      await new Promise(resolve => setTimeout(resolve, 5))
+    }
+    const c = await ApiClient.connect(sock)
+    let answered = false
+    const ping = c.call('ping', {}).then(r => { answered = true; return r })
+    await new Promise(resolve => setTimeout(resolve, 50))
+    expect(answered).toBe(false)
+    release()
+    running.push(await starting)
+    expect(await ping).toMatchObject({ host: 'machine9' })
+    expect(engines[0]!.calls).toEqual(['recover', 'start'])
+    c.close()
+  })
+
   it('takes over the lock of a dead daemon (SIGKILL leaves it behind)', async () => {
     // pid 2^22+1 is above Linux's pid_max default ceiling, so no live process has it.
     await writeFile(join(dir, 'daemon.lock'), '4194305\n')

@@ -89,3 +89,12 @@ export function fileStorage (calls: StorageCall[] = []): StorageFactory {
     return backend
   }
 }
+
+/** Polls (real time) until `cond` holds; for steps that wait on real file I/O after a manual-clock event. */
+export async function waitFor (cond: () => boolean | Promise<boolean>, ms = 5_000): Promise<void> {
+  const end = Date.now() + ms
+  while (!await cond()) {
+    if (Date.now() > end) throw new Error(`condition not met within ${ms} ms`)
+    await new Promise(resolve => setTimeout(resolve, 5))
+  }
+}

@@ -4,11 +4,11 @@ import { execa } from 'execa'
 import type { Accel } from './cmdline.ts'
 
 // KVM or TCG. /dev/kvm existing is not enough: on some hosts (nested virtualisation, like the CI machine) a KVM
-// guest starts and then hangs for ever once its kernel leaves real mode. So the probe really runs a guest under KVM
-// with a timeout. With a Linux kernel to hand (the `probeKernel` option, or the host's own /boot/vmlinuz) the probe
-// boots it to the point where it panics for want of a root file system (`panic=-1` + `-no-reboot` make qemu exit);
-// that crosses real, protected and long mode. Without one, a 64 KiB firmware blob writes to isa-debug-exit, which
-// only proves that KVM runs real-mode code.
+// guest starts and then hangs for ever as soon as it leaves real mode. So the probe really runs code under KVM,
+// with a timeout: a 64 KiB firmware (kvm-probe.S) that goes from the reset vector through protected and long mode
+// and then writes to isa-debug-exit, so qemu exits with status 85 within milliseconds where KVM works. With the
+// `probeKernel` option the probe boots that kernel instead, until it panics for want of a root file system
+// (`panic=-1` + `-no-reboot` make qemu exit).
 
 export interface AccelChoice {
   accel: Accel
@@ -25,21 +25,20 @@ export interface ProbeOptions {
   signal?: AbortSignal
 }
 
-/** Reset vector code: `mov al, 0x2a; out 0xf4, al; hlt`. qemu then exits with status (0x2a << 1) | 1 = 85. */
-function probeFirmware (): Uint8Array {
-  const blob = new Uint8Array(65536)
-  blob.set([0xb0, 0x2a, 0xe6, 0xf4, 0xf4], 0xfff0)
-  return blob
-}
+/** kvm-probe.S assembled: the code at offset 0 and the reset vector's far jump at 0xFFF0. */
+const PROBE_CODE = 'fa2e660f0116a8000f20c06683c8010f22c066ea1a000f00080066b810008ed88ec08ed0bf0010000031c0b9000c0000f3abc7050010' +
+  '000003200000c7050020000003300000c70500300000830000000f20e083c8200f22e0b8001000000f22d8b9800000c00f320d000100000f30' +
+  '0f20c00d000000800f22c0ea81000f001800b02ae6f4f466900000000000000000ffff0000009acf00ffff00000092cf00ffff0000009aaf00' +
+  '1f0088000f'
+const PROBE_RESET = 'ea000000f0'
+/** isa-debug-exit turns `out 0xf4, 0x2a` into exit status (0x2a << 1) | 1. */
+const PROBE_EXIT = 85
 
-async function hostKernel (): Promise<string | undefined> {
-  for (const candidate of [`/boot/vmlinuz-${(await import('node:os')).release()}`, '/boot/vmlinuz']) {
-    try {
-      await access(candidate, constants.R_OK)
-      return candidate
-    } catch {}
-  }
-  return undefined
+export function probeFirmware (): Uint8Array {
+  const blob = new Uint8Array(65536)
+  blob.set(Buffer.from(PROBE_CODE, 'hex'), 0)
+  blob.set(Buffer.from(PROBE_RESET, 'hex'), 0xfff0)
+  return blob
 }
 
 export async function probeAccel (options: ProbeOptions): Promise<AccelChoice> {
@@ -48,7 +47,7 @@ export async function probeAccel (options: ProbeOptions): Promise<AccelChoice> {
   } catch {
     return { accel: 'tcg', reason: 'no usable /dev/kvm' }
   }
-  const kernel = options.kernel ?? await hostKernel()
+  const kernel = options.kernel
   const common = ['-accel', 'kvm', '-nodefaults', '-no-user-config', '-display', 'none', '-no-reboot', '-m', '128']
   let args: string[]
   let expectedExit: number
@@ -61,8 +60,8 @@ export async function probeAccel (options: ProbeOptions): Promise<AccelChoice> {
     const firmware = join(options.workDir, 'kvm-probe.bin')
     await writeFile(firmware, probeFirmware())
     args = [...common, '-bios', firmware, '-device', 'isa-debug-exit,iobase=0xf4,iosize=0x04']
-    expectedExit = 85
-    what = 'running a real-mode probe (no kernel to boot)'
+    expectedExit = PROBE_EXIT
+    what = 'running the probe firmware into long mode'
   }
   const t0 = performance.now()
   const result = await execa(options.binary, args, {

@@ -26,11 +26,14 @@ export interface QemuDomainOptions {
   bridge?: string
   tap?: string
   mac: string
+  /** Run qemu inside this network namespace (`ip netns exec`), where its tap device lives. */
+  netns?: string
 }
 
 const IFNAME = /^[A-Za-z0-9_.-]{1,15}$/
 const HOSTNAME = /^[A-Za-z0-9]([A-Za-z0-9.-]{0,252})$/
 const MAC = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/
+const NETNS = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$/
 
 const fail = (spec: DomainSpec, message: string): never => { throw new DriverError('qemu', spec.name, message) }
 
@@ -66,6 +69,10 @@ export function domainOptions (spec: DomainSpec): QemuDomainOptions {
     if (v === undefined) continue
     if (typeof v !== 'string' || !IFNAME.test(v)) fail(spec, `option ${key} must be an interface name, not ${JSON.stringify(v)}`)
     result[key] = v as string
+  }
+  if (o.netns !== undefined) {
+    if (typeof o.netns !== 'string' || !NETNS.test(o.netns)) fail(spec, `option netns must be a network namespace name, not ${JSON.stringify(o.netns)}`)
+    result.netns = o.netns as string
   }
   if (o.mac !== undefined) {
     if (typeof o.mac !== 'string' || !MAC.test(o.mac.toLowerCase())) fail(spec, `option mac must look like 52:54:00:12:34:56, not ${JSON.stringify(o.mac)}`)

@@ -82,7 +82,7 @@ export class QemuDriver implements HypervisorDriver {
       binary: this.#binary,
       workDir: this.#dir,
       kernel: this.#options.probeKernel,
-      timeoutMs: this.#options.probeTimeoutMs ?? 5_000,
+      timeoutMs: this.#options.probeTimeoutMs ?? 3_000,
       signal: options.signal
     }))
     return this.#accel
@@ -121,8 +121,13 @@ export class QemuDriver implements HypervisorDriver {
     if (paths.qmpSocket.length > MAX_SOCKET_PATH) {
       throw new DriverError(this.name, name, `QMP socket path ${paths.qmpSocket} is longer than ${MAX_SOCKET_PATH} bytes; use a shorter --state-dir`)
     }
-    const accel = domainOptions(spec).accel ?? (await this.accel({ signal })).accel
+    const domOptions = domainOptions(spec)
+    const accel = domOptions.accel ?? (await this.accel({ signal })).accel
     const args = qemuArgs(spec, paths, accel)
+    // `ip netns exec` execs qemu in place: the pid (and start time) recorded below is qemu's own.
+    const [file, argv] = domOptions.netns === undefined
+      ? [this.#binary, args]
+      : ['ip', ['netns', 'exec', domOptions.netns, this.#binary, ...args]]
     await mkdir(this.#dir, { recursive: true })
     await removeRuntimeFiles(paths)
     await rm(paths.serialLog, { force: true })
@@ -133,7 +138,7 @@ export class QemuDriver implements HypervisorDriver {
     const fd = out as 1
     let child
     try {
-      child = execa(this.#binary, args, { detached: true, cleanup: false, reject: false, stdin: 'ignore', stdout: fd, stderr: fd, cwd: this.#dir })
+      child = execa(file, argv, { detached: true, cleanup: false, reject: false, stdin: 'ignore', stdout: fd, stderr: fd, cwd: this.#dir })
     } finally {
       closeSync(out)
     }
@@ -145,8 +150,9 @@ export class QemuDriver implements HypervisorDriver {
     const pid = child.pid
     const id = pid === undefined ? undefined : await identify(pid)
     if (id === undefined) {
-      const r = await exit
-      throw new DriverError(this.name, name, `qemu did not start: ${await this.#deathReason(paths, r)}`)
+      const r = await child
+      const why = r.exitCode === undefined && r.signal === undefined ? `${file}: ${r.originalMessage ?? 'could not be run'}` : await this.#deathReason(paths, await exit)
+      throw new DriverError(this.name, name, `qemu did not start: ${why}`)
     }
     this.#exits.set(name, exit)
     void exit.then(r => writeJsonAtomic(paths.exitFile, r)).catch(() => {})

@@ -342,7 +342,7 @@ export class Membership {
     // An update with no accuser (from a state sync) may start a suspicion but never confirms one.
     const from = u.from
     if (u.id === this.#self.id) {
-      if (!this.#leaving) { this.#awareness.applyDelta(1); this.#refute(u.inc) }
+      this.#accused(u)
       return
     }
     const m = this.#members.get(u.id)
@@ -365,12 +365,26 @@ export class Membership {
       const cur = this.#members.get(u.id)
       if (cur != null && cur.status === 'suspect' && cur.incarnation === inc) this.#dead({ status: 'dead', id: u.id, inc, from: this.#self.id })
     })
+    this.#askSuspect(u.id, inc, Math.floor(min / 2))
     this.#emit({ type: 'suspect', member: this.member(u.id) as MemberInfo })
+  }
+
+  /**
+   * While a suspicion stays unrefuted, ask the suspect directly every `every` ms: a live suspect answers with its
+   * alive (refuting if need be), so a member that missed the gossip wave of a refutation does not kill it.
+   */
+  #askSuspect (id: string, inc: number, every: number): void {
+    this.#after(every, () => {
+      const m = this.#members.get(id)
+      if (m == null || m.status !== 'suspect' || m.incarnation !== inc) return
+      this.#transport.send(m, { type: 'gossip', updates: [{ status: 'suspect', id, inc, from: this.#self.id }] })
+      this.#askSuspect(id, inc, every)
+    })
   }
 
   #dead (u: MemberUpdate): void {
     if (u.id === this.#self.id) {
-      if (!this.#leaving) this.#refute(u.inc)
+      this.#accused(u)
       return
     }
     const m = this.#members.get(u.id)
@@ -386,7 +400,24 @@ export class Membership {
     this.#emit({ type: 'dead', member: this.member(u.id) as MemberInfo })
   }
 
-  /** Someone thinks we are suspect or dead at `inc`: announce ourselves alive with a higher incarnation. */
+  /**
+   * Someone thinks we are suspect or dead. At our current incarnation: refute with a higher one (and count it
+   * against our own health, as Lifeguard does). At an older one: our refutation exists but has not reached the
+   * accuser. Either way the accuser is told directly, not only by gossip, so one lost wave cannot kill us.
+   */
+  #accused (u: MemberUpdate): void {
+    if (this.#leaving) return
+    if (u.inc >= this.#incarnation) {
+      if (u.status === 'suspect') this.#awareness.applyDelta(1)
+      this.#refute(u.inc)
+    }
+    if (u.from != null && u.from !== this.#self.id) {
+      const accuser = this.#refOf(u.from) ?? { id: u.from, addrs: [] }
+      this.#transport.send(accuser, { type: 'gossip', updates: [{ status: 'alive', id: this.#self.id, inc: this.#incarnation, addrs: this.#self.addrs }] })
+    }
+  }
+
+  /** Announces ourselves alive with an incarnation above `inc`. */
   #refute (inc: number): void {
     this.#incarnation = Math.max(this.#incarnation, inc) + 1
     this.#queue.push({ status: 'alive', id: this.#self.id, inc: this.#incarnation, addrs: this.#self.addrs })

@@ -20,11 +20,12 @@ export function fillBody (cd: CD, attrs: Attribute[], diags: DiagnosticBag): voi
   for (const a of attrs) {
     const name = a.name.length === 1 ? a.name[0]! : PLACE + a.name.join(PLACE)
     if (a.name.length > 1) buildStats.placements++
-    if (a.name.some(n => n.startsWith('$'))) {
+    if (name.includes('$') && a.name.some(n => n.startsWith('$'))) {
       diags.error('SF4010', `attribute name ${JSON.stringify(a.name.join(':'))} may not start with '$'`, a.pos)
       continue
     }
-    if (a.name.length === 1 && /^(0|-?[1-9][0-9]*)$/.test(name)) {
+    const c0 = name.charCodeAt(0)
+    if (((c0 >= 48 && c0 <= 57) || c0 === 45) && /^(0|-?[1-9][0-9]*)$/.test(name)) {
       // JSON objects reorder integer keys: refuse them rather than lose the attribute order (sfjson.ts).
       diags.error('SF4011', `attribute name ${name} is an integer; sdpeer refuses it (its order would be lost in JSON)`, a.pos)
       continue

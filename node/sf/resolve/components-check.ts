@@ -1,5 +1,7 @@
+import type { Pos } from '../ast.ts'
 import type { DiagnosticBag } from '../diagnostics.ts'
 import { schemaFor, typeCheck } from '../schemas.ts'
+import type { ComponentSchema } from '../schemas.ts'
 import { valueToJson } from '../to-json.ts'
 import { CD, isPlacement } from './model.ts'
 import type { RValue } from './model.ts'
@@ -11,16 +13,17 @@ import { javaClass } from './refs.ts'
 export function checkComponents (config: CD, diags: DiagnosticBag): void {
   const seen = new Set<CD>()
   // Paths are built on the way down: CD.path() walks up and searches each parent, too slow for every component.
-  const stack: Array<[CD, string]> = [[config, config.path()]]
+  // A component's own errors point at the attribute that defines it (`vm extends XenDomain`).
+  const stack: Array<[CD, string, Pos]> = [[config, config.path(), config.pos]]
   while (stack.length > 0) {
-    const [cd, path] = stack.pop()!
+    const [cd, path, at] = stack.pop()!
     if (seen.has(cd)) continue
     seen.add(cd)
     for (let i = cd.size - 1; i >= 0; i--) {
       const v = cd.vals[i]!
-      if (v instanceof CD) stack.push([v, `${path}:${cd.names[i]!}`])
+      if (v instanceof CD) stack.push([v, `${path}:${cd.names[i]!}`, cd.poss[i]!])
     }
-    checkOne(cd, path, diags)
+    checkOne(cd, path, at, diags)
   }
 }
 
@@ -47,9 +50,11 @@ function isLazy (v: RValue): boolean {
 
 function checkPrimSchema (cd: CD, path: string, diags: DiagnosticBag): void {
   if (cd.indexOf('sfPrimSchema') >= 0) return
-  for (const [name, [classes, description]] of Object.entries(PRIM_SCHEMA)) {
-    const i = cd.indexOf(name)
-    if (i < 0) continue
+  for (let i = 0; i < cd.size; i++) {
+    const name = cd.names[i]!
+    // Every PrimSchema attribute starts with "sf": one character test spares the table lookup for the rest.
+    if (name.charCodeAt(0) !== 115 || name.charCodeAt(1) !== 102 || !Object.hasOwn(PRIM_SCHEMA, name)) continue
+    const [classes, description] = PRIM_SCHEMA[name]!
     const v = cd.vals[i]!
     if (isLazy(v)) continue
     const found = javaClass(v)
@@ -58,7 +63,17 @@ function checkPrimSchema (cd: CD, path: string, diags: DiagnosticBag): void {
   }
 }
 
-function checkOne (cd: CD, path: string, diags: DiagnosticBag): void {
+const required = new WeakMap<ComponentSchema, string[]>()
+function requiredOf (schema: ComponentSchema): string[] {
+  let r = required.get(schema)
+  if (r === undefined) {
+    r = Object.entries(schema.attrs).filter(([, a]) => a.required).map(([n]) => n)
+    required.set(schema, r)
+  }
+  return r
+}
+
+function checkOne (cd: CD, path: string, at0: Pos, diags: DiagnosticBag): void {
   if (!cd.eager) return
   const cls = cd.get('sfClass')
   if (cls === undefined) return
@@ -66,23 +81,25 @@ function checkOne (cd: CD, path: string, diags: DiagnosticBag): void {
   if (cls instanceof CD || cls.type !== 'string') return
   const schema = schemaFor(cls.value)
   if (schema === undefined) return
-  for (const [name, a] of Object.entries(schema.attrs)) {
-    if (a.required && cd.indexOf(name) < 0) {
-      diags.error('SF8101', `${path}: ${schema.name} requires attribute ${name} (${a.doc})`, cd.pos)
-    }
+  // One diagnostic per component (the bag keeps one per position), naming every missing attribute.
+  const missing = requiredOf(schema).filter(name => cd.indexOf(name) < 0)
+  if (missing.length > 0) {
+    const list = missing.map(n => `${n} (${schema.attrs[n]!.doc})`).join(', ')
+    diags.error('SF8101', `${path}: ${schema.name} requires attribute${missing.length > 1 ? 's' : ''} ${list}`, at0)
   }
   for (let i = 0; i < cd.size; i++) {
     const name = cd.names[i]!
     if (isPlacement(name)) continue
     const v = cd.vals[i]!
     const a = schema.attrs[name]
-    const at = `${path}:${name}`
+    const at = path + ':' + name
     if (a === undefined) {
       if (schema.closed && !name.startsWith('sf') && !(v instanceof CD) && !(v.type === 'apply')) {
         diags.warning('SF9001', `${at}: ${schema.name} has no attribute ${name}; it is ignored (misspelt?)`, cd.poss[i]!)
       }
       continue
     }
+    if (a.type === 'any') continue
     const json = valueToJson(v)
     const t = typeCheck(a.type, json)
     if (t.error !== undefined) { diags.error('SF8102', `${at}: ${t.error}`, cd.poss[i]!); continue }
@@ -98,6 +115,6 @@ function checkOne (cd: CD, path: string, diags: DiagnosticBag): void {
   if (schema.attrs.usingExistingVolumes !== undefined && cd.indexOf('baseImage') < 0) {
     const u = cd.get('usingExistingVolumes')
     const reusing = u !== undefined && !(u instanceof CD) && ((u.type === 'bool' && u.value) || (u.type === 'string' && u.value === 'true'))
-    if (!reusing) diags.error('SF8103', `${path}: ${schema.name} requires baseImage unless usingExistingVolumes is true`, cd.pos)
+    if (!reusing) diags.error('SF8103', `${path}: ${schema.name} requires baseImage unless usingExistingVolumes is true`, at0)
   }
 }

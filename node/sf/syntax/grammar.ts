@@ -11,18 +11,21 @@ export type { GrammarContext, IncludeHook } from './token-stream.ts'
 // bracket of the construct, `;`, `}` or the next token that can start an attribute) and goes on.
 // Recursion is bounded by MAX_DEPTH so that 10,000 nested braces give a diagnostic, not a stack overflow.
 
-
 export class Grammar extends TokenStream {
-
   // ---- entry points -------------------------------------------------------------------------------
 
   /** File ::= ( "extends" "{" AttrList "}" | AttrList ) EOF */
   file (): Attribute[] {
     const attrs: Attribute[] = []
+    this.guardStack(() => this.#file(attrs))
+    return attrs
+  }
+
+  #file (attrs: Attribute[]): void {
     if (this.peek() === 'extends') {
       this.next()
       if (this.peek() === '{') {
-        attrs.push(...this.#body())
+        for (const a of this.#body()) attrs.push(a) // not push(...): a whole file can exceed the argument limit
       } else {
         this.unexpected('"{" after a whole-file "extends"')
       }
@@ -34,11 +37,16 @@ export class Grammar extends TokenStream {
       this.error(SyntaxCode.strayClose, `unexpected ${describe(this.tok)} with no matching opening bracket`, this.tok.pos)
       this.next()
     }
-    return attrs
   }
 
   /** A lone value (Component | SimpleValue) then EOF; null after a diagnostic. */
   lone (what: 'value' | 'reference'): Value | null {
+    let v: Value | null = null
+    this.guardStack(() => { v = this.#lone(what) })
+    return v
+  }
+
+  #lone (what: 'value' | 'reference'): Value | null {
     let v: Value | null
     if (what === 'reference') {
       v = this.peek() === 'LAZY' || this.peek() === 'DATA' || REF_START.has(this.peek()) || this.peek() === 'OPTIONAL'
@@ -50,7 +58,6 @@ export class Grammar extends TokenStream {
     if (this.peek() !== 'EOF') this.unexpected('end of input')
     return v
   }
-
 
   // ---- attribute lists ---------------------------------------------------------------------------
 
@@ -71,7 +78,6 @@ export class Grammar extends TokenStream {
       this.skipStatement()
     }
   }
-
 
   /** `{ AttrList }` — the current token is `{`. */
   #body (): Attribute[] {

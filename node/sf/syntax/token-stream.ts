@@ -120,6 +120,19 @@ export class TokenStream {
   protected leave (): void { this.#depth-- }
 
   /**
+   * Last line of defence: MAX_DEPTH keeps a parse well inside a default stack, but a caller may already be deep
+   * in its own recursion. A stack overflow then becomes a diagnostic (what was parsed so far is kept), never a crash.
+   */
+  protected guardStack (parse: () => void): void {
+    try {
+      parse()
+    } catch (err) {
+      if (!(err instanceof RangeError) || !/call stack/i.test(err.message)) throw err
+      this.error(SyntaxCode.tooDeep, 'nesting too deep for the parser\'s stack here (the caller is already deeply nested)', this.tok.pos)
+    }
+  }
+
+  /**
    * After an error in an attribute: skip the rest of the error's line up to a `;`, then anything that cannot
    * start an attribute. Semicolons are optional in .sf, so the line is the best guess of where a statement ends.
    */

@@ -1,5 +1,6 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs'
 import { dirname, join, relative } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { describe, expect, it } from 'vitest'
 import { formatDiagnostic, SfFileNotFoundError } from '../../../node/sf/diagnostics.ts'
 import { parseFile } from '../../../node/sf/parser.ts'
@@ -8,7 +9,9 @@ import { parseFile } from '../../../node/sf/parser.ts'
 // (the real SmartFrog parser's output) says SmartFrogParseException; where HP names a line and column, so must we
 // (with tabs counted as 8 columns, as JavaCC does).
 
-const CORPUS = '/work/shared/sf-corpus'
+// CI clones the repository with the shared reference material beside it (../shared); here it is /work/shared.
+const REPO = fileURLToPath(new URL('../../../', import.meta.url))
+const CORPUS = [join(REPO, '../shared/sf-corpus'), '/work/shared/sf-corpus'].find(d => existsSync(d)) ?? join(REPO, '../shared/sf-corpus')
 const SRC = join(CORPUS, 'steveloughran-smartfrog/core/smartfrog/src')
 // HP ran with the SmartFrog trees on its class path; these are the corpus parts of it.
 const INCLUDE_DIRS = [SRC, join(CORPUS, 'steveloughran-smartfrog/core/testharness/test'), join(CORPUS, 'smartdomains-tutorial/stubs')]

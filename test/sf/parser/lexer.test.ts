@@ -20,6 +20,12 @@ describe('lexer: trivia', () => {
     expect(diag.items).toEqual([])
   })
 
+  it('skips a byte-order mark at the start, and handles CRLF line ends', () => {
+    const r = lex('\ufeffa\r\n"b"\r\n// c\r\nd')
+    expect(r.tokens.map(t => [t.image, t.pos.line, t.pos.col])).toEqual([['a', 1, 2], ['"b"', 2, 1], ['d', 4, 1]])
+    expect(r.diag.items).toEqual([])
+  })
+
   it('reports an unterminated block comment where it starts', () => {
     expect(codes('a\n  /* never closed')).toEqual(['SF1006@2:3'])
   })
@@ -48,7 +54,8 @@ describe('lexer: words and reserved tokens', () => {
     expect(kinds(ops)).toEqual(ops.split(' '))
     expect(kinds('[||]')).toEqual(['[|', '|]'])
     expect(kinds('x|y')).toEqual(['x|', 'WORD'])
-    expect(kinds('xx|')).toEqual(['WORD'].concat([])) // `|` alone is a lexical error, reported below
+    expect(kinds('xx|')).toEqual(['WORD'])
+    expect(codes('xx|')).toEqual(['SF1001@1:3']) // a lone `|` is no token
   })
 
   it('takes the SPECIAL characters inside words, so operators need spaces', () => {

@@ -36,6 +36,20 @@ describe('large files', () => {
   })
 })
 
+describe('wide constructs', () => {
+  it('takes 200,000 attributes in a whole-file extends, operands, vector items and reference parts', () => {
+    const n = 200_000
+    const wrapped = 'extends {\n' + Array.from({ length: n }, (_, i) => `a${i} ${i};`).join('\n') + '\n}\n'
+    expect(parseText(wrapped, 'w.sf').file.attrs).toHaveLength(n)
+    const sum = parseText('s (' + Array(n).fill('1').join(' + ') + ')', 's.sf').file.attrs[0].value
+    expect(sum.type === 'apply' ? sum.body.length : 0).toBe(n + 1)
+    const vec = parseText('v [| ' + Array(n).fill('1').join(', ') + ' |]', 'v.sf').file.attrs[0].value
+    expect(vec.type === 'vector' ? vec.items.length : 0).toBe(n)
+    const ref = parseText('r ' + Array(n).fill('p').join(':'), 'r.sf').file.attrs[0].value
+    expect(ref.type === 'ref' ? ref.parts.length : 0).toBe(n)
+  })
+})
+
 describe('deep nesting', () => {
   for (const kind of ['braces', 'parens', 'vectors', 'primvectors', 'ifs', 'unclosed'] as const) {
     it(`10,000 levels of ${kind}: one diagnostic, no stack overflow`, () => {
@@ -48,6 +62,34 @@ describe('deep nesting', () => {
       expect(ms).toBeLessThan(3000)
     })
   }
+
+  it('turns a stack overflow into a diagnostic when the caller has used up most of the stack', () => {
+    const text = nested('braces', MAX_DEPTH - 1)
+    // Find how many frames of this recursion the stack holds, then parse from 80% that deep.
+    let result: ReturnType<typeof parseText> | undefined
+    let thrown: unknown
+    let deepest = 0
+    const burn = (k: number, atBottom: () => void): void => {
+      deepest = Math.max(deepest, k)
+      if (k > 0) { burn(k - 1, atBottom); return }
+      atBottom()
+    }
+    const probe = (k: number): void => { deepest = k; probe(k + 1) }
+    try { probe(0) } catch {}
+    const limit = deepest
+    let ran = false
+    try {
+      burn(Math.floor(limit * 0.6), () => {
+        ran = true
+        try { result = parseText(text, 'deep.sf') } catch (e) { thrown = e }
+      })
+    } catch (e) {
+      throw new Error(`the test's own recursion overflowed (limit ${limit}): ${String(e)}`)
+    }
+    expect(ran).toBe(true)
+    expect(thrown).toBeUndefined()
+    expect(result?.diagnostics.map(d => d.code)).toContain('SF2004')
+  })
 
   it(`parses ${MAX_DEPTH - 1} levels without a diagnostic`, () => {
     for (const kind of ['braces', 'parens', 'vectors', 'primvectors', 'ifs'] as const) {

@@ -1,5 +1,6 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs'
 import { dirname, join, relative } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { checkFile } from '../../../node/sf/index.ts'
 import { parseText } from '../../../node/sf/parser.ts'
 import { SfFileNotFoundError } from '../../../node/sf/diagnostics.ts'
@@ -8,7 +9,9 @@ import { firstDifference, goldenCanon, resolvedCanon } from './golden.ts'
 // Runs every .sf of the acceptance corpus as the goldens were made (from its own directory, with SmartFrog's
 // source tree on the include path) and compares outcome and resolved values with HP SmartFrog's output.
 
-export const CORPUS = '/work/shared/sf-corpus'
+// CI checks the repository out with `shared/` beside it; here that is /work/shared.
+const BESIDE = fileURLToPath(new URL('../../../../shared/sf-corpus', import.meta.url))
+export const CORPUS = existsSync(BESIDE) ? BESIDE : '/work/shared/sf-corpus'
 const SF_SRC = join(CORPUS, 'steveloughran-smartfrog/core/smartfrog/src')
 
 export interface CorpusCase {
