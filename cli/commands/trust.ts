@@ -62,8 +62,9 @@ export async function run (argv: string[], io: CliIO): Promise<number> {
 
 function oneKey (args: string[]): string {
   if (args.length !== 1) throw new UsageError('expected exactly one KEY')
-  if (!isPublicKeyText(args[0])) throw new UsageError(`${JSON.stringify(args[0].slice(0, 80))} is not an operator public key (ed25519: and 43 base64url characters)`)
-  return args[0]
+  const text = args[0]
+  if (!isPublicKeyText(text)) throw new UsageError(`${JSON.stringify(String(text).slice(0, 80))} is not an operator public key (ed25519: and 43 base64url characters)`)
+  return text
 }
 
 async function add (stateDir: string, args: string[], values: { role?: string, pools?: string[], comment?: string }, io: CliIO): Promise<number> {

@@ -86,6 +86,9 @@ async function logs (engine: PoolEngine, req: LogsRequest, ctx: ApiContext): Pro
   })
   try {
     for (const line of engine.logs(req.pool, req.path)) ctx.emit({ kind: 'log', line })
+    // A component already down has nothing more to say: answer now rather than wait for an event that came before.
+    const now = engine.status(req.pool)[0]?.components.find(c => c.path === req.path)?.state
+    if (now !== undefined && FINAL.has(now)) done()
     ctx.signal.addEventListener('abort', () => { done() }, { once: true })
     await finished
   } finally {

@@ -68,7 +68,7 @@ export class Compound extends LiveComponent {
     } else {
       this.childRecords.push(record)
       this.log(record.type === 'normal' ? 'info' : 'warn', `child ${child.path} terminated (${record.type}: ${record.reason})`)
-      void this.env.persist().catch(() => {})
+      this.saveLater()
     }
   }
 

@@ -36,6 +36,11 @@ export class StorageBackendComponent extends LiveComponent {
     return this.string('domainName')
   }
 
+  /** What the volumes (and a saved image) are named after: domainName, else volumeBaseName, else the component. */
+  volumeName (): string {
+    return this.domainName() ?? this.string('volumeBaseName') ?? this.name
+  }
+
   /** Resolves once the disks are ready (the domain waits here when siblings start in parallel). */
   ready (): Promise<PreparedStorage> {
     if (this.prepared) return Promise.resolve(this.prepared)
@@ -52,13 +57,14 @@ export class StorageBackendComponent extends LiveComponent {
 
   protected override async onStart (): Promise<void> {
     try {
+      // No intent is saved before preparing: the work dir is derived from the path, so recovery removes it anyway.
       this.saved = { kind: this.kind, workDir: this.workDir, preparing: true }
-      await this.env.persist()
       await mkdir(this.workDir, { recursive: true })
       const backend = await this.getBackend()
       const prepared = await backend.prepare({ shell: shellOf(this), workDir: this.workDir })
       this.saved = { kind: this.kind, workDir: this.workDir, prepared }
-      await this.env.persist()
+      // LVM volumes live outside the work dir: only their record lets a restarted daemon remove them.
+      if (this.kind === 'lvm') await this.env.persist(); else this.saveLater()
       this.log('info', `prepared ${prepared.disks.map(d => `${d.role}=${d.path}`).join(' ')}`)
       for (const w of this.readyWaiters.splice(0)) w.resolve(prepared)
     } catch (err) {
@@ -86,9 +92,11 @@ export class StorageBackendComponent extends LiveComponent {
       await backend.teardown({ shell: shellOf(this), workDir: this.workDir }, prepared, options)
       this.log('info', `torn down${options.keepVolumes ? ' (volumes kept)' : ''}${options.saveImageTo ? `, image saved to ${options.saveImageTo}` : ''}`)
     }
-    if (!options.keepVolumes && (prepared || this.saved.preparing)) await rm(this.workDir, { recursive: true, force: true })
+    // Without a record (killed while preparing, or the record's write lost) the work dir is all there is to remove;
+    // it is left alone when it may hold volumes of an earlier run (usingExistingVolumes).
+    if (!options.keepVolumes && (prepared || !this.bool('usingExistingVolumes', false))) await rm(this.workDir, { recursive: true, force: true })
     this.saved = options.keepVolumes && prepared ? { ...this.saved, kept: true, prepared: undefined } : {}
-    await this.env.persist()
+    this.saveLater()
   }
 
   /** keepVolumes and saveImage* as the live attributes say now; throws on values unfit for a path. */
@@ -96,7 +104,7 @@ export class StorageBackendComponent extends LiveComponent {
     const keepVolumes = this.bool('keepVolumes', false)
     if (!this.bool('saveImage', false)) return { keepVolumes }
     const dir = this.string('saveImagePath') ?? join(this.env.storageDir, 'saved')
-    const name = this.string('saveImageName') ?? this.domainName() ?? this.name
+    const name = this.string('saveImageName') ?? this.volumeName()
     const ext = (this.string('saveImageExtension') ?? 'tar.gz').replace(/^\./, '')
     const bad = checkAbsolutePath('saveImagePath', dir) ?? checkFileName('saveImageName', name) ?? checkImageExtension('saveImageExtension', ext)
     if (bad) throw new EngineError(bad, this.pool, this.path)
@@ -116,7 +124,7 @@ export class StorageBackendComponent extends LiveComponent {
       if (/^(sim|qemu|lvm|cow|loop)[A-Z]/.test(k) && attrs[k] === undefined) attrs[k] = this.value(k) ?? null
     }
     // The backends name their files after the domain; a backend without domainName (lvmVm.sf) goes by its volumes.
-    attrs.domainName ??= (typeof attrs.volumeBaseName === 'string' ? attrs.volumeBaseName : this.name)
+    attrs.domainName ??= this.volumeName()
     this.backend = await this.env.makeStorage(this.kind, attrs, { pool: this.pool, path: this.path, workDir: this.workDir })
     return this.backend
   }

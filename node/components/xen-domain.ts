@@ -83,21 +83,22 @@ export class XenDomain extends LiveComponent {
     const prepared = backend ? await backend.ready() : undefined
     const name = this.domainName(backend)
     const spec = this.spec(name, prepared)
-    // The intent is on disk before the driver acts: a daemon killed during start finds the name and destroys it.
+    // No intent is written before the driver acts: the name is derived from the description, so a daemon killed
+    // during start finds the domain by name (onTerminate below) without an fsync per VM.
     this.saved = { domainName: name, starting: true }
-    await this.env.persist()
     let handle: DomainHandle
     try {
       handle = await this.env.driver.start(spec)
     } catch (err) {
       this.saved = {}
-      await this.env.persist().catch(() => {})
       this.log('error', `domain ${name} failed to start: ${(err as Error).message}`)
       if (backend) await backend.discard(`domain ${name} failed to start`).catch(e => this.log('error', `discarding storage: ${(e as Error).message}`))
       throw err
     }
     this.saved = { domainName: name, handle }
-    await this.env.persist()
+    // The pool's `running` record, written before deploy returns, holds every handle; until then a lost write only
+    // means recovery finds this domain by name.
+    this.saveLater()
     this.log('info', `domain ${name} started (${this.env.driver.name})`)
   }
 
@@ -139,20 +140,30 @@ export class XenDomain extends LiveComponent {
 
   protected override async onTerminate (_record: TerminationRecord): Promise<void> {
     const handle = this.handle
-    const name = this.saved.domainName as string | undefined
     if (handle) {
       await this.env.driver.shutdown(handle, this.number('shutdownTimeout', 10_000))
       this.log('info', `domain ${handle.name} shut down`)
-    } else if (this.saved.starting && name) {
-      // Killed between the intent and the handle: the domain may exist under its name.
-      const running = await this.env.driver.list()
-      if (running.includes(name)) {
-        await this.env.driver.destroy({ driver: this.env.driver.name, name, data: {} })
-        this.log('info', `domain ${name} destroyed (half-started)`)
-      }
+    } else if (this.restored) {
+      await this.destroyByName()
     }
     this.saved = {}
-    await this.env.persist()
+    this.saveLater()
+  }
+
+  /**
+   * A domain started without its handle on record (daemon killed during start, or before the handle's write):
+   * found by the name the description gives it, and destroyed unless another pool of this host holds that name.
+   */
+  private async destroyByName (): Promise<void> {
+    let name = this.saved.domainName as string | undefined
+    if (name === undefined) {
+      try { name = this.domainName(this.storage()) } catch { return }
+    }
+    if (this.env.domainClaimedElsewhere(name)) return
+    const running = await this.env.driver.list()
+    if (!running.includes(name)) return
+    await this.env.driver.destroy({ driver: this.env.driver.name, name, data: {} })
+    this.log('info', `domain ${name} destroyed (started without a recorded handle)`)
   }
 
   protected override async onResume (): Promise<void> {

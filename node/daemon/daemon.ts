@@ -75,6 +75,15 @@ export async function startDaemon (config: DaemonConfig, factories?: Partial<Dae
   const release = await lockStateDir(config.stateDir)
   const undo: Array<() => Promise<void>> = [release]
   try {
+    const clock = config.clock ?? realClock
+    // Made first so that an unknown --driver is refused before the state dir records it; drivers do no work until
+    // called, so nothing touches a domain before the identity check below.
+    const driver = await make.createDriver(config.driver, {
+      stateDir: config.stateDir,
+      clock,
+      ...(config.capacity ? { capacity: config.capacity } : {}),
+      ...(config.driverSettings ? { settings: config.driverSettings } : {})
+    })
     await loadIdentity(config.stateDir, host, config.driver)
     // The socket is claimed before recovery acts on any domain: a daemon that cannot serve (another one answers on
     // --api) must stop before touching pools. Requests that arrive during recovery wait for it.
@@ -89,13 +98,6 @@ export async function startDaemon (config: DaemonConfig, factories?: Partial<Dae
     await server.listen()
     undo.unshift(async () => { await server.close() })
 
-    const clock = config.clock ?? realClock
-    const driver = await make.createDriver(config.driver, {
-      stateDir: config.stateDir,
-      clock,
-      ...(config.capacity ? { capacity: config.capacity } : {}),
-      ...(config.driverSettings ? { settings: config.driverSettings } : {})
-    })
     const engineLog = log.child({ component: 'engine' })
     const engine = make.createEngine({
       host,
@@ -111,10 +113,10 @@ export async function startDaemon (config: DaemonConfig, factories?: Partial<Dae
     })
     const unsubscribe = engine.onEvent(e => { logEvent(log, e) })
     undo.splice(1, 0, async () => { unsubscribe() })
+    undo.splice(1, 0, async () => { await engine.stop() })
 
     await engine.recover()
     await engine.start()
-    undo.splice(1, 0, async () => { await engine.stop() })
     const recovered = engine.status()
     if (recovered.length > 0) log.info({ pools: recovered.map(p => `${p.pool}=${p.state}`) }, 'recovered pools from the state dir')
 

@@ -189,8 +189,10 @@ export class SimDriver implements HypervisorDriver {
   #find (handle: DomainHandle): SimDomain | undefined {
     if (handle?.driver !== 'sim') throw new DriverError('sim', handle?.name, `not a sim handle (driver ${JSON.stringify(handle?.driver)})`)
     const d = this.#domains.get(handle.name)
-    // Same name but another id: the handle's domain is gone and a new one took its name.
-    return d !== undefined && d.id === handle.data?.id ? d : undefined
+    // Same name but another id: the handle's domain is gone and a new one took its name. A handle without an id is
+    // a name-only handle (a domain whose start was interrupted before its handle was saved): match by name.
+    if (d === undefined) return undefined
+    return handle.data?.id === undefined || d.id === handle.data.id ? d : undefined
   }
 
   async #forget (d: SimDomain): Promise<void> {

@@ -25,8 +25,10 @@ export interface ComponentEnv {
   readonly storageDir: string
   log (c: LiveComponent, level: string, msg: string): void
   stateChanged (c: LiveComponent): void
-  /** Saves the pool's durable record; resolves once it is on disk. */
+  /** Saves the pool's durable record; resolves once it is on disk. Writes coalesce, so a burst costs one fsync. */
   persist (): Promise<void>
+  /** True when another pool of this engine holds a domain of that name (recovery must not destroy it). */
+  domainClaimedElsewhere (name: string): boolean
   makeShell (path: string, log: (line: string) => void): Shell
   makeStorage (kind: StorageKind, attrs: Record<string, SfJson>, info: { pool: string, path: string, workDir: string }): Promise<StorageBackend>
   /** Instantiates the component class named by the CD's sfClass; EngineError with the path when unknown. */
@@ -84,6 +86,8 @@ export class LiveComponent implements ChildHandle, ResolveNode {
   /** Durable component-specific data (driver handle, storage record), saved with the pool. */
   saved: Record<string, unknown> = {}
   readonly overrides: Record<string, SfJson> = {}
+  /** Rebuilt from the state dir by a restarted daemon (rather than deployed by this one). */
+  protected restored = false
   private terminating: Promise<void> | undefined
   private livenessTimer: Timer | undefined
   private readonly missed = new Map<ChildHandle, number>()
@@ -153,7 +157,7 @@ export class LiveComponent implements ChildHandle, ResolveNode {
     this.termination = failure ? { type: 'abnormal', reason: failure, path: this.path } : record
     this.reason = failure ?? (record.type !== 'normal' ? record.reason : undefined)
     this.setState(failed ? 'failed' : 'terminated')
-    await this.env.persist().catch(err => this.log('error', `saving state: ${(err as Error).message}`))
+    this.saveLater()
     this.link.childTerminated(this, this.termination)
   }
 
@@ -173,6 +177,7 @@ export class LiveComponent implements ChildHandle, ResolveNode {
 
   /** Rebuilds this component from its saved record (no host action). */
   restore (records: Record<string, ComponentRecord>): void {
+    this.restored = true
     const rec = records[this.path]
     if (rec) {
       this.state = rec.state as ComponentState
@@ -333,6 +338,14 @@ export class LiveComponent implements ChildHandle, ResolveNode {
   }
 
   // ---- plumbing --------------------------------------------------------------------------------------------------
+
+  /**
+   * Queues a save without waiting for it. Used where a lost write is harmless because recovery can tell the same
+   * from the description (names and work dirs are derived from it) or because the step is idempotent.
+   */
+  saveLater (): void {
+    this.env.persist().catch(err => this.log('error', `saving state: ${(err as Error).message}`))
+  }
 
   log (level: string, msg: string): void {
     this.env.log(this, level, msg)

@@ -3,6 +3,7 @@ import { realClock } from '../seams/clock.ts'
 import type { Clock } from '../seams/clock.ts'
 import type { SfJson, SfJsonObject } from '../sf/sfjson.ts'
 import { checkPoolName, PoolStore } from '../store/pool-store.ts'
+import type { PoolRecord } from '../store/pool-store.ts'
 import { join } from 'node:path'
 import { LiveComponent, isDown } from './component.ts'
 import type { ComponentEnv, ParentLink } from './component.ts'
@@ -192,6 +193,8 @@ export class Engine implements PoolEngine {
 
   async recover (): Promise<void> {
     if (!this.shellFactory) await this.start()
+    // Every pool is rebuilt before any is acted on, so a half-deployed pool's cleanup sees all names in use.
+    const rebuilt: Array<{ rec: PoolRecord, p: LivePool, root: LiveComponent }> = []
     for (const rec of await this.store.list()) {
       if (this.pools.has(rec.pool)) continue
       const p = this.newPool(rec.pool, rec.config as SfJsonObject)
@@ -205,6 +208,9 @@ export class Engine implements PoolEngine {
         continue
       }
       this.pools.set(rec.pool, p)
+      rebuilt.push({ rec, p, root })
+    }
+    for (const { rec, p, root } of rebuilt) {
       if (rec.state === 'running') {
         this.hostLog('info', 're-attaching to running pool', rec.pool)
         await root.resume()
@@ -251,6 +257,7 @@ export class Engine implements PoolEngine {
         engine.emit({ pool: p.name, path: c.path, kind: 'state', state: c.state, message: c.reason ?? c.state })
       },
       persist: (): Promise<void> => this.persist(p),
+      domainClaimedElsewhere: (name: string): boolean => this.domainClaimedElsewhere(p, name),
       makeShell: (path: string, log: (line: string) => void) => (this.shellFactory ?? ((_p, l) => { throw new EngineError(`engine not started (${l.name})`, p.name, path) }))(path, log),
       makeStorage: async (kind, attrs, info) => await this.storage(kind, attrs, { ...info, lvm: o.lvm }),
       create (name: string, cd: SfJsonObject, parent: LiveComponent | undefined): LiveComponent {
@@ -264,6 +271,16 @@ export class Engine implements PoolEngine {
       }
     } satisfies ComponentEnv
     return env
+  }
+
+  private domainClaimedElsewhere (self: LivePool, name: string): boolean {
+    for (const p of this.pools.values()) {
+      if (p === self) continue
+      for (const c of p.components()) {
+        if (c.saved.domainName === name || (c.saved.handle as { name?: string } | undefined)?.name === name) return true
+      }
+    }
+    return false
   }
 
   private hostLog (level: string, msg: string, pool?: string): void {

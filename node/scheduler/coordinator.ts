@@ -44,6 +44,8 @@ export interface CoordinatorComponents {
    * May reject when the network fails; the coordinator then stops and the next trigger retries.
    */
   replicate: (update: VmRecord) => Promise<void>
+  /** Adds participants to every live replica (and this one's); same contract as `replicate`. */
+  replicateParticipants: (peers: readonly string[]) => Promise<void>
 }
 
 /**
@@ -97,6 +99,8 @@ export class PoolCoordinatorRole {
     const out: ReplacementOutcome = { replaced: [], failed: [] }
     const dead = new Set(record.vms().filter(v => !isLive(v.host)).map(v => v.host))
     for (const v of record.vms()) {
+      // A participant ranked higher came back alive: it coordinates from now on, this run stops here.
+      if (!this.isCoordinator()) break
       if (v.state === 'failed') continue
       if (isLive(v.host)) {
         if (v.state === 'reserved') await this.#finish(v)
@@ -125,6 +129,9 @@ export class PoolCoordinatorRole {
       await this.#finish(next)
       out.replaced.push({ vmId: v.vmId, from: v.host, to: placed.host, epoch, source: v.savedImage !== undefined ? 'saved' : 'base' })
     }
+    // The hosts that received VMs take part in the pool from now on (and may coordinate it later).
+    const joined = [...new Set(out.replaced.map(r => r.to))].filter(h => !record.participants().includes(h))
+    if (joined.length > 0) await this.#c.replicateParticipants(joined)
     if (out.replaced.length > 0 || out.failed.length > 0) this.outcomes.push(out)
     return out
   }

@@ -45,11 +45,19 @@ export class PoolRecord {
   apply (u: VmRecord): boolean {
     if (!supersedes(u, this.#vms.get(u.vmId))) return false
     this.#vms.set(u.vmId, { ...u })
-    if (!u.pinned || u.state !== 'failed') this.#participants.add(u.host)
     return true
   }
 
-  addParticipant (peer: string): void { this.#participants.add(peer) }
+  /**
+   * Participants only grow (a set union: commutative like the VM merge). A host that receives a re-placed VM is
+   * added by the coordinator at the end of its run, not by each VM update, so the coordinator does not change
+   * under its own feet in the middle of a run.
+   */
+  addParticipant (peer: string): boolean {
+    if (this.#participants.has(peer)) return false
+    this.#participants.add(peer)
+    return true
+  }
 
   /** Participants, sorted (the coordinator ranks them by HRW; sorting keeps seeded runs repeatable). */
   participants (): string[] { return [...this.#participants].sort() }

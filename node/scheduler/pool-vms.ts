@@ -68,7 +68,8 @@ function specOf (path: string, schedulee: SfJsonObject, scope: Scope): Scheduler
   const hosts = (s as SfJsonObject | undefined)?.hosts
   if (hosts === undefined || hosts === null) return {}
   if (!Array.isArray(hosts) || hosts.some(h => typeof h !== 'string')) throw new PoolDescriptionError(path, 'Scheduler hosts must be a vector of host names')
-  return { hosts: hosts as string[] }
+  // An empty vector means what no vector means: every live host (the bundled schema requires the attribute).
+  return hosts.length === 0 ? {} : { hosts: hosts as string[] }
 }
 
 const isVm = (c: SfJsonObject): boolean => c.sfClass === SF_CLASS.XenDomain || typeof c.memory === 'number'

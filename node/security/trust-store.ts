@@ -36,7 +36,8 @@ export function trustFilePath (stateDir: string): string {
 export class TrustStore implements TrustLookup {
   readonly file: string
   #entries = new Map<string, StoredTrustEntry>()
-  #mtimeMs = -1
+  // inode, mtime and size of the file last read: an atomic rename always changes the inode, whatever the fs's mtime grain.
+  #version = ''
   #exists = false
 
   private constructor (file: string) {
@@ -79,18 +80,12 @@ export class TrustStore implements TrustLookup {
     const data: TrustFile = { v: 1, keys: this.list() }
     await writeFileAtomic(this.file, JSON.stringify(data, null, 1) + '\n')
     this.#exists = true
-    this.#mtimeMs = (await stat(this.file)).mtimeMs
+    this.#version = await fileVersion(this.file)
   }
 
-  /** Re-reads the file when its mtime changed since the last read or save; returns whether it did. */
+  /** Re-reads the file when it changed (inode, mtime or size) since the last read or save; returns whether it did. */
   async reloadIfChanged (): Promise<boolean> {
-    let mtime: number
-    try {
-      mtime = (await stat(this.file)).mtimeMs
-    } catch {
-      mtime = -1
-    }
-    if (mtime === this.#mtimeMs) return false
+    if (await fileVersion(this.file) === this.#version) return false
     await this.reload()
     return true
   }
@@ -105,16 +100,25 @@ export class TrustStore implements TrustLookup {
     const entries = new Map<string, StoredTrustEntry>()
     if (raw === undefined) {
       this.#exists = false
-      this.#mtimeMs = -1
+      this.#version = ''
     } else {
       for (const e of parseTrustFile(raw, this.file).keys) {
         if (entries.has(e.key)) throw new TrustStoreError(this.file, `key ${e.key} is listed twice`)
         entries.set(e.key, e)
       }
       this.#exists = true
-      this.#mtimeMs = (await stat(this.file)).mtimeMs
+      this.#version = await fileVersion(this.file)
     }
     this.#entries = entries
+  }
+}
+
+async function fileVersion (file: string): Promise<string> {
+  try {
+    const st = await stat(file)
+    return `${st.ino}:${st.mtimeMs}:${st.size}`
+  } catch {
+    return ''
   }
 }
 

@@ -44,7 +44,7 @@ export function printBody (cd: CD, indent = ''): string {
     if (isPlacement(n) || cd.hasTag(i, 'sfTemp')) continue
     const v = cd.vals[i]!
     if (!(v instanceof CD) && v.type === 'apply' && v.temp === true) continue
-    const tags = cd.tags[i]
+    const tags = cd.tagsAt(i)
     const tagText = tags !== undefined && tags.length > 0 ? `[${tags.join(', ')}] ` : ''
     out += `${indent}${tagText}${printName(displayName(n))} ${printValue(v, indent)}${v instanceof CD ? '' : ';'}\n`
   }

@@ -2,7 +2,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { execa } from 'execa'
-import { QemuDriver, qemuArgs } from '../../node/drivers/qemu/index.ts'
+import { QemuDriver } from '../../node/drivers/qemu/index.ts'
 import type { DomainSpec } from '../../node/drivers/types.ts'
 import { ensureGuest, waitForLine } from '../guest/guest.ts'
 
@@ -34,9 +34,9 @@ async function viaDriver (i: number): Promise<number> {
 async function byHand (i: number): Promise<number> {
   const name = `hand${i}`
   const paths = { qmpSocket: join(stateDir, `${name}.qmp`), serialLog: join(stateDir, `${name}.serial.log`) }
-  const args = qemuArgs(spec(name), paths, accel)
+  const { file, args } = await driver.launchCommand(spec(name), paths) // exactly what the driver would run
   const t0 = performance.now()
-  const child = execa('qemu-system-x86_64', args, { stdio: 'ignore', reject: false })
+  const child = execa(file, args, { stdio: 'ignore', reject: false })
   await waitForLine(async () => await readFile(paths.serialLog, 'utf8'), READY, 60_000)
   const ms = performance.now() - t0
   child.kill('SIGKILL')

@@ -122,7 +122,15 @@ export class Cluster {
     this.mesh.hosts.get(host)?.admission.commit(r.requestId)
     this.mesh.hosts.get(host)?.running.set(r.requestId, { pool, vmId: vm.vmId, epoch: 1, requestId: r.requestId })
     const rec: VmRecord = { vmId: vm.vmId, demand: vm, host, epoch: 1, state: 'running', pinned: true, requestId: r.requestId }
-    for (const rep of this.replicas.get(pool)?.values() ?? []) { rep.addParticipant(host); rep.apply(rec) }
+    const reps = this.replicas.get(pool)
+    if (!reps) throw new Error(`no pool ${pool}`)
+    if (!reps.has(host)) {
+      const src = reps.values().next().value as PoolRecord
+      const r = new PoolRecord(pool, src.participants())
+      for (const v of src.vms()) r.apply(v)
+      reps.set(host, r)
+    }
+    for (const rep of reps.values()) { rep.addParticipant(host); rep.apply(rec) }
   }
 
   coordinatorOf (pool: string): string | undefined {
@@ -136,6 +144,19 @@ export class Cluster {
    */
   settled (): boolean {
     for (const r of this.roles.values()) if (r.busy) return false
+    // Recomputed only when a copy, a liveness or a replica changed: this runs after every simulated event.
+    const key = `${this.mesh.changes}/${this.#recordChanges}`
+    if (this.#settledKey === key) return this.#settled
+    this.#settledKey = key
+    this.#settled = this.#computeSettled()
+    return this.#settled
+  }
+
+  #settledKey = ''
+  #settled = false
+  #recordChanges = 0
+
+  #computeSettled (): boolean {
     for (const [pool, reps] of this.replicas) {
       const c = this.coordinatorOf(pool)
       const rec = (c !== undefined ? reps.get(c) : undefined) ?? (reps.values().next().value as PoolRecord)
@@ -148,14 +169,20 @@ export class Cluster {
   }
 
   #membershipChanged (): void {
-    for (const [pool, reps] of this.replicas) {
-      const any = reps.values().next().value as PoolRecord
-      const c = coordinatorOf(pool, any.participants(), this.mesh.isLive)
-      // A coordinator that is down but not yet declared dead does nothing (as the real one would).
-      if (c === undefined || !this.mesh.peerUp(c)) continue
-      const needs = any.vms().some(v => v.state !== 'failed' && (!this.mesh.isLive(v.host) || v.state === 'reserved'))
-      if (!needs) continue
-      void this.#role(pool, c).onMembershipChange()
+    for (const pool of this.replicas.keys()) this.#maybeCoordinate(pool)
+  }
+
+  /**
+   * What every participant does on a membership change or a record update: if its own replica says it is the
+   * coordinator and some VM needs work, it runs its role. A peer that is down does nothing.
+   */
+  #maybeCoordinate (pool: string): void {
+    const reps = this.replicas.get(pool) as Map<string, PoolRecord>
+    for (const [peer, rep] of reps) {
+      if (!this.mesh.peerUp(peer) || !this.mesh.isLive(peer)) continue
+      if (coordinatorOf(pool, rep.participants(), this.mesh.isLive) !== peer) continue
+      const needs = rep.vms().some(v => v.state !== 'failed' && (!this.mesh.isLive(v.host) || v.state === 'reserved'))
+      if (needs) void this.#role(pool, peer).onMembershipChange()
     }
   }
 
@@ -180,22 +207,35 @@ export class Cluster {
       replicate: async (update) => {
         mine.apply(update)
         if (update.state === 'running') this.runningAt.set(`${pool}/${update.vmId}`, this.clock.now())
-        const targets = mine.participants().filter(p => p !== peer && this.mesh.isLive(p))
-        await Promise.all(targets.map(t => this.mesh.call(peer, t, () => {
-          let r = reps.get(t)
-          if (!r) {
-            // A new participant gets the whole record with its first update.
-            r = new PoolRecord(pool, mine.participants())
-            for (const v of mine.vms()) r.apply(v)
-            reps.set(t, r)
-          }
-          r.addParticipant(update.host)
-          r.apply(update)
-        }).catch(() => {})))
+        await this.#broadcast(pool, peer, mine, r => r.apply(update))
+      },
+      replicateParticipants: async (peers) => {
+        for (const p of peers) mine.addParticipant(p)
+        await this.#broadcast(pool, peer, mine, r => { for (const p of peers) r.addParticipant(p) })
+        // A new participant may rank first now: it takes over if work is left (it would on receiving the update).
+        this.clock.setTimeout(() => this.#maybeCoordinate(pool), 0)
       }
     }, this.#specs.get(pool) ?? {})
     this.roles.set(key, role)
     return role
+  }
+
+  /** Sends a replica change to every live participant (a new one gets the whole record first); waits for all. */
+  async #broadcast (pool: string, from: string, mine: PoolRecord, change: (r: PoolRecord) => void): Promise<void> {
+    this.#recordChanges++
+    const reps = this.replicas.get(pool) as Map<string, PoolRecord>
+    const targets = new Set([...mine.participants(), ...mine.vms().map(v => v.host)])
+    targets.delete(from)
+    await Promise.all([...targets].filter(t => this.mesh.isLive(t)).map(t => this.mesh.call(from, t, () => {
+      let r = reps.get(t)
+      if (!r) {
+        r = new PoolRecord(pool, mine.participants())
+        for (const v of mine.vms()) r.apply(v)
+        reps.set(t, r)
+      }
+      change(r)
+      this.#recordChanges++
+    }).catch(() => {})))
   }
 
   async #healed (h: SimHost): Promise<void> {
@@ -215,6 +255,7 @@ export class Cluster {
       stopCopy: async (copy) => {
         await this.clock.sleep(50) // a destroy takes a moment; the host stays unannounced meanwhile
         h.running.delete(copy.requestId)
+        this.mesh.changes++
         this.fenced.push({ host: h.host, pool: copy.pool, vmId: copy.vmId })
       },
       announceAlive: () => { this.mesh.announceAlive(h.host) }
@@ -224,7 +265,10 @@ export class Cluster {
 
   /** Checks, after every event, that no VM runs twice on hosts the mesh considers alive. */
   watchDuplicates (): void {
+    let checked = -1
     this.clock.afterEvent = () => {
+      if (checked === this.mesh.changes) return
+      checked = this.mesh.changes
       const seen = new Map<string, string>()
       for (const h of this.mesh.hosts.values()) {
         if (!h.declaredLive || !h.reachable) continue

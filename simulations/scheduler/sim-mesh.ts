@@ -65,6 +65,8 @@ export class SimMesh {
   readonly timeoutMs: number
   readonly #ttl: number
   messages = 0
+  /** Grows whenever a running copy starts or stops or a liveness declaration changes (checkers skip idle events). */
+  changes = 0
   /** Called once per declaration, after every view has it (coordinators react here). */
   onDeclared: ((host: string, live: boolean) => void) | undefined
   /** Called when a partitioned host becomes reachable and learns it was declared dead. */
@@ -201,7 +203,10 @@ export class SimMesh {
         const a = h.admission.commit(id)
         const e = h.admission.entries().find(x => x.requestId === id)
         // Committing starts the domain (the engine's commit phase); a retried commit does not start a second one.
-        if (a.committed && e && !h.running.has(id)) h.running.set(id, { pool: e.pool, vmId: e.vmId, epoch: e.epoch, requestId: id })
+        if (a.committed && e && !h.running.has(id)) {
+          h.running.set(id, { pool: e.pool, vmId: e.vmId, epoch: e.epoch, requestId: id })
+          this.changes++
+        }
         return a
       }, o),
       release: (name, id, o) => this.call(peer, name, () => host(name).admission.release(id), o)
@@ -216,6 +221,7 @@ export class SimMesh {
     if (mode === 'crash') {
       for (const e of h.admission.entries()) h.admission.release(e.requestId)
       h.running.clear()
+      this.changes++
     }
     this.clock.setTimeout(() => this.#declare(name, false), this.detectionMs)
   }
@@ -250,6 +256,7 @@ export class SimMesh {
     if (!h || h.declaredLive === live) return
     if (!live && h.reachable) return // it came back before the detector fired
     h.declaredLive = live
+    this.changes++
     for (const v of this.#views.values()) v.setLive(name, live)
     this.onDeclared?.(name, live)
   }

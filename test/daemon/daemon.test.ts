@@ -149,6 +149,13 @@ describe('daemon assembly', () => {
     await start('machine9')
   })
 
+  it('refuses an unknown driver without recording it in the state dir', async () => {
+    const err = await startDaemon({ host: 'machine9', stateDir: dir, driver: 'vmware', logStream: logStream() }).catch(e => e)
+    expect(err).toMatchObject({ name: 'DriverError' })
+    await expect(stat(join(dir, 'daemon.json'))).rejects.toMatchObject({ code: 'ENOENT' })
+    await expect(stat(join(dir, 'daemon.lock'))).rejects.toMatchObject({ code: 'ENOENT' })
+  })
+
   it('refuses a host name that is not one', async () => {
     for (const host of ['', 'a b', 'x;rm -rf /', '-lead', 'a..b', 'x'.repeat(64)]) {
       await expect(startDaemon({ host, stateDir: dir, driver: 'sim', logStream: logStream() }, factories())).rejects.toMatchObject({ name: 'DaemonConfigError', option: '--host' })

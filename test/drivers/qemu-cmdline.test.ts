@@ -37,6 +37,11 @@ describe('qemu command line', () => {
     ])
   })
 
+  it('puts a firmware image before the kernel when given', () => {
+    const args = qemuArgs(spec(), paths, 'tcg', '/usr/share/qemu/qboot.rom')
+    expect(args.slice(args.indexOf('-bios'), args.indexOf('-bios') + 4)).toEqual(['-bios', '/usr/share/qemu/qboot.rom', '-kernel', '/img/vmlinuz'])
+  })
+
   it('uses the host CPU under KVM, tap and bridge networking, and no NIC for network none', () => {
     const kvm = qemuArgs(spec({ options: { network: 'tap', tap: 'sdtap0' } }), paths, 'kvm')
     expect(kvm.slice(4, 8)).toEqual(['-accel', 'kvm', '-cpu', 'host'])

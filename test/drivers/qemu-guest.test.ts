@@ -84,6 +84,10 @@ describe('qemu driver with the test guest', () => {
     const d = driver()
     const h = track(d, await d.start(spec('g2')))
     await waitForLine(serial(d, 'g2'), /SDPEER-GUEST-READY/, 30_000)
+    // QEMU serves one QMP client at a time: concurrent status calls, from this instance and another, all get through.
+    const second = driver()
+    const states = await Promise.all(Array.from({ length: 12 }, (_, i) => (i % 3 === 0 ? second : d).status(h)))
+    expect(states.map(s => s.state)).toEqual(Array(12).fill('running'))
     process.kill(h.data.pid as number, 'SIGKILL')
     let status = await d.status(h)
     for (let i = 0; i < 100 && status.state !== 'crashed'; i++) {

@@ -60,9 +60,10 @@ function sink (): { stream: Writable, text: () => string } {
   return { stream: new Writable({ write (c, _e, cb) { chunks.push(Buffer.from(c)); cb() } }), text: () => Buffer.concat(chunks).toString('utf8') }
 }
 
-/** Runs `sdpeer ARGS` in-process against the daemon at `api`. */
-export async function sdpeer (api: string, args: string[], cwd = process.cwd()): Promise<CliRun> {
+/** Runs `sdpeer ARGS` in-process against the daemon at `api`; `watch` sees stdout as it is written (for --follow). */
+export async function sdpeer (api: string, args: string[], cwd = process.cwd(), watch?: { stdout: () => string }): Promise<CliRun> {
   const out = sink(); const err = sink()
+  if (watch) watch.stdout = out.text
   const code = await main(args, { stdout: out.stream, stderr: err.stream, env: { SDPEER_API: api }, cwd })
   return { code, stdout: out.text(), stderr: err.text() }
 }

@@ -74,7 +74,9 @@ function rig () {
     record.apply({ vmId, demand: demand(vmId), host, epoch: 1, state: 'running', pinned: false, requestId: r.requestId, ...o })
   }
   const role = (self: string) => new PoolCoordinatorRole({
-    self, record, placer, isLive: p => live.has(p), replicate: async u => { replicated.push(u); record.apply(u) }
+    self, record, placer, isLive: p => live.has(p),
+    replicate: async u => { replicated.push(u); record.apply(u) },
+    replicateParticipants: async ps => { for (const p of ps) record.addParticipant(p) }
   }, {})
   return { clock, live, hosts, view, record, replicated, put, role }
 }
@@ -98,6 +100,8 @@ describe('re-placement by the coordinator', () => {
     }
     // reserved, then running: the replicas learn the placement before the host commits it
     expect(r.replicated.filter(u => u.vmId === 'a').map(u => u.state)).toEqual(['reserved', 'running'])
+    // the hosts that received VMs join the pool's participants at the end of the run
+    for (const x of out.replaced) expect(r.record.participants()).toContain(x.to)
   })
 
   it('a peer that is not the coordinator does nothing', async () => {

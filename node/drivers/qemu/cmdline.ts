@@ -151,8 +151,8 @@ function userNetdev (spec: DomainSpec, o: QemuDomainOptions): string {
   return opts.join(',')
 }
 
-/** Arguments after the program name. */
-export function qemuArgs (spec: DomainSpec, paths: QemuPaths, accel: Accel): string[] {
+/** Arguments after the program name. `firmware`: a -bios image (the driver picks qboot for direct kernel boots). */
+export function qemuArgs (spec: DomainSpec, paths: QemuPaths, accel: Accel, firmware?: string): string[] {
   const o = domainOptions(spec)
   if (!Number.isInteger(spec.memoryMiB) || spec.memoryMiB < 16) fail(spec, `memory must be at least 16 MiB, not ${spec.memoryMiB}`)
   if (!Number.isInteger(spec.vcpus) || spec.vcpus < 1) fail(spec, `vcpus must be a positive integer, not ${spec.vcpus}`)
@@ -165,6 +165,7 @@ export function qemuArgs (spec: DomainSpec, paths: QemuPaths, accel: Accel): str
     // A guest reset or power-off stops the VM but keeps qemu, so the driver can tell "powered off" from "died".
     '-no-reboot', '-no-shutdown'
   ]
+  if (firmware !== undefined) args.push('-bios', resolve(firmware))
   if (spec.kernel !== undefined) {
     args.push('-kernel', resolve(spec.kernel))
     if (spec.ramdisk !== undefined) args.push('-initrd', resolve(spec.ramdisk))

@@ -1,5 +1,5 @@
 import { closeSync, openSync } from 'node:fs'
-import { mkdir, readdir, rm } from 'node:fs/promises'
+import { access, mkdir, readdir, rm } from 'node:fs/promises'
 import { availableParallelism, totalmem } from 'node:os'
 import { join, resolve } from 'node:path'
 import { execa } from 'execa'
@@ -16,6 +16,7 @@ import type { DomainPaths, DomainRecord, ExitRecord } from './files.ts'
 import { identify, isAlive, signalGroup } from './process.ts'
 import type { ProcessIdentity } from './process.ts'
 import { qmpCommand } from './qmp.ts'
+import type { QmpError } from './qmp.ts'
 
 // One qemu-system-x86_64 process per domain, started detached (its own process group, stdio to files, not killed
 // with the daemon) so guests outlive a daemon restart; status through QMP; identity of the process by pid + start
@@ -36,7 +37,15 @@ export interface QemuDriverOptions {
   capacity?: HostCapacity
   /** How long start() waits for QMP to report the guest running. Default 15 s. */
   startTimeoutMs?: number
+  /**
+   * Firmware for guests booted from a kernel: 'qboot' (default when QBOOT exists: a minimal firmware that only
+   * boots Linux, some seconds faster than SeaBIOS under TCG), 'seabios' (qemu's default), or a path to a -bios image.
+   * Guests without a kernel always get SeaBIOS, which can boot from disk.
+   */
+  firmware?: string
 }
+
+const QBOOT = '/usr/share/qemu/qboot.rom'
 
 const NAME = /^[A-Za-z0-9_.-]{1,64}$/
 /** sun_path is 108 bytes including the terminating NUL. */
@@ -63,6 +72,8 @@ export class QemuDriver implements HypervisorDriver {
   /** Exit results of the qemu processes this instance started (it is their parent). */
   readonly #exits = new Map<string, Promise<ExitRecord>>()
   readonly #starting = new Set<string>()
+  /** QEMU serves one QMP client at a time and drops the others: this instance's sessions go one after another. */
+  readonly #qmpTails = new Map<string, Promise<unknown>>()
 
   constructor (options: QemuDriverOptions) {
     this.#options = options
@@ -121,13 +132,7 @@ export class QemuDriver implements HypervisorDriver {
     if (paths.qmpSocket.length > MAX_SOCKET_PATH) {
       throw new DriverError(this.name, name, `QMP socket path ${paths.qmpSocket} is longer than ${MAX_SOCKET_PATH} bytes; use a shorter --state-dir`)
     }
-    const domOptions = domainOptions(spec)
-    const accel = domOptions.accel ?? (await this.accel({ signal })).accel
-    const args = qemuArgs(spec, paths, accel)
-    // `ip netns exec` execs qemu in place: the pid (and start time) recorded below is qemu's own.
-    const [file, argv] = domOptions.netns === undefined
-      ? [this.#binary, args]
-      : ['ip', ['netns', 'exec', domOptions.netns, this.#binary, ...args]]
+    const { file, args: argv, accel } = await this.launchCommand(spec, paths, { signal })
     await mkdir(this.#dir, { recursive: true })
     await removeRuntimeFiles(paths)
     await rm(paths.serialLog, { force: true })
@@ -173,7 +178,7 @@ export class QemuDriver implements HypervisorDriver {
         throw new DriverError(this.name, name, `qemu failed to start: ${reason}`)
       }
       try {
-        const status = await qmpCommand(paths.qmpSocket, 'query-status', undefined, { timeoutMs: 2_000, signal }) as { status?: string }
+        const status = await this.#qmp(paths.qmpSocket, 'query-status', { signal }) as { status?: string }
         if (status.status === 'running') return handle
         last = `QMP status ${status.status}`
       } catch (err) {
@@ -186,13 +191,32 @@ export class QemuDriver implements HypervisorDriver {
     throw new DriverError(this.name, name, signal?.aborted ? 'start aborted' : `not running after ${this.#options.startTimeoutMs ?? 15_000} ms (${last})`)
   }
 
+  /** The program and arguments start() runs for `spec` (the benchmark starts the same by hand). */
+  async launchCommand (spec: DomainSpec, paths: { qmpSocket: string, serialLog: string } = this.paths(spec.name),
+    options: { signal?: AbortSignal } = {}): Promise<{ file: string, args: string[], accel: Accel }> {
+    const domOptions = domainOptions(spec)
+    const accel = domOptions.accel ?? (await this.accel(options)).accel
+    const args = qemuArgs(spec, paths, accel, spec.kernel === undefined ? undefined : await this.#firmware())
+    // `ip netns exec` execs qemu in place: the pid (and start time) the driver records is qemu's own.
+    return domOptions.netns === undefined
+      ? { file: this.#binary, args, accel }
+      : { file: 'ip', args: ['netns', 'exec', domOptions.netns, this.#binary, ...args], accel }
+  }
+
+  async #firmware (): Promise<string | undefined> {
+    const choice = this.#options.firmware ?? 'qboot'
+    if (choice === 'seabios') return undefined
+    if (choice !== 'qboot') return choice
+    return await access(QBOOT).then(() => QBOOT, () => undefined)
+  }
+
   async status (handle: DomainHandle, options: { signal?: AbortSignal } = {}): Promise<DomainStatus> {
     const { name, id, paths } = this.#fromHandle(handle)
     const record = await readJson<DomainRecord>(paths.record)
     if (await isAlive(id)) {
       let status: string | undefined
       try {
-        status = (await qmpCommand(paths.qmpSocket, 'query-status', undefined, { timeoutMs: 2_000, signal: options.signal }) as { status?: string }).status
+        status = (await this.#qmp(paths.qmpSocket, 'query-status', { signal: options.signal, retryMs: 1_000 }) as { status?: string }).status
       } catch (err) {
         if (!(await isAlive(id))) return this.status(handle, options)
         return { state: 'starting', reason: `qemu runs but QMP does not answer: ${(err as Error).message}` }
@@ -214,7 +238,7 @@ export class QemuDriver implements HypervisorDriver {
     if (await isAlive(id)) {
       await this.#markStopping(paths, id)
       const deadline = this.#clock.now() + timeoutMs
-      const qmp = (cmd: string): Promise<unknown> => qmpCommand(paths.qmpSocket, cmd, undefined, { timeoutMs: 2_000, signal: options.signal })
+      const qmp = (cmd: string): Promise<unknown> => this.#qmp(paths.qmpSocket, cmd, { signal: options.signal, retryMs: 500 })
       const powered = async (): Promise<boolean> => ((await qmp('query-status').catch(() => ({}))) as { status?: string }).status === 'shutdown'
       // The button is pressed again every second: a press during early boot, before the guest listens, is lost.
       let nextPress = this.#clock.now()
@@ -268,9 +292,32 @@ export class QemuDriver implements HypervisorDriver {
     return this.status(handle, options)
   }
 
+  /**
+   * One QMP command, queued behind this instance's other sessions on the same socket, and retried briefly when the
+   * socket is busy with someone else's session (another daemon, an operator's socat) or not yet listening.
+   */
+  async #qmp (socket: string, command: string, options: { timeoutMs?: number, signal?: AbortSignal, retryMs?: number } = {}): Promise<unknown> {
+    const run = async (): Promise<unknown> => {
+      const deadline = this.#clock.now() + (options.retryMs ?? 0)
+      for (;;) {
+        try {
+          return await qmpCommand(socket, command, undefined, { timeoutMs: options.timeoutMs ?? 2_000, signal: options.signal })
+        } catch (err) {
+          if (options.signal?.aborted || this.#clock.now() >= deadline || (err as QmpError).errorClass !== undefined) throw err
+          await this.#clock.sleep(POLL_MS)
+        }
+      }
+    }
+    const turn = (this.#qmpTails.get(socket) ?? Promise.resolve()).then(run, run)
+    const tail = turn.catch(() => {})
+    this.#qmpTails.set(socket, tail)
+    void tail.then(() => { if (this.#qmpTails.get(socket) === tail) this.#qmpTails.delete(socket) })
+    return await turn
+  }
+
   /** quit (qemu closes its images cleanly), then SIGKILL to the process group; waits until it is gone. */
   async #stop (id: ProcessIdentity, paths: DomainPaths): Promise<void> {
-    await qmpCommand(paths.qmpSocket, 'quit', undefined, { timeoutMs: 1_000 }).catch(() => {})
+    await this.#qmp(paths.qmpSocket, 'quit', { timeoutMs: 1_000 }).catch(() => {})
     if (await this.#waitGone(id, 2_000)) return
     await signalGroup(id, 'SIGKILL')
     if (!(await this.#waitGone(id, 5_000))) throw new DriverError(this.name, undefined, `qemu pid ${id.pid} survives SIGKILL`)

@@ -2,7 +2,7 @@ import { DriverError } from '../types.ts'
 import type { QemuDriverOptions } from './driver.ts'
 
 // Daemon-config settings for the qemu driver (`--driver-setting` style key/values): qemuAccel=kvm|tcg|auto,
-// qemuBinary=PATH, qemuProbeKernel=PATH, qemuProbeTimeoutMs=N, qemuStartTimeoutMs=N.
+// qemuBinary=PATH, qemuProbeKernel=PATH, qemuFirmware=qboot|seabios|PATH, qemuProbeTimeoutMs=N, qemuStartTimeoutMs=N.
 export function qemuSettings (settings: Record<string, string | number | boolean> = {}): Partial<QemuDriverOptions> {
   const out: Partial<QemuDriverOptions> = {}
   const accel = settings.qemuAccel
@@ -12,6 +12,7 @@ export function qemuSettings (settings: Record<string, string | number | boolean
   }
   if (typeof settings.qemuBinary === 'string') out.binary = settings.qemuBinary
   if (typeof settings.qemuProbeKernel === 'string') out.probeKernel = settings.qemuProbeKernel
+  if (typeof settings.qemuFirmware === 'string') out.firmware = settings.qemuFirmware
   for (const [key, opt] of [['qemuProbeTimeoutMs', 'probeTimeoutMs'], ['qemuStartTimeoutMs', 'startTimeoutMs']] as const) {
     const v = settings[key]
     if (v === undefined) continue

@@ -10,20 +10,44 @@ import { javaClass } from './refs.ts'
 // After resolution: every component whose sfClass is one of ours is checked against schemas.ts. Wrong types and
 // missing required attributes are errors (SF81xx); well-typed values that cannot deploy are warnings (SF9xxx).
 
+/**
+ * The components met, each with its parent's index and its attribute name: paths are built only for the few
+ * components that get a diagnostic (building one string per component costs more than all the checks).
+ */
+class Visit {
+  readonly cds: CD[] = []
+  readonly parents: number[] = []
+  readonly names: string[] = []
+  readonly poss: Pos[] = []
+  readonly #rootPath: string
+  constructor (root: CD) {
+    this.#rootPath = root.path()
+    this.add(root, -1, '', root.pos)
+  }
+
+  add (cd: CD, parent: number, name: string, pos: Pos): void {
+    this.cds.push(cd); this.parents.push(parent); this.names.push(name); this.poss.push(pos)
+  }
+
+  path (k: number): string {
+    const parts: string[] = []
+    for (let j = k; j > 0; j = this.parents[j]!) parts.push(this.names[j]!)
+    parts.push(this.#rootPath)
+    return parts.reverse().filter(p => p !== '').join(':')
+  }
+}
+
 export function checkComponents (config: CD, diags: DiagnosticBag): void {
-  const seen = new Set<CD>()
-  // Paths are built on the way down: CD.path() walks up and searches each parent, too slow for every component.
-  // A component's own errors point at the attribute that defines it (`vm extends XenDomain`).
-  const stack: Array<[CD, string, Pos]> = [[config, config.path(), config.pos]]
-  while (stack.length > 0) {
-    const [cd, path, at] = stack.pop()!
-    if (seen.has(cd)) continue
-    seen.add(cd)
-    for (let i = cd.size - 1; i >= 0; i--) {
+  const seen = new Set<CD>([config])
+  const visit = new Visit(config)
+  // Breadth-first over the visit list itself: no separate stack. Shared components (links) are checked once.
+  for (let k = 0; k < visit.cds.length; k++) {
+    const cd = visit.cds[k]!
+    for (let i = 0; i < cd.size; i++) {
       const v = cd.vals[i]!
-      if (v instanceof CD) stack.push([v, `${path}:${cd.names[i]!}`, cd.poss[i]!])
+      if (v instanceof CD && !seen.has(v)) { seen.add(v); visit.add(v, k, cd.names[i]!, cd.poss[i]!) }
     }
-    checkOne(cd, path, at, diags)
+    checkOne(visit, k, diags)
   }
 }
 
@@ -48,7 +72,7 @@ function isLazy (v: RValue): boolean {
   return !(v instanceof CD) && (v.type === 'ref' || v.type === 'apply') && v.lazy
 }
 
-function checkPrimSchema (cd: CD, path: string, diags: DiagnosticBag): void {
+function checkPrimSchema (cd: CD, visit: Visit, k: number, diags: DiagnosticBag): void {
   if (cd.indexOf('sfPrimSchema') >= 0) return
   for (let i = 0; i < cd.size; i++) {
     const name = cd.names[i]!
@@ -59,7 +83,7 @@ function checkPrimSchema (cd: CD, path: string, diags: DiagnosticBag): void {
     if (isLazy(v)) continue
     const found = javaClass(v)
     if (classes.includes(found)) continue
-    diags.error('SF8001', `${path}:${name}: error in schema: wrong class found for attribute '${name} (${description})', expected: ${classes.join(', ')}, found: ${found}`, cd.poss[i]!)
+    diags.error('SF8001', `${visit.path(k)}:${name}: error in schema: wrong class found for attribute '${name} (${description})', expected: ${classes.join(', ')}, found: ${found}`, cd.poss[i]!)
   }
 }
 
@@ -73,48 +97,51 @@ function requiredOf (schema: ComponentSchema): string[] {
   return r
 }
 
-function checkOne (cd: CD, path: string, at0: Pos, diags: DiagnosticBag): void {
+function checkOne (visit: Visit, k: number, diags: DiagnosticBag): void {
+  const cd = visit.cds[k]!
   if (!cd.eager) return
   const cls = cd.get('sfClass')
   if (cls === undefined) return
-  checkPrimSchema(cd, path, diags)
+  checkPrimSchema(cd, visit, k, diags)
   if (cls instanceof CD || cls.type !== 'string') return
   const schema = schemaFor(cls.value)
   if (schema === undefined) return
   // One diagnostic per component (the bag keeps one per position), naming every missing attribute.
-  const missing = requiredOf(schema).filter(name => cd.indexOf(name) < 0)
-  if (missing.length > 0) {
+  const required = requiredOf(schema)
+  for (const name of required) {
+    if (cd.indexOf(name) >= 0) continue
+    const missing = required.filter(n => cd.indexOf(n) < 0)
     const list = missing.map(n => `${n} (${schema.attrs[n]!.doc})`).join(', ')
-    diags.error('SF8101', `${path}: ${schema.name} requires attribute${missing.length > 1 ? 's' : ''} ${list}`, at0)
+    diags.error('SF8101', `${visit.path(k)}: ${schema.name} requires attribute${missing.length > 1 ? 's' : ''} ${list}`, visit.poss[k]!)
+    break
   }
   for (let i = 0; i < cd.size; i++) {
     const name = cd.names[i]!
     if (isPlacement(name)) continue
     const v = cd.vals[i]!
     const a = schema.attrs[name]
-    const at = path + ':' + name
     if (a === undefined) {
       if (schema.closed && !name.startsWith('sf') && !(v instanceof CD) && !(v.type === 'apply')) {
-        diags.warning('SF9001', `${at}: ${schema.name} has no attribute ${name}; it is ignored (misspelt?)`, cd.poss[i]!)
+        diags.warning('SF9001', `${visit.path(k)}:${name}: ${schema.name} has no attribute ${name}; it is ignored (misspelt?)`, cd.poss[i]!)
       }
       continue
     }
     if (a.type === 'any') continue
     const json = valueToJson(v)
     const t = typeCheck(a.type, json)
-    if (t.error !== undefined) { diags.error('SF8102', `${at}: ${t.error}`, cd.poss[i]!); continue }
+    if (t.error !== undefined) { diags.error('SF8102', `${visit.path(k)}:${name}: ${t.error}`, cd.poss[i]!); continue }
     if (t.warning !== undefined) {
-      diags.warning('SF9010', `${at}: ${t.warning}`, cd.poss[i]!)
+      diags.warning('SF9010', `${visit.path(k)}:${name}: ${t.warning}`, cd.poss[i]!)
       // Deploy what the warning says: the Boolean, not the String.
       if (typeof json === 'string') cd.vals[i] = { type: 'bool', value: json === 'true', pos: cd.poss[i]! }
     }
     if (typeof json === 'object' && json !== null && !Array.isArray(json) && '$ref' in json) continue
     const bad = a.validate?.(json)
-    if (bad !== undefined) diags.warning('SF9002', `${at}: ${bad}`, cd.poss[i]!)
+    if (bad !== undefined) diags.warning('SF9002', `${visit.path(k)}:${name}: ${bad}`, cd.poss[i]!)
   }
   if (schema.attrs.usingExistingVolumes !== undefined && cd.indexOf('baseImage') < 0) {
     const u = cd.get('usingExistingVolumes')
     const reusing = u !== undefined && !(u instanceof CD) && ((u.type === 'bool' && u.value) || (u.type === 'string' && u.value === 'true'))
-    if (!reusing) diags.error('SF8103', `${path}: ${schema.name} requires baseImage unless usingExistingVolumes is true`, at0)
+    if (!reusing) diags.error('SF8103', `${visit.path(k)}: ${schema.name} requires baseImage unless usingExistingVolumes is true`, visit.poss[k]!)
   }
 }

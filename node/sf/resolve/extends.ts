@@ -52,7 +52,7 @@ export class TypeResolver {
           for (let j = 0; j < body.size; j++) {
             const v = body.vals[j]!
             reparent(v, cd)
-            this.#merge(cd, body.names[j]!, v, body.tags[j], body.poss[j]!, k > 0)
+            this.#merge(cd, body.names[j]!, v, body.tagsAt(j), body.poss[j]!, k > 0)
           }
           continue
         }
@@ -74,9 +74,10 @@ export class TypeResolver {
         }
         this.resolve(target)
         for (let j = 0; j < target.size; j++) {
-          this.#merge(cd, target.names[j]!, copyValue(target.vals[j]!, cd), target.tags[j], target.poss[j]!, k > 0)
+          this.#merge(cd, target.names[j]!, copyValue(target.vals[j]!, cd), target.tagsAt(j), target.poss[j]!, k > 0)
         }
       }
+      cd.trim()
     }
     // Children after the merge: a child extending an ancestor still sees it in progress and is reported as a cycle.
     for (let i = 0; i < cd.size; i++) this.#visit(cd.vals[i]!)

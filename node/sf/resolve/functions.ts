@@ -1,7 +1,6 @@
 import type { Pos } from '../ast.ts'
 import { CD } from './model.ts'
 import type { RValue, RVector, Scalar } from './model.ts'
-import { javaClass } from './refs.ts'
 
 // SmartFrog's built-in functions (sf-language.md §10), evaluated on resolved operands in definition order.
 // Arithmetic follows Java: Integer < Long < Float < Double widening, 32/64-bit wrap-around, integer division
@@ -130,6 +129,7 @@ function need (args: Args, name: string, fn: string): RValue {
 
 function opt (args: Args, name: string): RValue | undefined { return args.find(([n]) => n === name)?.[1] }
 
+// `next` counts across the whole process, like SmartFrog's static counter (tcp16: successive calls differ).
 let nextCounter = 0
 
 /** State a function may need beyond its operands. */
@@ -234,4 +234,3 @@ export function callBuiltin (cls: string, args: Args, ctx: FnContext): RValue {
   }
 }
 
-export { javaClass }

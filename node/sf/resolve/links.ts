@@ -2,7 +2,7 @@ import type { Pos, Reference, Value } from '../ast.ts'
 import type { DiagnosticBag } from '../diagnostics.ts'
 import { CD, copyCD, displayName } from './model.ts'
 import type { RApply, RValue } from './model.ts'
-import { describe, fail, walkRef } from './refs.ts'
+import { fail, walkRef } from './refs.ts'
 import type { Failure, Found, RefHooks } from './refs.ts'
 import { callBuiltin, FunctionError } from './functions.ts'
 import type { Args } from './functions.ts'
@@ -16,7 +16,6 @@ import type { EnvHooks } from './extends.ts'
 
 const FN_PREFIX = 'org.smartfrog.sfcore.languages.sf.functions.'
 
-type Reported = Failure
 
 export interface LinkHost extends EnvHooks {
   parseReference (text: string, pos: Pos): Reference
@@ -56,7 +55,7 @@ export class Linker {
     else if (v.type === 'vector') for (const x of v.items) this.#descend(x)
   }
 
-  #report (cd: CD, i: number, r: Reported): void {
+  #report (cd: CD, i: number, r: Failure): void {
     if (r.reported === true || r.why === 'lazy') return
     r.reported = true
     const name = displayName(cd.names[i]!)
@@ -246,4 +245,3 @@ export function optionalDefault (v: Value, pos: Pos): RValue {
   return v
 }
 
-export { describe }

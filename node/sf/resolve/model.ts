@@ -35,7 +35,8 @@ export class CD {
   readonly type = 'cd'
   names: string[] = []
   vals: RValue[] = []
-  tags: (string[] | undefined)[] = []
+  /** Tags per attribute; undefined while no attribute of this component has any (nearly always). */
+  tags?: (string[] | undefined)[]
   poss: Pos[] = []
   parent: CD | null
   eager: boolean
@@ -75,24 +76,42 @@ export class CD {
   /** Defines or overrides in place (first position kept), merging tags as SmartFrog does. */
   set (name: string, value: RValue, pos: Pos, tags?: string[]): number {
     const i = this.indexOf(name)
+    const tagged = tags !== undefined && tags.length > 0
     if (i >= 0) {
       this.vals[i] = value
       this.poss[i] = pos
-      if (tags !== undefined && tags.length > 0) this.tags[i] = unionTags(this.tags[i], tags)
+      if (tagged) this.#tagArray()[i] = unionTags(this.tags![i], tags)
       return i
     }
     this.names.push(name)
     this.vals.push(value)
-    this.tags.push(tags !== undefined && tags.length > 0 ? tags : undefined)
     this.poss.push(pos)
+    if (tagged) this.#tagArray()[this.names.length - 1] = tags
+    else if (this.tags !== undefined) this.tags.push(undefined)
     this.#index?.set(name, this.names.length - 1)
     return this.names.length - 1
+  }
+
+  #tagArray (): (string[] | undefined)[] {
+    if (this.tags === undefined) this.tags = new Array<string[] | undefined>(this.names.length).fill(undefined)
+    else while (this.tags.length < this.names.length) this.tags.push(undefined)
+    return this.tags
+  }
+
+  tagsAt (i: number): string[] | undefined { return this.tags?.[i] }
+
+  /** Drops spare array capacity once a component is complete (type resolution grows its arrays by pushes). */
+  trim (): void {
+    this.names = this.names.slice()
+    this.vals = this.vals.slice()
+    this.poss = this.poss.slice()
+    if (this.tags !== undefined) this.tags = this.tags.slice()
   }
 
   removeAt (i: number): void {
     this.names.splice(i, 1)
     this.vals.splice(i, 1)
-    this.tags.splice(i, 1)
+    this.tags?.splice(i, 1)
     this.poss.splice(i, 1)
     this.#index = undefined
   }
@@ -106,7 +125,7 @@ export class CD {
       if (w !== r) {
         this.names[w] = this.names[r]!
         this.vals[w] = this.vals[r]!
-        this.tags[w] = this.tags[r]
+        if (this.tags !== undefined) this.tags[w] = this.tags[r]
         this.poss[w] = this.poss[r]!
       }
       w++
@@ -114,13 +133,13 @@ export class CD {
     if (w === n) return
     this.names.length = w
     this.vals.length = w
-    this.tags.length = w
+    if (this.tags !== undefined) this.tags.length = w
     this.poss.length = w
     this.#index = undefined
   }
 
   hasTag (i: number, tag: string): boolean {
-    const t = this.tags[i]
+    const t = this.tags?.[i]
     return t !== undefined && t.includes(tag)
   }
 
@@ -182,7 +201,7 @@ export function copyCD (src: CD, parent: CD | null): CD {
   const cd = new CD(parent, src.pos, src.eager)
   cd.typeState = src.typeState
   cd.names = src.names.slice()
-  cd.tags = src.tags.slice()
+  if (src.tags !== undefined) cd.tags = src.tags.slice()
   cd.poss = src.poss.slice()
   const n = src.vals.length
   const vals = new Array<RValue>(n)

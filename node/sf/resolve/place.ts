@@ -61,7 +61,7 @@ export function placeAll (root: CD, diags: DiagnosticBag): void {
         continue
       }
       const value = p.cd.vals[i]!
-      const tags = p.cd.tags[i]
+      const tags = p.cd.tagsAt(i)
       const pos = p.cd.poss[i]!
       p.cd.removeAt(i)
       progress = true

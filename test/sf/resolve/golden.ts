@@ -1,7 +1,6 @@
 import type { Attribute, Reference, RefPart, Value } from '../../../node/sf/ast.ts'
 import { CD, displayName, isPlacement } from '../../../node/sf/resolve/model.ts'
 import type { RValue } from '../../../node/sf/resolve/model.ts'
-import { refText } from '../../../node/sf/to-json.ts'
 
 // Comparison of a resolved tree with a golden (HP SmartFrog's unparse of sfConfig, parsed back with our parser):
 // both sides become the same canonical JSON, `unique<N>` names normalised to `unique#`, references written the
@@ -104,4 +103,3 @@ export function firstDifference (want: Canon, got: Canon, path = ''): string | u
   return undefined
 }
 
-export { refText }

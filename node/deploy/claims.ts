@@ -1,0 +1,139 @@
+import type { Clock } from '../seams/clock.ts'
+import { hrwOrder } from '../scheduler/coordinator.ts'
+import { ClaimConflictError, ClaimUnavailableError } from './errors.ts'
+import { requestWithRetry } from './retry.ts'
+import type { Claims, DeployTransport } from './types.ts'
+
+// Mesh-wide claims of domain names and addresses, with no central server.
+//
+// Choice: each claim key ("name:web1", "ip:10.0.0.5") has CLAIM_REPLICAS holder peers, the first ones in
+// rendezvous-hash order over the live members (every peer computes the same holders from the same membership).
+// A claim wins when a strict majority of its holders grant it; a holder grants a key to the first pool that asks
+// and refuses every other pool while the claim lives (a pending claim for the prepare lease, a confirmed one until
+// the pool releases it). Two pools claiming the same key at the same moment cannot both reach a majority of the
+// same holders, so at most one wins (with no loss exactly one: the holders' answers split 2-1 or 3-0).
+//
+// A holder also refuses a key that its replica of the pool registry shows in use by another live pool: that
+// covers a holder that joined after the claim was made (membership changed, so the holder set shifted), as long
+// as the registry record has reached it. Why not "each owner checks its own claims plus the registry" alone:
+// two owners preparing at the same instant both see a registry without the other pool, and both would win.
+//
+// Known limit: a majority of one key's holders dying or being replaced at once loses the pending claims of that
+// key (confirmed ones are still in every registry replica).
+
+export const CLAIM_REPLICAS = 3
+
+export type ClaimKind = 'name' | 'ip'
+
+export const claimKey = (kind: ClaimKind, value: string): string => `${kind}:${value}`
+
+export function claimHolders (kind: ClaimKind, value: string, members: readonly string[]): string[] {
+  return hrwOrder(claimKey(kind, value), members).slice(0, CLAIM_REPLICAS)
+}
+
+interface Held { pool: string, deployId: string, confirmed: boolean, expiresAt: number }
+
+/** The holder side: the claims this peer holds for others. */
+export class ClaimTable {
+  readonly #clock: Clock
+  readonly #held = new Map<string, Held>()
+  /** Another live pool using the key according to the registry replica, if any. */
+  readonly #usedBy: (kind: ClaimKind, value: string, exceptPool: string) => string | undefined
+
+  constructor (init: { clock: Clock, usedBy: (kind: ClaimKind, value: string, exceptPool: string) => string | undefined }) {
+    this.#clock = init.clock
+    this.#usedBy = init.usedBy
+  }
+
+  /** Grants the key to `pool` or answers which pool holds it. Re-asking for the same pool renews the lease. */
+  claim (deployId: string, pool: string, kind: ClaimKind, value: string, leaseMs: number): { granted: true } | { granted: false, heldBy: string } {
+    const key = claimKey(kind, value)
+    const h = this.#held.get(key)
+    const live = h !== undefined && (h.confirmed || h.expiresAt > this.#clock.now())
+    if (live && h.pool !== pool) return { granted: false, heldBy: h.pool }
+    const other = this.#usedBy(kind, value, pool)
+    if (other !== undefined) return { granted: false, heldBy: other }
+    if (live && h.confirmed) return { granted: true }
+    this.#held.set(key, { pool, deployId, confirmed: false, expiresAt: this.#clock.now() + leaseMs })
+    return { granted: true }
+  }
+
+  /** The pool committed: its claims live until released. Inserts keys this holder missed (it was not asked). */
+  confirm (deployId: string, pool: string, claims: Claims): void {
+    for (const [kind, value] of entries(claims)) {
+      const key = claimKey(kind, value)
+      const h = this.#held.get(key)
+      if (h !== undefined && h.pool !== pool && (h.confirmed || h.expiresAt > this.#clock.now())) continue
+      this.#held.set(key, { pool, deployId, confirmed: true, expiresAt: Infinity })
+    }
+  }
+
+  release (pool: string, claims: Claims): void {
+    for (const [kind, value] of entries(claims)) {
+      const key = claimKey(kind, value)
+      if (this.#held.get(key)?.pool === pool) this.#held.delete(key)
+    }
+  }
+
+  holderOf (kind: ClaimKind, value: string): string | undefined {
+    const h = this.#held.get(claimKey(kind, value))
+    return h !== undefined && (h.confirmed || h.expiresAt > this.#clock.now()) ? h.pool : undefined
+  }
+
+  get size (): number { return this.#held.size }
+}
+
+export function entries (c: Claims): Array<[ClaimKind, string]> {
+  return [...c.names.map((v): [ClaimKind, string] => ['name', v]), ...c.ips.map((v): [ClaimKind, string] => ['ip', v])]
+}
+
+export interface ClaimClient {
+  transport: DeployTransport
+  clock: Clock
+  /** Live peers of the mesh (this one included). */
+  members: () => string[]
+  timeoutMs: number
+}
+
+/**
+ * Claims every key for `pool` at a majority of its holders. Throws ClaimConflictError naming the pool that holds a
+ * key (after releasing what was granted), or ClaimUnavailableError when too few holders answered.
+ */
+export async function claimAll (c: ClaimClient, deployId: string, pool: string, claims: Claims, leaseMs: number): Promise<void> {
+  const members = c.members()
+  const results = await Promise.all(entries(claims).map(async ([kind, value]) => {
+    const holders = claimHolders(kind, value, members)
+    const answers = await Promise.all(holders.map(async h => {
+      try {
+        const r = await requestWithRetry(c.transport, c.clock, h, { type: 'claim', deployId, pool, kind, value, leaseMs }, { timeoutMs: c.timeoutMs, attempts: 2 })
+        return r.type === 'claim' ? r : undefined
+      } catch { return undefined }
+    }))
+    const granted = answers.filter(a => a?.granted === true).length
+    const heldBy = answers.find(a => a !== undefined && !a.granted)
+    return { kind, value, ok: granted * 2 > holders.length, heldBy: heldBy !== undefined && !heldBy.granted ? heldBy.heldBy : undefined }
+  }))
+  const lost = results.find(r => !r.ok)
+  if (lost === undefined) return
+  await releaseClaims(c, deployId, pool, claims)
+  if (lost.heldBy !== undefined) throw new ClaimConflictError(pool, lost.kind, lost.value, lost.heldBy)
+  throw new ClaimUnavailableError(pool, lost.kind, lost.value)
+}
+
+/** Tells every holder of every key (best effort; a pending claim that misses this expires with its lease). */
+export async function releaseClaims (c: ClaimClient, deployId: string, pool: string, claims: Claims): Promise<void> {
+  await sendToHolders(c, claims, { type: 'claim-release', deployId, pool, claims })
+}
+
+export async function confirmClaims (c: ClaimClient, deployId: string, pool: string, claims: Claims): Promise<void> {
+  await sendToHolders(c, claims, { type: 'claim-confirm', deployId, pool, claims })
+}
+
+async function sendToHolders (c: ClaimClient, claims: Claims, req: { type: 'claim-release' | 'claim-confirm', deployId: string, pool: string, claims: Claims }): Promise<void> {
+  const members = c.members()
+  const peers = new Set<string>()
+  for (const [kind, value] of entries(claims)) for (const h of claimHolders(kind, value, members)) peers.add(h)
+  await Promise.all([...peers].sort().map(async p => {
+    try { await requestWithRetry(c.transport, c.clock, p, req, { timeoutMs: c.timeoutMs, attempts: 2 }) } catch {}
+  }))
+}

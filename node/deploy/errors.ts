@@ -1,0 +1,122 @@
+// Typed errors of deploy coordination. Callers and tests match on `name`; every error carries the pool and, where
+// one exists, the component path, the attribute path or the peer it is about.
+
+export class UnknownHostError extends Error {
+  override readonly name = 'UnknownHostError'
+  readonly pool: string
+  /** Attribute path of the `sfProcessHost` (or `--at`) that named the host, e.g. `computer1:sfProcessHost`. */
+  readonly attrPath: string
+  readonly host: string
+  constructor (pool: string, attrPath: string, host: string) {
+    super(`${pool}: ${attrPath}: no peer of the mesh answers to host ${JSON.stringify(host)}`)
+    this.pool = pool
+    this.attrPath = attrPath
+    this.host = host
+  }
+}
+
+/** `sfProcessHost` that is not a non-empty string (a LAZY reference cannot place a component: placement is static). */
+export class BadProcessHostError extends Error {
+  override readonly name = 'BadProcessHostError'
+  readonly pool: string
+  readonly attrPath: string
+  constructor (pool: string, attrPath: string, value: unknown) {
+    super(`${pool}: ${attrPath}: sfProcessHost must be a host name or address string, got ${JSON.stringify(value)}`)
+    this.pool = pool
+    this.attrPath = attrPath
+  }
+}
+
+export class PoolExistsError extends Error {
+  override readonly name = 'PoolExistsError'
+  readonly pool: string
+  constructor (pool: string, state: string) {
+    super(`${pool}: a pool of that name already exists in the mesh (${state})`)
+    this.pool = pool
+  }
+}
+
+export class PoolNotFoundError extends Error {
+  override readonly name = 'PoolNotFoundError'
+  readonly pool: string
+  constructor (pool: string) {
+    super(`${pool}: no such pool in the mesh registry`)
+    this.pool = pool
+  }
+}
+
+export class PathNotFoundError extends Error {
+  override readonly name = 'PathNotFoundError'
+  readonly pool: string
+  readonly path: string
+  constructor (pool: string, path: string) {
+    super(`${pool}:${path}: no component at that path`)
+    this.pool = pool
+    this.path = path
+  }
+}
+
+/** One owner's refusal or failure in a phase. */
+export interface PeerFailure {
+  peer: string
+  host: string
+  phase: 'prepare' | 'commit'
+  /** 'refused': the owner said no; 'unreachable'/'timeout': no answer; 'error': it answered with an error. */
+  kind: 'refused' | 'unreachable' | 'timeout' | 'error'
+  reason: string
+}
+
+/** The deploy did not happen; every peer was told to abort (nothing is left behind). */
+export class DeployFailedError extends Error {
+  override readonly name = 'DeployFailedError'
+  readonly pool: string
+  readonly deployId: string
+  readonly failures: PeerFailure[]
+  constructor (pool: string, deployId: string, failures: PeerFailure[]) {
+    const why = failures.map(f => `${f.host} (${f.peer}) ${f.phase} ${f.kind}: ${f.reason}`).join('; ')
+    super(`${pool}: deploy ${deployId} aborted: ${why}`)
+    this.pool = pool
+    this.deployId = deployId
+    this.failures = failures
+  }
+}
+
+/** A domain name or address already held by another pool. Names both pools. */
+export class ClaimConflictError extends Error {
+  override readonly name = 'ClaimConflictError'
+  readonly pool: string
+  readonly kind: 'name' | 'ip'
+  readonly value: string
+  readonly heldBy: string
+  constructor (pool: string, kind: 'name' | 'ip', value: string, heldBy: string) {
+    super(`${pool}: ${kind === 'name' ? 'domain name' : 'address'} ${JSON.stringify(value)} is already used by pool ${JSON.stringify(heldBy)}`)
+    this.pool = pool
+    this.kind = kind
+    this.value = value
+    this.heldBy = heldBy
+  }
+}
+
+/** A request to a peer failed: no answer, timeout, or the peer answered with an error. */
+export class DeployTransportError extends Error {
+  override readonly name = 'DeployTransportError'
+  readonly peer: string
+  readonly code: 'unreachable' | 'timeout' | 'remote-error'
+  constructor (peer: string, code: 'unreachable' | 'timeout' | 'remote-error', message: string, options?: { cause?: unknown }) {
+    super(`${peer}: ${code}: ${message}`, options)
+    this.peer = peer
+    this.code = code
+  }
+}
+
+/** Too few claim holders answered to decide a claim (a partition or many dead peers): the deploy is refused. */
+export class ClaimUnavailableError extends Error {
+  override readonly name = 'ClaimUnavailableError'
+  readonly pool: string
+  readonly value: string
+  constructor (pool: string, kind: 'name' | 'ip', value: string) {
+    super(`${pool}: too few claim holders answered for ${kind} ${JSON.stringify(value)}`)
+    this.pool = pool
+    this.value = value
+  }
+}

@@ -1,0 +1,33 @@
+import type { Clock } from '../seams/clock.ts'
+import { DeployTransportError } from './errors.ts'
+import type { DeployRequest, DeployResponse, DeployTransport } from './types.ts'
+
+// Every message of deploy coordination is idempotent (keyed by deploy id, pool and path), so a request that got
+// no answer is simply sent again. A peer that answered with an error is not asked twice: it heard us.
+
+export interface RetryOptions {
+  timeoutMs: number
+  attempts: number
+  /** Pause between attempts. */
+  backoffMs?: number
+}
+
+export async function requestWithRetry (transport: DeployTransport, clock: Clock, peer: string, req: DeployRequest, o: RetryOptions): Promise<DeployResponse> {
+  let last: unknown
+  for (let i = 0; i < Math.max(1, o.attempts); i++) {
+    try {
+      return await transport.request(peer, req, { timeoutMs: o.timeoutMs })
+    } catch (err) {
+      last = err
+      if (err instanceof DeployTransportError && err.code === 'remote-error') throw err
+      if (i + 1 < o.attempts && (o.backoffMs ?? 0) > 0) await clock.sleep(o.backoffMs ?? 0)
+    }
+  }
+  throw last
+}
+
+/** The DeployTransportError code of a failed request, for reports. */
+export function failureKind (err: unknown): 'unreachable' | 'timeout' | 'error' {
+  if (err instanceof DeployTransportError) return err.code === 'remote-error' ? 'error' : err.code
+  return 'error'
+}

@@ -1,0 +1,168 @@
+import type { SfJson, SfJsonObject } from '../sf/sfjson.ts'
+import type { ComponentStatus, TerminationRecord } from '../engine/types.ts'
+
+// The seams and the messages of deploy coordination. The coordinator and participant cores see only these: a
+// request/response transport to a peer id, a Clock, a host resolver, and a narrow face of the local engine. The
+// libp2p adapter (node/mesh/rpc.ts) and the in-memory network of simulations/deploy carry the same messages.
+
+/** sfProcessHost (a host name or an address) -> peer id; undefined when no peer (or more than one) answers to it. */
+export type HostResolver = (nameOrAddress: string) => string | undefined
+
+/** One subtree deployed on one peer. Paths are `:`-separated attribute names from the pool root ("" = root). */
+export interface PartPlan {
+  path: string
+  /** The host as the description (or `--at`, or the entry peer) names it. */
+  host: string
+  peer: string
+  /** Path of the parent component (absent for the root part). */
+  parentPath?: string
+  parentPeer?: string
+  /** The part's description; each remote child is replaced by a placeholder (see split.ts). */
+  config: SfJsonObject
+  /** The parts directly below this one, in definition order. */
+  remoteChildren: RemoteChild[]
+  /** sfSyncTerminate of the component that holds each remote child (true: one by one, in reverse order). */
+  syncTerminate: boolean
+  /** sfLivenessDelay (ms, 0 = none) and sfLivenessFactor of this part's root, as ATTRIB would find them. */
+  livenessDelayMs: number
+  livenessFactor: number
+}
+
+export interface RemoteChild { path: string, host: string, peer: string }
+
+export interface SplitPlan {
+  pool: string
+  /** The parts in definition (pre-)order: a parent part always comes before its children. */
+  parts: PartPlan[]
+}
+
+export interface Claims { names: string[], ips: string[] }
+
+// ---- messages -------------------------------------------------------------------------------------------------
+
+export type DeployRequest =
+  | { type: 'prepare', deployId: string, pool: string, coordinator: string, parts: PartPlan[], participants: string[], leaseMs: number }
+  | { type: 'commit', deployId: string, pool: string }
+  | { type: 'abort', deployId: string, pool: string, reason: string }
+  | { type: 'claim', deployId: string, pool: string, kind: 'name' | 'ip', value: string, leaseMs: number }
+  | { type: 'claim-confirm', deployId: string, pool: string, claims: Claims }
+  | { type: 'claim-release', deployId: string, pool: string, claims: Claims }
+  /** Terminate one part (and, first, its remote children). `fromParent`: the parent asked; do not report upwards. */
+  | { type: 'terminate-part', pool: string, path: string, kind: 'normal' | 'abnormal', reason: string, fromParent: boolean }
+  | { type: 'status', pool: string }
+  | { type: 'get', pool: string, path: string, attr?: string }
+  | { type: 'set', pool: string, path: string, attr: string, value: SfJson }
+  /** A LAZY reference whose target lives on another peer: the target's absolute path and attribute. */
+  | { type: 'resolve', pool: string, path: string, attr: string }
+  /** A part's termination record, sent from the child part's peer to its parent's peer. */
+  | { type: 'termination', pool: string, path: string, record: TerminationRecord }
+  /** Parent -> remote child liveness (sfPing across peers). */
+  | { type: 'ping', pool: string, path: string }
+  /** A part whose parent's peer stopped pinging, reported to the pool's coordinator. */
+  | { type: 'orphan', pool: string, path: string, peer: string, parentPeer: string }
+  | { type: 'registry-put', record: PoolRecordView }
+  | { type: 'registry-list' }
+
+export type DeployResponse =
+  | { type: 'prepared', ok: true }
+  | { type: 'prepared', ok: false, reason: string }
+  | { type: 'committed', ok: true, components: ComponentStatus[] }
+  | { type: 'committed', ok: false, reason: string }
+  | { type: 'claim', granted: true }
+  | { type: 'claim', granted: false, heldBy: string }
+  | { type: 'status', components: ComponentStatus[], termination?: TerminationRecord }
+  | { type: 'value', value: SfJson }
+  | { type: 'pong', alive: boolean }
+  | { type: 'orphan', decision: OrphanDecision }
+  | { type: 'registry', records: PoolRecordView[] }
+  | { type: 'ok' }
+
+/** Request/response to a peer id. Contract: rejects with DeployTransportError on timeout, unreachable peer or a
+ * handler error; never resolves after `timeoutMs`. The message object is the caller's; implementations copy it. */
+export interface DeployTransport {
+  request (peer: string, req: DeployRequest, options: { timeoutMs: number, signal?: AbortSignal }): Promise<DeployResponse>
+}
+
+export type DeployHandler = (from: string, req: DeployRequest) => Promise<DeployResponse>
+
+// ---- the participant's face of the local engine ---------------------------------------------------------------
+
+export interface PrepareVerdict { ok: boolean, reason?: string }
+
+/**
+ * What a participant needs from its host's engine. The daemon adapts PoolEngine to this; the simulation fakes it.
+ * Parts are keyed by (pool, part path); one peer may hold several parts of one pool.
+ */
+export interface PartEngine {
+  /** Validates the parts and reserves their memory/vcpus under `deployId`. Must not deploy anything. */
+  prepare (deployId: string, pool: string, parts: PartPlan[]): Promise<PrepareVerdict>
+  /** Gives back what prepare reserved (abort or lease expiry). Idempotent. */
+  release (deployId: string): void
+  /** Deploys and starts the parts (storage first, then the domain), turning the reservation into use. */
+  deploy (deployId: string, pool: string, parts: PartPlan[], options?: { signal?: AbortSignal }): Promise<ComponentStatus[]>
+  /** Terminates one part's local components (children in reverse order). Resolves when they are down. */
+  terminate (pool: string, path: string, record: TerminationRecord): Promise<void>
+  status (pool: string, path: string): ComponentStatus[]
+  get (pool: string, path: string, attr?: string): SfJson
+  set (pool: string, path: string, attr: string, value: SfJson): void
+  /** A part's root ended on its own (a domain died, a child failed): the engine calls this once per part. */
+  onPartTerminated (listener: (pool: string, path: string, record: TerminationRecord) => void): () => void
+}
+
+// ---- orphans: the hook the scheduler plugs into ---------------------------------------------------------------
+
+export interface OrphanReport {
+  pool: string
+  /** The part that lost its parent. */
+  path: string
+  /** The peer holding it, and the parent's peer that stopped pinging. */
+  peer: string
+  parentPeer: string
+}
+
+/** 'terminate': SmartFrog's answer (the child ends, abnormal). 'keep': it runs on (the scheduler re-parents it). */
+export type OrphanDecision = 'terminate' | 'keep'
+
+/** Runs on the pool's coordinator (first live participant in HRW order). */
+export type OrphanPolicy = (report: OrphanReport) => Promise<OrphanDecision>
+
+// ---- the pool registry ----------------------------------------------------------------------------------------
+
+export type PoolState = 'preparing' | 'committing' | 'running' | 'terminating' | 'terminated' | 'failed'
+
+export interface PoolRecordView {
+  pool: string
+  /** The peer that took the deploy and ran its two phases. */
+  entry: string
+  deployId: string
+  /** Every part with its owner, in definition order. */
+  parts: Array<{ path: string, host: string, peer: string, parentPath?: string }>
+  claims: Claims
+  state: PoolState
+  /** Grows with every change; the higher version wins; equal versions are the same record. */
+  version: number
+  reason?: string
+}
+
+// ---- timings ----------------------------------------------------------------------------------------------------
+
+export interface DeployTimings {
+  /** One request's bound (prepare, claim, abort, terminate-part, status...). */
+  requestTimeoutMs: number
+  /** Sends of an idempotent request before giving up on a peer. */
+  attempts: number
+  /** A prepared owner that hears neither commit nor abort this long after prepare releases everything. */
+  prepareLeaseMs: number
+  /** Bound on one owner's commit (deploy + start: includes hypervisor time). */
+  commitTimeoutMs: number
+  /** How long an aborted deploy id is remembered, so a late prepare of it is refused. */
+  tombstoneMs: number
+}
+
+export const DEFAULT_TIMINGS: DeployTimings = {
+  requestTimeoutMs: 3000,
+  attempts: 3,
+  prepareLeaseMs: 30_000,
+  commitTimeoutMs: 180_000,
+  tombstoneMs: 600_000
+}

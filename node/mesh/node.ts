@@ -1,0 +1,326 @@
+import { noise } from '@chainsafe/libp2p-noise'
+import { yamux } from '@chainsafe/libp2p-yamux'
+import { gossipsub, TopicValidatorResult } from '@libp2p/gossipsub'
+import type { GossipSub } from '@libp2p/gossipsub'
+import { identify } from '@libp2p/identify'
+import type { Libp2p, PeerId, PrivateKey } from '@libp2p/interface'
+import { peerIdFromString } from '@libp2p/peer-id'
+import { ping } from '@libp2p/ping'
+import type { Ping } from '@libp2p/ping'
+import { tcp } from '@libp2p/tcp'
+import { multiaddr } from '@multiformats/multiaddr'
+import { createLibp2p } from 'libp2p'
+import { decodeSignedAnnouncement, isValidHostName } from '../../protocol/directory.ts'
+import type { HostAnnouncement, HostCapacity, HostLoad } from '../../protocol/directory.ts'
+import { ProtocolValidationError } from '../../protocol/errors.ts'
+import { ANNOUNCEMENT_TOPIC, DIRECTORY_FETCH_PROTOCOL } from '../../protocol/ids.ts'
+import { MAX_ANNOUNCEMENT_BYTES } from '../../protocol/limits.ts'
+import { realClock } from '../seams/clock.ts'
+import type { Clock, Timer } from '../seams/clock.ts'
+import { Directory, signAnnouncement } from './directory.ts'
+import type { HostConflict } from './directory.ts'
+import { AnnouncementRejectedError } from './errors.ts'
+import { loadOrCreateIdentity } from './identity.ts'
+import { Libp2pMembershipTransport } from './libp2p-transport.ts'
+import { Membership } from './membership/membership.ts'
+import { seededRandom } from './membership/random.ts'
+import type { MemberStatus, MembershipConfig } from './membership/types.ts'
+import { MisbehaviourLog } from './misbehaviour.ts'
+import { Rpc } from './rpc.ts'
+import type { RpcProtocolSpec } from './rpc.ts'
+
+// One mesh peer: a libp2p node (TCP, noise, yamux, identify, ping, gossipsub) carrying the membership core,
+// the host directory and request/response streams. Created by createMeshNode, started by start().
+
+export interface MeshNodeInit {
+  /** This machine's host name, announced first. */
+  host: string
+  /** Further names this host answers to. */
+  hostNames?: string[]
+  /** Multiaddrs to listen on (default /ip4/127.0.0.1/tcp/0). */
+  listen?: string[]
+  /** Multiaddrs of peers to join through (with /p2p/ID, or without when the id is not known). */
+  bootstrap?: string[]
+  /** Holds identity.key (created on first start). */
+  stateDir: string
+  driver?: string
+  version?: string
+  capacity?: HostCapacity
+  load?: HostLoad
+  membership?: Partial<MembershipConfig>
+  /** Re-announcement period on gossipsub, so peers that missed one catch up (default 30 s). */
+  announceIntervalMs?: number
+  rpcTimeoutMs?: number
+  seed?: number
+  clock?: Clock
+}
+
+export interface HostView {
+  peerId: string
+  hostNames: string[]
+  addrs: string[]
+  state: MemberStatus | 'self' | 'unknown'
+  capacity?: HostCapacity
+  load?: HostLoad
+  driver?: string
+  version?: string
+  /** Clock time of the latest announcement accepted, or of the latest membership change. */
+  lastHeard?: number
+  incarnation?: number
+  misbehaviour: number
+}
+
+type Services = { ping: Ping, identify: unknown, pubsub: GossipSub }
+
+const announcementCodec = {
+  maxBytes: MAX_ANNOUNCEMENT_BYTES,
+  encode: (b: Uint8Array) => b,
+  decode: (b: Uint8Array) => { decodeSignedAnnouncement(b); return b }
+}
+
+/** Asks a peer for its own signed announcement (a newly seen member, before any gossip reaches us). */
+export const directoryFetchProtocol: RpcProtocolSpec<Record<string, never>, Uint8Array> = {
+  id: DIRECTORY_FETCH_PROTOCOL,
+  request: {
+    maxBytes: 64,
+    encode: () => new TextEncoder().encode('{}'),
+    decode: (b) => {
+      if (new TextDecoder().decode(b) !== '{}') throw new ProtocolValidationError('', 'expected {}')
+      return {}
+    }
+  },
+  response: announcementCodec
+}
+
+export async function createMeshNode (init: MeshNodeInit): Promise<MeshNode> {
+  for (const name of [init.host, ...(init.hostNames ?? [])]) {
+    if (!isValidHostName(name)) throw new ProtocolValidationError('host', `"${name}" is not a valid host name`)
+  }
+  const privateKey = await loadOrCreateIdentity(init.stateDir)
+  const libp2p = await createLibp2p({
+    start: false,
+    privateKey,
+    addresses: { listen: init.listen ?? ['/ip4/127.0.0.1/tcp/0'] },
+    transports: [tcp()],
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux()],
+    services: {
+      identify: identify(),
+      // Membership and indirect probes may ping one peer at once: ping's default of one stream is too few.
+      ping: ping({ maxOutboundStreams: 8, maxInboundStreams: 16 }),
+      pubsub: gossipsub({ allowPublishToZeroTopicPeers: true, emitSelf: false })
+    }
+  })
+  return new MeshNode(init, privateKey, libp2p as unknown as Libp2p<Services>)
+}
+
+export class MeshNode {
+  readonly libp2p: Libp2p<Services>
+  readonly directory: Directory
+  readonly rpc: Rpc
+  readonly misbehaviourLog = new MisbehaviourLog()
+  readonly #init: MeshNodeInit
+  readonly #key: PrivateKey
+  readonly #clock: Clock
+  readonly #epoch = Date.now()
+  #seq = 0
+  #load: HostLoad
+  #transport: Libp2pMembershipTransport | undefined
+  #membership: Membership | undefined
+  #announceTimer: Timer | undefined
+  #announcement: Uint8Array | undefined
+
+  constructor (init: MeshNodeInit, key: PrivateKey, libp2p: Libp2p<Services>) {
+    this.#init = init
+    this.#key = key
+    this.libp2p = libp2p
+    this.#clock = init.clock ?? realClock
+    this.#load = init.load ?? { memoryMb: 0, vcpus: 0, domains: 0 }
+    this.directory = new Directory({ clock: this.#clock })
+    this.rpc = new Rpc({ host: libp2p, misbehaviour: this.misbehaviourLog, timeoutMs: init.rpcTimeoutMs })
+  }
+
+  get peerId (): string { return this.libp2p.peerId.toString() }
+
+  /** The membership core; exists once started. */
+  get membership (): Membership {
+    if (this.#membership == null) throw new Error('mesh node not started')
+    return this.#membership
+  }
+
+  multiaddrs (): string[] { return this.libp2p.getMultiaddrs().map(String) }
+
+  misbehaviour (peerId: string): number { return this.misbehaviourLog.count(peerId) }
+
+  async start (): Promise<void> {
+    await this.libp2p.start()
+    const transport = new Libp2pMembershipTransport({ libp2p: this.libp2p, punish: async (p, r) => { await this.#punish(p, r) } })
+    this.#transport = transport
+    await transport.start()
+    await this.rpc.handle(directoryFetchProtocol, async () => await this.#ownAnnouncement())
+    this.#startDirectoryGossip()
+    const bootstrap = (this.#init.bootstrap ?? []).map(a => {
+      const id = multiaddr(a).getComponents().find(c => c.name === 'p2p')?.value ?? ''
+      return { id, addrs: [a] }
+    })
+    const membership = new Membership({
+      self: { id: this.peerId, addrs: this.multiaddrs() },
+      transport,
+      clock: this.#clock,
+      random: seededRandom(this.#init.seed ?? hashString(this.peerId)),
+      bootstrap,
+      config: this.#init.membership
+    })
+    membership.on(e => {
+      if (e.type === 'join' || e.type === 'alive') void this.#learned(e.member.id, e.member.addrs)
+    })
+    this.#membership = membership
+    await this.#announce()
+    membership.start()
+    this.#scheduleAnnounce()
+  }
+
+  /** Stops the node; with `leave`, tells the mesh first (others mark us dead at once instead of suspecting). */
+  async stop (options: { leave?: boolean } = {}): Promise<void> {
+    this.#announceTimer?.cancel()
+    this.#membership?.stop(options)
+    if (options.leave === true) await new Promise(resolve => setTimeout(resolve, 100)) // let the leave go out
+    await this.#transport?.stop()
+    await this.libp2p.stop()
+  }
+
+  /** Changes the announced load and re-announces at once. */
+  async updateLoad (load: HostLoad): Promise<void> {
+    this.#load = { ...load }
+    await this.#announce()
+  }
+
+  resolveHost (nameOrAddress: string): string | undefined { return this.directory.resolveHost(nameOrAddress) }
+
+  conflicts (): HostConflict[] { return this.directory.conflicts() }
+
+  /** Every host we know: directory entries joined with membership state, sorted by host name. */
+  hosts (): HostView[] {
+    const out = new Map<string, HostView>()
+    for (const e of this.directory.entries()) {
+      const a = e.announcement
+      const member = a.peerId === this.peerId ? undefined : this.#membership?.member(a.peerId)
+      out.set(a.peerId, {
+        peerId: a.peerId,
+        hostNames: a.hostNames,
+        addrs: a.addrs,
+        state: a.peerId === this.peerId ? 'self' : member?.status ?? 'unknown',
+        capacity: a.capacity,
+        load: a.load,
+        driver: a.driver,
+        version: a.version,
+        lastHeard: Math.max(e.receivedAt, member?.since ?? 0),
+        ...(member != null ? { incarnation: member.incarnation } : {}),
+        misbehaviour: this.misbehaviour(a.peerId)
+      })
+    }
+    for (const m of this.#membership?.members() ?? []) {
+      if (out.has(m.id)) continue
+      out.set(m.id, { peerId: m.id, hostNames: [], addrs: m.addrs, state: m.status, lastHeard: m.since, incarnation: m.incarnation, misbehaviour: this.misbehaviour(m.id) })
+    }
+    return [...out.values()].sort((a, b) => (a.hostNames[0] ?? '~' + a.peerId) < (b.hostNames[0] ?? '~' + b.peerId) ? -1 : 1)
+  }
+
+  // ---- announcements ------------------------------------------------------------------------------------
+
+  #announcementBody (): HostAnnouncement {
+    return {
+      peerId: this.peerId,
+      hostNames: [this.#init.host, ...(this.#init.hostNames ?? [])],
+      addrs: this.multiaddrs().slice(0, 16),
+      capacity: this.#init.capacity ?? { memoryMb: 0, vcpus: 0 },
+      load: this.#load,
+      driver: this.#init.driver ?? 'sim',
+      version: this.#init.version ?? '0.1.0',
+      epoch: this.#epoch,
+      seq: this.#seq
+    }
+  }
+
+  async #ownAnnouncement (): Promise<Uint8Array> {
+    this.#announcement ??= await signAnnouncement(this.#key, this.#announcementBody())
+    return this.#announcement
+  }
+
+  /** Signs a new version of our announcement, stores it locally and publishes it. */
+  async #announce (): Promise<void> {
+    this.#seq++
+    this.#announcement = await signAnnouncement(this.#key, this.#announcementBody())
+    await this.directory.accept(this.#announcement)
+    await this.#publish()
+  }
+
+  async #publish (): Promise<void> {
+    if (this.#announcement == null) return
+    try {
+      await this.libp2p.services.pubsub.publish(ANNOUNCEMENT_TOPIC, this.#announcement)
+    } catch {
+      // No subscribed peer yet: new members fetch our announcement directly when they see us.
+    }
+  }
+
+  #scheduleAnnounce (): void {
+    const every = this.#init.announceIntervalMs ?? 30_000
+    this.#announceTimer = this.#clock.setTimeout(() => { void this.#publish().finally(() => { this.#scheduleAnnounce() }) }, every)
+  }
+
+  #startDirectoryGossip (): void {
+    const pubsub = this.libp2p.services.pubsub
+    // Validated before gossipsub forwards anything: a forged or malformed announcement goes no further.
+    pubsub.topicValidators.set(ANNOUNCEMENT_TOPIC, async (peer, message) => {
+      try {
+        await this.directory.accept(message.data, { from: peer.toString() })
+        return TopicValidatorResult.Accept
+      } catch (err) {
+        if (err instanceof AnnouncementRejectedError) {
+          this.misbehaviourLog.record(peer.toString(), err.message)
+          return TopicValidatorResult.Reject
+        }
+        return TopicValidatorResult.Ignore
+      }
+    })
+    pubsub.subscribe(ANNOUNCEMENT_TOPIC)
+  }
+
+  /** A member seen (again): remember its addresses for every protocol, then ask for its announcement. */
+  async #learned (peerId: string, addrs: string[]): Promise<void> {
+    try {
+      const multiaddrs = addrs.flatMap(a => { try { return [multiaddr(a)] } catch { return [] } })
+      await this.libp2p.peerStore.merge(peerIdFromString(peerId), { multiaddrs })
+    } catch {}
+    await this.#fetchAnnouncement(peerId)
+  }
+
+  async #fetchAnnouncement (peerId: string): Promise<void> {
+    let bytes: Uint8Array
+    try {
+      bytes = await this.rpc.request(peerId, directoryFetchProtocol, {}, { timeoutMs: 5_000 })
+    } catch {
+      return // the member may be gone already; if not, its announcement comes by gossip
+    }
+    try {
+      await this.directory.accept(bytes, { from: peerId })
+    } catch (err) {
+      // Asked for its own announcement, it answered with one that does not verify: that is misbehaviour.
+      if (err instanceof AnnouncementRejectedError) await this.#punish(peerIdFromString(peerId), err.message)
+    }
+  }
+
+  async #punish (peer: PeerId, reason: string): Promise<void> {
+    if (peer.equals(this.libp2p.peerId)) return
+    await this.rpc.punish(peer, reason)
+  }
+}
+
+/** A peer's seed for its member choices, when the caller gives none: stable per peer, different across peers. */
+function hashString (s: string): number {
+  let h = 2166136261
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 16777619)
+  return h >>> 0
+}
+

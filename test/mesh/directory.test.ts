@@ -1,0 +1,83 @@
+import { describe, expect, it } from 'vitest'
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
+import { Directory, signAnnouncement } from '../../node/mesh/directory.ts'
+import { decodeSignedAnnouncement, encodeSignedAnnouncement } from '../../protocol/directory.ts'
+import type { HostAnnouncement } from '../../protocol/directory.ts'
+import { realClock } from '../../node/seams/clock.ts'
+
+async function peer (): Promise<{ key: Awaited<ReturnType<typeof generateKeyPair>>, id: string }> {
+  const key = await generateKeyPair('Ed25519')
+  return { key, id: peerIdFromPrivateKey(key).toString() }
+}
+
+function ann (peerId: string, over: Partial<HostAnnouncement> = {}): HostAnnouncement {
+  return {
+    peerId,
+    hostNames: ['machine9.cern.ch'],
+    addrs: [`/ip4/10.0.0.9/tcp/4001/p2p/${peerId}`],
+    capacity: { memoryMb: 8192, vcpus: 8 },
+    load: { memoryMb: 0, vcpus: 0, domains: 0 },
+    driver: 'qemu',
+    version: '0.1.0',
+    epoch: 1000,
+    seq: 1,
+    ...over
+  }
+}
+
+describe('host directory', () => {
+  it('accepts a signed announcement and resolves by host name and by address', async () => {
+    const p = await peer()
+    const d = new Directory({ clock: realClock })
+    expect(await d.accept(await signAnnouncement(p.key, ann(p.id)))).toBe('accepted')
+    expect(d.resolveHost('machine9.cern.ch')).toBe(p.id)
+    expect(d.resolveHost('MACHINE9.cern.ch.')).toBe(p.id)
+    expect(d.resolveHost('10.0.0.9')).toBe(p.id)
+    expect(d.resolveHost('machine10.cern.ch')).toBeUndefined()
+  })
+
+  it('refuses an announcement signed by another key than the peer id it claims (forgery)', async () => {
+    const victim = await peer()
+    const forger = await peer()
+    const d = new Directory({ clock: realClock })
+    await expect(d.accept(await signAnnouncement(forger.key, ann(victim.id)), { from: forger.id }))
+      .rejects.toMatchObject({ name: 'AnnouncementRejectedError', reason: 'signature', peer: forger.id })
+    expect(d.resolveHost('machine9.cern.ch')).toBeUndefined()
+  })
+
+  it('refuses a tampered payload, a truncated signature and an invalid host name', async () => {
+    const p = await peer()
+    const d = new Directory({ clock: realClock })
+    const signed = decodeSignedAnnouncement(await signAnnouncement(p.key, ann(p.id)))
+    const tampered = new Uint8Array(signed.payload)
+    tampered[tampered.indexOf(0x39)] = 0x38 // machine9 -> machine8
+    await expect(d.accept(encodeSignedAnnouncement({ payload: tampered, signature: signed.signature }))).rejects.toMatchObject({ reason: 'signature' })
+    await expect(d.accept(encodeSignedAnnouncement({ payload: signed.payload, signature: signed.signature.subarray(0, 10) }))).rejects.toMatchObject({ reason: 'invalid' })
+    await expect(d.accept(await signAnnouncement(p.key, ann(p.id, { hostNames: ['bad_name!'] })))).rejects.toMatchObject({ reason: 'invalid' })
+    await expect(d.accept(new Uint8Array(9000))).rejects.toMatchObject({ reason: 'too-large' })
+  })
+
+  it('keeps the newest version: (epoch, seq) must grow', async () => {
+    const p = await peer()
+    const d = new Directory({ clock: realClock })
+    await d.accept(await signAnnouncement(p.key, ann(p.id, { seq: 5 })))
+    expect(await d.accept(await signAnnouncement(p.key, ann(p.id, { seq: 4, hostNames: ['old.cern.ch'] })))).toBe('stale')
+    expect(await d.accept(await signAnnouncement(p.key, ann(p.id, { epoch: 2000, seq: 1, hostNames: ['new.cern.ch'] })))).toBe('accepted')
+    expect(d.resolveHost('new.cern.ch')).toBe(p.id)
+    expect(d.resolveHost('machine9.cern.ch')).toBeUndefined() // the old claim went with the old version
+  })
+
+  it('records a conflict when two peers claim a name, and clears it when one gives the name up', async () => {
+    const a = await peer(); const b = await peer()
+    const d = new Directory({ clock: realClock })
+    await d.accept(await signAnnouncement(a.key, ann(a.id)))
+    await d.accept(await signAnnouncement(b.key, ann(b.id, { addrs: [] })))
+    expect(d.conflicts()).toEqual([{ hostName: 'machine9.cern.ch', peers: [a.id, b.id].sort() }])
+    expect(d.resolveHost('machine9.cern.ch')).toBeUndefined()
+    expect(d.get(a.id)?.announcement.hostNames).toEqual(['machine9.cern.ch']) // nothing overwritten
+    await d.accept(await signAnnouncement(b.key, ann(b.id, { addrs: [], seq: 2, hostNames: ['machine10.cern.ch'] })))
+    expect(d.conflicts()).toEqual([])
+    expect(d.resolveHost('machine9.cern.ch')).toBe(a.id)
+  })
+})
