@@ -45,6 +45,13 @@ export interface PlacerInit {
   topFraction?: number
   /** At most this many hosts are asked for one VM before giving up. Default 8. */
   maxAttempts?: number
+  /**
+   * How many peers are placing VMs at this moment, this one included (the daemon counts the deploys announced on
+   * the pool-events topic). With k > 1 every reservation this peer obtains also charges its view with k - 1 times
+   * the VM, until the host's next announcement: k peers choosing independently from the same view put, on
+   * average, k times what one puts on each host, and a view that knows it spreads the burst before hosts refuse.
+   */
+  concurrency?: () => number
 }
 
 export interface PlacerStats {
@@ -123,6 +130,8 @@ export class Placer {
       }
       view.noteFree(answer.host, answer.free, answer.version)
       if (answer.admitted) {
+        const k = this.#init.concurrency?.() ?? 1
+        if (k > 1) view.notePhantom(answer.host, { memoryMiB: vm.memoryMiB * (k - 1), vcpus: vm.vcpus * (k - 1) })
         this.stats.placed++
         return { vmId: vm.vmId, host: cand.host, requestId, epoch, cost: cand.cost }
       }

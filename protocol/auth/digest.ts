@@ -101,6 +101,7 @@ export function proveSubtree (body: unknown, path: string[]): { subtree: unknown
  */
 export function rootDigestOf (subtree: unknown, proof: unknown): string {
   if (!isPlainObject(proof)) throw new DigestProofError([], 'proof must be an object')
+  for (const k of Object.keys(proof)) if (k !== 'path' && k !== 'skeletons') throw new DigestProofError([], `proof has an unknown field ${JSON.stringify(k.slice(0, 40))}`)
   const { path, skeletons } = proof
   if (!Array.isArray(path) || !Array.isArray(skeletons)) throw new DigestProofError([], 'proof needs path and skeletons arrays')
   if (path.length > MAX_PROOF_DEPTH) throw new DigestProofError([], `path deeper than ${MAX_PROOF_DEPTH}`)

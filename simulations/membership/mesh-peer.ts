@@ -1,5 +1,6 @@
 // One mesh peer as its own process, for tests and measurements that need a peer another process can SIGKILL or
-// SIGSTOP. Prints one JSON line {peerId, addrs} once started; runs until killed; SIGTERM leaves cleanly.
+// SIGSTOP. Prints one JSON line {peerId, addrs} once started, then one line per membership event
+// {event, peer, at}; runs until killed; SIGTERM leaves cleanly.
 //
 //   npx node simulations/membership/mesh-peer.ts --host NAME --state-dir DIR [--bootstrap MULTIADDR]...
 
@@ -21,5 +22,10 @@ if (values.host == null || values['state-dir'] == null) {
 const node = await createMeshNode({ host: values.host, stateDir: values['state-dir'], bootstrap: values.bootstrap, listen: [values.listen] })
 await node.start()
 process.stdout.write(JSON.stringify({ peerId: node.peerId, addrs: node.multiaddrs() }) + '\n')
+// Every membership change as a line with the wall time, so a harness can time detection across processes.
+node.membership.on(e => {
+  if (e.type === 'refute') process.stdout.write(JSON.stringify({ event: 'refute', incarnation: e.incarnation, at: Date.now() }) + '\n')
+  else process.stdout.write(JSON.stringify({ event: e.type, peer: e.member.id, at: Date.now() }) + '\n')
+})
 process.on('SIGTERM', () => { void node.stop({ leave: true }).then(() => process.exit(0)) })
 setInterval(() => {}, 1 << 30)

@@ -28,6 +28,11 @@ export interface ClusterOptions {
    * places its next pool: uniform in this range, ms. Default [0, 0].
    */
   poolDeployMs?: [number, number]
+  /**
+   * Give placers the number of deployers placing at this moment (what the pool-events topic would tell them, here
+   * without delay). Default false.
+   */
+  concurrencyHint?: boolean
 }
 
 export interface PoolOutcome { pool: string, deployer: string, placed: PlacedVm[], error?: Error, doneAt: number }
@@ -47,6 +52,7 @@ export class Cluster {
   readonly duplicates: string[] = []
   readonly #opts: ClusterOptions
   readonly #specs = new Map<string, SchedulerSpec>()
+  #placing = 0
 
   constructor (workload: Workload, opts: ClusterOptions) {
     this.#opts = opts
@@ -66,7 +72,7 @@ export class Cluster {
       let seed = this.#opts.seed
       for (let i = 0; i < peer.length; i++) seed = Math.imul(seed ^ peer.charCodeAt(i), 16777619)
       p = new Placer({ view: this.mesh.viewFor(peer), transport: this.mesh.transportFor(peer), clock: this.clock, random: seededRandom(seed) },
-        { self: peer, choices: this.#opts.choices, topFraction: this.#opts.topFraction })
+        { self: peer, choices: this.#opts.choices, topFraction: this.#opts.topFraction, ...(this.#opts.concurrencyHint === true ? { concurrency: () => Math.max(1, this.#placing) } : {}) })
       this.placers.set(peer, p)
     }
     return p
@@ -84,7 +90,9 @@ export class Cluster {
       await this.clock.sleep(this.mesh.random.next() * 5)
       for (const job of jobs) {
         try {
-          const placed = await placer.reserveAll(job.vms, spec)
+          this.#placing++
+          let placed: PlacedVm[]
+          try { placed = await placer.reserveAll(job.vms, spec) } finally { this.#placing-- }
           const lost = await placer.commitAll(placed)
           if (lost.length > 0) throw new Error(`${job.pool}: ${lost.length} reservations expired before commit`)
           this.#recordPool(job, deployer, placed)

@@ -77,16 +77,23 @@ async function runUntil (config: SfJsonObject, until: RegExp, andThen?: () => Pr
 function restart (byName = false): PoolEngine {
   const simFile = join(dir, 'sim.json')
   const sim = new SimDriver({ stateFile: simFile })
-  const driver: HypervisorDriver = byName
-    ? Object.assign(Object.create(sim) as SimDriver, {
-      destroy: async (h: DomainHandle) => {
-        if (Object.keys(h.data).length > 0) return await sim.destroy(h)
-        const table = JSON.parse(await readFile(simFile, 'utf8')) as { domains: Array<{ name: string, id: string }> }
-        const row = table.domains.find(d => d.name === h.name)
-        if (row) await sim.destroy({ ...h, data: { id: row.id } })
+  const driver: HypervisorDriver = !byName
+    ? sim
+    : {
+        name: sim.name,
+        fingerprint: () => sim.fingerprint(),
+        start: (s, o) => sim.start(s, o),
+        status: h => sim.status(h),
+        shutdown: (h, t) => sim.shutdown(h, t),
+        list: () => sim.list(),
+        recover: h => sim.recover(h),
+        destroy: async (h: DomainHandle) => {
+          if (Object.keys(h.data).length > 0) return await sim.destroy(h)
+          const table = JSON.parse(await readFile(simFile, 'utf8')) as { domains: Array<{ name: string, id: string }> }
+          const row = table.domains.find(d => d.name === h.name)
+          if (row) await sim.destroy({ ...h, data: { id: row.id } })
+        }
       }
-    })
-    : sim
   engine = createEngine({ host: 'h1', stateDir: join(dir, 'state'), driver })
   return engine
 }

@@ -217,7 +217,9 @@ export class Membership {
   #onPingReq (from: string, msg: PingReq): void {
     this.#apply(msg.updates)
     const requester = this.#refOf(from) ?? { id: from, addrs: [] }
-    this.#transport.probe({ id: msg.target, addrs: msg.targetAddrs }, this.#config.probeTimeoutMs, (ok) => {
+    // Lifeguard: answer (nack) at 80% of the probe timeout, so the requester hears from us before its deadline
+    // and can tell a dead target from its own lost messages.
+    this.#transport.probe({ id: msg.target, addrs: msg.targetAddrs }, Math.floor(0.8 * this.#config.probeTimeoutMs), (ok) => {
       if (!this.#running) return
       this.#transport.send(requester, { type: 'ind-ack', seq: msg.seq, target: msg.target, ok, updates: this.#takeUpdates() })
     })

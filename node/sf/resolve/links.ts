@@ -176,7 +176,7 @@ export class Linker {
     if (!r.ok) {
       if (r.why === 'lazy') {
         if (ap.assert && ap.phase === 'static') {
-          return { ok: false, why: 'type', message: 'a static assertion depends on a LAZY value', pos: ap.pos, code: 'SF8005' } 
+          return { ok: false, why: 'type', message: 'a static assertion depends on a LAZY value', pos: ap.pos, code: 'SF8005' }
         }
         if (ap.assert && ap.phase === 'staticLazy') { cd.vals[i] = { ...ap, temp: true }; return { ok: true, value: cd.vals[i]! } }
         cd.vals[i] = { ...ap, lazy: true }
@@ -221,7 +221,11 @@ export class Linker {
         value: callBuiltin(cls, args, {
           pos: ap.pos,
           ref: (text, lazyRef) => {
-            const ref = { ...this.#host.parseReference(text, ap.pos), pos: ap.pos }
+            let parsed: Reference
+            try { parsed = this.#host.parseReference(text, ap.pos) } catch (e) {
+              throw new FunctionError(`ref: ${JSON.stringify(text)} is not a reference (${(e as Error).message.split('\n')[0]})`)
+            }
+            const ref = { ...parsed, pos: ap.pos }
             if (lazyRef) return { ...ref, lazy: true, text: 'LAZY ' + ref.text }
             const got = walkRef(ref, body, this.#hooks)
             if (!got.ok) throw new FunctionError(`ref ${text}: ${got.message}`)
@@ -233,8 +237,8 @@ export class Linker {
   }
 
   #fnFailure (e: unknown, pos: Pos): Found {
-    if (e instanceof SchemaError) return { ok: false, why: 'type', message: e.message, pos: e.pos ?? pos, code: e.code } 
-    if (e instanceof FunctionError) return { ok: false, why: 'type', message: e.message, pos, code: 'SF7003' } 
+    if (e instanceof SchemaError) return { ok: false, why: 'type', message: e.message, pos: e.pos ?? pos, code: e.code }
+    if (e instanceof FunctionError) return { ok: false, why: 'type', message: e.message, pos, code: 'SF7003' }
     throw e
   }
 }

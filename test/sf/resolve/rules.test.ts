@@ -172,3 +172,11 @@ sfConfig extends Compound {
     expect(r.diagnostics[0]!.message).toContain("sfConfig:p:sfLivenessFactor: error in schema: wrong class found for attribute 'sfLivenessFactor")
   })
 })
+
+describe('function errors', () => {
+  it('reports a bad operand, a division by zero and an unparsable ref as SF7003, at the attribute', () => {
+    const r = check('#include "org/smartfrog/functions.sf"\nsfConfig extends { a (1 + "x"); b (1 / 0); c extends ref { reference "a::"; } d 1; }')
+    expect(r.diagnostics.map(d => `${d.code} ${d.pos.line}`)).toEqual(['SF7003 2', 'SF7003 2', 'SF7003 2'])
+    expect(r.diagnostics[1]!.message).toContain('/ by zero')
+  })
+})

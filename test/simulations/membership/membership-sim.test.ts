@@ -86,4 +86,49 @@ describe('membership core on the in-memory network', () => {
     expect(run(7)).toBe(run(7))
     expect(run(7)).not.toBe(run(8))
   })
+
+  it('a graceful leave is known by all at once, and marked as a leave', () => {
+    const c = new SimCluster({ n: 8, seed: 21 })
+    expect(c.runUntil(() => c.converged(), 30_000)).toBeDefined()
+    const leaver = memberName(5)
+    c.member(leaver).stop({ leave: true })
+    c.network.kill(leaver)
+    const t = c.runUntil(() => c.live([leaver]).every(o => c.statusOf(o, leaver) === 'dead'), 5_000, 10)
+    expect(t).toBeLessThan(1_000)
+    expect(c.member(memberName(0)).member(leaver)?.left).toBe(true)
+  })
+
+  it('the bootstrap member dies: the others keep each other, and a newcomer can join through any of them', () => {
+    const c = new SimCluster({ n: 6, seed: 8 })
+    expect(c.runUntil(() => c.converged(), 30_000)).toBeDefined()
+    c.kill(memberName(0))
+    expect(c.runUntil(() => c.allSayDead(memberName(0)), 30_000)).toBeDefined()
+    c.runFor(60_000)
+    expect(c.converged()).toBe(true)
+  })
+
+  it('Lifeguard: a member cut off from everyone raises its own health score and so slows its accusations', () => {
+    const c = new SimCluster({ n: 10, seed: 13 })
+    expect(c.runUntil(() => c.converged(), 30_000)).toBeDefined()
+    const lonely = memberName(9)
+    expect(c.member(lonely).health).toBe(0)
+    c.network.partition([c.ids.filter(id => id !== lonely)])
+    c.runFor(5_000)
+    expect(c.member(lonely).health).toBeGreaterThan(2)
+    // while the healthy side keeps a clean record of its own
+    expect(c.live([lonely]).every(id => c.member(id).health <= 1)).toBe(true)
+  })
+
+  it('incarnations: a suspected member refutes with a higher incarnation that everyone adopts', () => {
+    const c = new SimCluster({ n: 10, seed: 17 })
+    expect(c.runUntil(() => c.converged(), 30_000)).toBeDefined()
+    const target = memberName(3)
+    c.network.pause(target)
+    expect(c.runUntil(() => c.live([target]).some(o => c.statusOf(o, target) === 'suspect'), 10_000, 10)).toBeDefined()
+    c.network.resume(target)
+    expect(c.runUntil(() => c.converged(), 10_000)).toBeDefined()
+    const inc = c.member(target).incarnation
+    expect(inc).toBeGreaterThan(0)
+    expect(c.runUntil(() => c.live([target]).every(o => c.member(o).member(target)?.incarnation === inc), 10_000)).toBeDefined()
+  })
 })

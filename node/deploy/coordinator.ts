@@ -1,0 +1,167 @@
+import type { Clock } from '../seams/clock.ts'
+import type { ComponentStatus } from '../engine/types.ts'
+import type { SfJsonObject } from '../sf/sfjson.ts'
+import { releaseClaims } from './claims.ts'
+import type { ClaimClient } from './claims.ts'
+import { DeployFailedError, PoolExistsError, PoolNotFoundError } from './errors.ts'
+import type { PeerFailure } from './errors.ts'
+import { isActive } from './registry.ts'
+import type { PoolRegistry } from './registry.ts'
+import { failureKind, requestWithRetry } from './retry.ts'
+import { claimsOf, splitPool } from './split.ts'
+import type { DeployTimings, DeployTransport, HostResolver, PartPlan, PoolRecordView, SplitPlan } from './types.ts'
+
+// The entry peer's side: split, then two phases. Prepare goes to every owner at once; if all say yes, commit goes
+// to every owner at once; any refusal, failure or silence (after retries) aborts every owner that was asked, and
+// the deploy fails having left nothing anywhere. The coordinator keeps no state a crash would leave dangling:
+// owners hold their reservations on a lease, so an entry peer that dies between the phases costs only the lease.
+
+export interface CoordinatorInit {
+  self: string
+  /** The host name this peer answers to (the root's host unless `--at`). */
+  selfHost: string
+  clock: Clock
+  transport: DeployTransport
+  resolveHost: HostResolver
+  registry: PoolRegistry
+  claimClient: ClaimClient
+  timings: DeployTimings
+  /** Deploy ids: unique per peer; the default counts from the clock. */
+  newDeployId?: (pool: string) => string
+  log: (message: string, context: Record<string, unknown>) => void
+}
+
+export interface DeployResult {
+  pool: string
+  deployId: string
+  plan: SplitPlan
+  components: ComponentStatus[]
+  /** Virtual or real ms from the call to every owner having reported running. */
+  elapsedMs: number
+}
+
+export interface DeployRequestOptions {
+  /** `--at HOST`: where the root goes. */
+  at?: string
+}
+
+/** The parts of a plan grouped by owner, in the order owners first appear. */
+export function byOwner (parts: readonly PartPlan[]): Map<string, PartPlan[]> {
+  const m = new Map<string, PartPlan[]>()
+  for (const p of parts) m.set(p.peer, [...(m.get(p.peer) ?? []), p])
+  return m
+}
+
+export class DeployCoordinator {
+  readonly #i: CoordinatorInit
+  #counter = 0
+
+  constructor (init: CoordinatorInit) {
+    this.#i = init
+  }
+
+  async deploy (pool: string, config: SfJsonObject, options: DeployRequestOptions = {}): Promise<DeployResult> {
+    const started = this.#i.clock.now()
+    const existing = this.#i.registry.get(pool)
+    if (existing !== undefined && isActive(existing)) throw new PoolExistsError(pool, existing.state)
+    // Throws UnknownHostError before any peer is contacted.
+    const plan = splitPool(config, { pool, entryPeer: this.#i.self, entryHost: this.#i.selfHost, resolveHost: this.#i.resolveHost, ...(options.at !== undefined ? { at: options.at } : {}) })
+    const deployId = this.#i.newDeployId?.(pool) ?? `${pool}.${this.#i.self}.${Math.floor(this.#i.clock.now())}.${++this.#counter}`
+    const owners = byOwner(plan.parts)
+    const participants = [...new Set([this.#i.self, ...owners.keys()])]
+    const t = this.#i.timings
+    const record = (state: PoolRecordView['state'], reason?: string): Omit<PoolRecordView, 'version'> => ({
+      pool,
+      entry: this.#i.self,
+      deployId,
+      parts: plan.parts.map(p => ({ path: p.path, host: p.host, peer: p.peer, ...(p.parentPath !== undefined ? { parentPath: p.parentPath } : {}) })),
+      claims: claimsOf(plan.parts),
+      state,
+      ...(reason !== undefined ? { reason } : {})
+    })
+    void this.#i.registry.update(pool, () => record('preparing'))
+    this.#i.log('deploy: prepare', { pool, deployId, owners: [...owners.keys()] })
+
+    const failures: PeerFailure[] = []
+    const hostOf = (peer: string): string => owners.get(peer)?.[0]?.host ?? peer
+    // Lease: long enough for the slowest prepare to come back and the commit to reach every owner.
+    const leaseMs = t.prepareLeaseMs
+    await Promise.all([...owners].map(async ([peer, parts]) => {
+      try {
+        const r = await requestWithRetry(this.#i.transport, this.#i.clock, peer, { type: 'prepare', deployId, pool, coordinator: this.#i.self, parts, participants, leaseMs }, { timeoutMs: t.requestTimeoutMs, attempts: t.attempts })
+        if (r.type !== 'prepared') failures.push({ peer, host: hostOf(peer), phase: 'prepare', kind: 'error', reason: `unexpected answer ${r.type}` })
+        else if (!r.ok) failures.push({ peer, host: hostOf(peer), phase: 'prepare', kind: 'refused', reason: r.reason })
+      } catch (err) {
+        failures.push({ peer, host: hostOf(peer), phase: 'prepare', kind: failureKind(err), reason: (err as Error).message })
+      }
+    }))
+    if (failures.length > 0) return await this.#fail(pool, deployId, owners, failures, record)
+
+    this.#i.log('deploy: commit', { pool, deployId })
+    void this.#i.registry.update(pool, () => record('committing'))
+    const components: ComponentStatus[] = []
+    await Promise.all([...owners].map(async ([peer]) => {
+      try {
+        const r = await requestWithRetry(this.#i.transport, this.#i.clock, peer, { type: 'commit', deployId, pool }, { timeoutMs: t.commitTimeoutMs, attempts: t.attempts })
+        if (r.type !== 'committed') failures.push({ peer, host: hostOf(peer), phase: 'commit', kind: 'error', reason: `unexpected answer ${r.type}` })
+        else if (!r.ok) failures.push({ peer, host: hostOf(peer), phase: 'commit', kind: 'refused', reason: r.reason })
+        else components.push(...r.components)
+      } catch (err) {
+        failures.push({ peer, host: hostOf(peer), phase: 'commit', kind: failureKind(err), reason: (err as Error).message })
+      }
+    }))
+    if (failures.length > 0) return await this.#fail(pool, deployId, owners, failures, record)
+    const elapsedMs = this.#i.clock.now() - started
+    await this.#i.registry.update(pool, () => record('running'))
+    this.#i.log('deploy: running', { pool, deployId, elapsedMs })
+    const order = new Map(plan.parts.map((p, i) => [p.path, i]))
+    components.sort((a, b) => a.path < b.path ? -1 : a.path > b.path ? 1 : 0)
+    void order
+    return { pool, deployId, plan, components, elapsedMs }
+  }
+
+  async #fail (pool: string, deployId: string, owners: Map<string, PartPlan[]>, failures: PeerFailure[],
+    record: (state: PoolRecordView['state'], reason?: string) => Omit<PoolRecordView, 'version'>): Promise<never> {
+    const err = new DeployFailedError(pool, deployId, failures)
+    this.#i.log('deploy: abort', { pool, deployId, reason: err.message })
+    const t = this.#i.timings
+    await Promise.all([...owners.keys()].map(async peer => {
+      try {
+        await requestWithRetry(this.#i.transport, this.#i.clock, peer, { type: 'abort', deployId, pool, reason: err.message }, { timeoutMs: t.commitTimeoutMs, attempts: t.attempts })
+      } catch (e) {
+        // An owner we cannot reach lets its lease run out (prepared) or finds its parent gone (committed).
+        this.#i.log('abort not confirmed', { pool, deployId, peer, error: (e as Error).message })
+      }
+    }))
+    await this.#i.registry.update(pool, () => record('failed', err.message))
+    throw err
+  }
+
+  /**
+   * Terminates a pool from any peer: the root's owner cascades down the tree (remote children first, in reverse
+   * order); then every part is told directly, in reverse definition order, so owners whose parent's peer is gone
+   * are reached too (terminate-part is idempotent). Then the claims go back and the registry says terminated.
+   */
+  async terminate (pool: string, kind: 'normal' | 'abnormal' = 'normal', reason = 'terminated by the operator'): Promise<{ unreachable: string[] }> {
+    const r = this.#i.registry.get(pool)
+    if (r === undefined) throw new PoolNotFoundError(pool)
+    const t = this.#i.timings
+    await this.#i.registry.update(pool, old => ({ ...(old ?? r), state: 'terminating' }))
+    const unreachable = new Set<string>()
+    const send = async (part: { path: string, peer: string }, fromParent: boolean): Promise<void> => {
+      if (unreachable.has(part.peer)) return
+      try {
+        await requestWithRetry(this.#i.transport, this.#i.clock, part.peer, { type: 'terminate-part', pool, path: part.path, kind, reason, fromParent }, { timeoutMs: t.commitTimeoutMs, attempts: t.attempts })
+      } catch (err) {
+        unreachable.add(part.peer)
+        this.#i.log('terminate: owner unreachable', { pool, path: part.path, peer: part.peer, error: (err as Error).message })
+      }
+    }
+    const root = r.parts.find(p => p.path === '')
+    if (root !== undefined) await send(root, true)
+    for (const part of [...r.parts].reverse()) await send(part, true)
+    await releaseClaims(this.#i.claimClient, r.deployId, pool, r.claims)
+    await this.#i.registry.update(pool, old => ({ ...(old ?? r), state: 'terminated', reason: `${kind}: ${reason}` }))
+    return { unreachable: [...unreachable].sort() }
+  }
+}

@@ -1,0 +1,229 @@
+import type { Clock, Timer } from '../seams/clock.ts'
+import type { ComponentStatus, TerminationRecord } from '../engine/types.ts'
+import type { SfJson } from '../sf/sfjson.ts'
+import { claimAll, confirmClaims, releaseClaims } from './claims.ts'
+import type { ClaimClient } from './claims.ts'
+import { PathNotFoundError } from './errors.ts'
+import { PartLifecycle } from './lifecycle.ts'
+import type { LivePart } from './lifecycle.ts'
+import { claimsOf, partOf } from './split.ts'
+import type { Claims, DeployResponse, DeployTimings, DeployTransport, OrphanPolicy, PartEngine, PartPlan } from './types.ts'
+import type { PoolRegistry } from './registry.ts'
+
+// The owner's side of the two-phase deploy. prepare validates and reserves through the engine, then claims the
+// parts' domain names and addresses; commit deploys and starts; abort undoes whatever stage was reached. Every
+// message is idempotent per deploy id: a retried prepare or commit gets the answer of the first one. A prepared
+// deploy that hears neither commit nor abort within the lease releases its reservation and claims by itself, and
+// an aborted deploy id is remembered (tombstone) so a prepare that arrives late is refused.
+
+type Stage = 'preparing' | 'prepared' | 'refused' | 'committing' | 'committed' | 'aborted'
+
+interface DeployEntry {
+  deployId: string
+  pool: string
+  parts: PartPlan[]
+  participants: string[]
+  claims: Claims
+  stage: Stage
+  lease?: Timer
+  prepared?: Promise<DeployResponse>
+  committed?: Promise<DeployResponse>
+}
+
+export interface ParticipantInit {
+  self: string
+  clock: Clock
+  transport: DeployTransport
+  engine: PartEngine
+  registry: PoolRegistry
+  claimClient: ClaimClient
+  isLive: (peer: string) => boolean
+  orphanPolicy: OrphanPolicy
+  timings: DeployTimings
+  log: (message: string, context: Record<string, unknown>) => void
+}
+
+export class Participant {
+  readonly #i: ParticipantInit
+  readonly #deploys = new Map<string, DeployEntry>()
+  readonly lifecycle: PartLifecycle
+  #unsubscribe: (() => void) | undefined
+
+  constructor (init: ParticipantInit) {
+    this.#i = init
+    this.lifecycle = new PartLifecycle({
+      self: init.self,
+      clock: init.clock,
+      transport: init.transport,
+      engine: init.engine,
+      registry: init.registry,
+      claimClient: init.claimClient,
+      isLive: init.isLive,
+      orphanPolicy: init.orphanPolicy,
+      timings: init.timings,
+      log: init.log
+    })
+  }
+
+  start (): void {
+    this.#unsubscribe = this.#i.engine.onPartTerminated((pool, path, record) => this.lifecycle.partEnded(pool, path, record))
+  }
+
+  stop (): void {
+    this.#unsubscribe?.()
+    this.lifecycle.stop()
+    for (const d of this.#deploys.values()) d.lease?.cancel()
+  }
+
+  /** Stage of a deploy on this owner (tests and `status` of a deploy in flight). */
+  stage (deployId: string): Stage | undefined { return this.#deploys.get(deployId)?.stage }
+
+  prepare (deployId: string, pool: string, parts: PartPlan[], participants: string[], leaseMs: number): Promise<DeployResponse> {
+    const old = this.#deploys.get(deployId)
+    if (old !== undefined) return old.prepared ?? Promise.resolve({ type: 'prepared', ok: false, reason: `deploy ${deployId} was ${old.stage}` })
+    const d: DeployEntry = { deployId, pool, parts, participants, claims: claimsOf(parts), stage: 'preparing' }
+    this.#deploys.set(deployId, d)
+    d.prepared = this.#prepare(d, leaseMs)
+    return d.prepared
+  }
+
+  async #prepare (d: DeployEntry, leaseMs: number): Promise<DeployResponse> {
+    const refuse = (reason: string): DeployResponse => {
+      d.stage = 'refused'
+      this.#forgetLater(d)
+      this.#i.log('prepare refused', { pool: d.pool, deployId: d.deployId, reason })
+      return { type: 'prepared', ok: false, reason }
+    }
+    const foreign = d.parts.find(p => p.peer !== this.#i.self)
+    if (foreign !== undefined) return refuse(`part ${foreign.path || '(root)'} is addressed to ${foreign.peer}, not ${this.#i.self}`)
+    const taken = d.parts.find(p => this.lifecycle.get(d.pool, p.path)?.state === 'running')
+    if (taken !== undefined) return refuse(`part ${taken.path || '(root)'} of pool ${d.pool} is already deployed here`)
+    let verdict
+    try {
+      verdict = await this.#i.engine.prepare(d.deployId, d.pool, d.parts)
+    } catch (err) {
+      return refuse((err as Error).message)
+    }
+    if (!verdict.ok) return refuse(verdict.reason ?? 'refused by the engine')
+    try {
+      await claimAll(this.#i.claimClient, d.deployId, d.pool, d.claims, leaseMs)
+    } catch (err) {
+      this.#i.engine.release(d.deployId)
+      return refuse(`${(err as Error).name}: ${(err as Error).message}`)
+    }
+    // An abort may have arrived while we were claiming: it wins.
+    if (d.stage !== 'preparing') {
+      this.#i.engine.release(d.deployId)
+      void releaseClaims(this.#i.claimClient, d.deployId, d.pool, d.claims)
+      return { type: 'prepared', ok: false, reason: `deploy ${d.deployId} was ${d.stage}` }
+    }
+    d.stage = 'prepared'
+    d.lease = this.#i.clock.setTimeout(() => { void this.#expire(d) }, leaseMs)
+    return { type: 'prepared', ok: true }
+  }
+
+  async #expire (d: DeployEntry): Promise<void> {
+    if (d.stage !== 'prepared') return
+    this.#i.log('prepare lease expired: releasing', { pool: d.pool, deployId: d.deployId })
+    await this.#undoPrepare(d)
+  }
+
+  async #undoPrepare (d: DeployEntry): Promise<void> {
+    d.stage = 'aborted'
+    d.lease?.cancel()
+    this.#i.engine.release(d.deployId)
+    this.#forgetLater(d)
+    await releaseClaims(this.#i.claimClient, d.deployId, d.pool, d.claims)
+  }
+
+  commit (deployId: string): Promise<DeployResponse> {
+    const d = this.#deploys.get(deployId)
+    if (d === undefined) return Promise.resolve({ type: 'committed', ok: false, reason: `unknown deploy ${deployId} (never prepared here, or forgotten)` })
+    if (d.committed !== undefined) return d.committed
+    if (d.stage !== 'prepared') return Promise.resolve({ type: 'committed', ok: false, reason: `deploy ${deployId} is ${d.stage}` })
+    d.stage = 'committing'
+    d.lease?.cancel()
+    d.committed = this.#commit(d)
+    return d.committed
+  }
+
+  async #commit (d: DeployEntry): Promise<DeployResponse> {
+    let components: ComponentStatus[]
+    try {
+      components = await this.#i.engine.deploy(d.deployId, d.pool, d.parts)
+    } catch (err) {
+      // The engine rolled its own deploy back (PoolEngine's contract); give back the rest.
+      const reason = `${(err as Error).name}: ${(err as Error).message}`
+      this.#i.log('commit failed', { pool: d.pool, deployId: d.deployId, reason })
+      await this.#undoPrepare(d)
+      return { type: 'committed', ok: false, reason }
+    }
+    // Adopted before looking at an abort that came meanwhile: the abort then finds the parts and terminates them.
+    for (const p of d.parts) this.lifecycle.adopt(d.pool, p, d.participants)
+    if ((d.stage as Stage) === 'aborted') return { type: 'committed', ok: false, reason: `deploy ${d.deployId} was aborted during commit` }
+    d.stage = 'committed'
+    await confirmClaims(this.#i.claimClient, d.deployId, d.pool, d.claims)
+    return { type: 'committed', ok: true, components }
+  }
+
+  async abort (deployId: string, pool: string, reason: string): Promise<DeployResponse> {
+    const d = this.#deploys.get(deployId)
+    if (d === undefined) {
+      // Remember it: a prepare that was overtaken by its abort must not reserve anything.
+      const t: DeployEntry = { deployId, pool, parts: [], participants: [], claims: { names: [], ips: [] }, stage: 'aborted' }
+      this.#deploys.set(deployId, t)
+      this.#forgetLater(t)
+      return { type: 'ok' }
+    }
+    this.#i.log('abort', { pool, deployId, reason, stage: d.stage })
+    switch (d.stage) {
+      case 'preparing': d.stage = 'aborted'; await d.prepared; break
+      case 'prepared': await this.#undoPrepare(d); break
+      case 'committing':
+        d.stage = 'aborted'
+        await d.committed
+        await this.#undoCommit(d, reason)
+        break
+      case 'committed': d.stage = 'aborted'; await this.#undoCommit(d, reason); break
+      default: break
+    }
+    return { type: 'ok' }
+  }
+
+  async #undoCommit (d: DeployEntry, reason: string): Promise<void> {
+    // Children first: parts are in pre-order, so reverse order terminates every child part before its parent.
+    for (const p of [...d.parts].reverse()) {
+      await this.lifecycle.terminate(d.pool, p.path, { type: 'abnormal', reason: `deploy aborted: ${reason}`, path: p.path }, { report: false, cascade: false })
+    }
+    this.lifecycle.forget(d.pool, d.parts.map(p => p.path))
+    this.#i.engine.release(d.deployId)
+    this.#forgetLater(d)
+    await releaseClaims(this.#i.claimClient, d.deployId, d.pool, d.claims)
+  }
+
+  #forgetLater (d: DeployEntry): void {
+    this.#i.clock.setTimeout(() => { if (this.#deploys.get(d.deployId) === d && d.stage !== 'committed') this.#deploys.delete(d.deployId) }, this.#i.timings.tombstoneMs)
+  }
+
+  // ---- reads and writes routed to this owner -------------------------------------------------------------------
+
+  status (pool: string): { components: ComponentStatus[], termination?: TerminationRecord } {
+    return this.lifecycle.status(pool)
+  }
+
+  #partFor (pool: string, path: string): LivePart {
+    const part = partOf(this.lifecycle.parts(pool).filter(p => p.state === 'running').map(p => ({ path: p.plan.path, p })), path)
+    if (part === undefined) throw new PathNotFoundError(pool, path)
+    return part.p
+  }
+
+  get (pool: string, path: string, attr?: string): SfJson {
+    this.#partFor(pool, path)
+    return this.#i.engine.get(pool, path, attr)
+  }
+
+  set (pool: string, path: string, attr: string, value: SfJson): void {
+    this.#partFor(pool, path)
+    this.#i.engine.set(pool, path, attr, value)
+  }
+}

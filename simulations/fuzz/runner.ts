@@ -1,0 +1,39 @@
+import fc from 'fast-check'
+import type { FuzzTarget } from './targets.ts'
+
+// Runs one target for a time budget and reports how many inputs it took, the slowest one and the heap it grew by.
+// A fault makes fast-check shrink the input and throw with the seed and path that replay it.
+
+export interface FuzzReport {
+  name: string
+  inputs: number
+  ms: number
+  slowestMs: number
+  heapGrowthMB: number
+  seed: number
+}
+
+export function runTarget (target: FuzzTarget, budgetMs: number, seed: number): FuzzReport {
+  let inputs = 0
+  let slowest = 0
+  const heap0 = process.memoryUsage().heapUsed
+  const t0 = performance.now()
+  fc.assert(fc.property(target.input, x => {
+    inputs++
+    const s = performance.now()
+    target.check(x)
+    slowest = Math.max(slowest, performance.now() - s)
+  }), { numRuns: Number.MAX_SAFE_INTEGER, interruptAfterTimeLimit: budgetMs, markInterruptAsFailure: false, seed })
+  return {
+    name: target.name,
+    inputs,
+    ms: Math.round(performance.now() - t0),
+    slowestMs: Math.round(slowest),
+    heapGrowthMB: Math.round((process.memoryUsage().heapUsed - heap0) / 1e6),
+    seed
+  }
+}
+
+export function formatReport (r: FuzzReport): string {
+  return `${r.name.padEnd(16)} ${String(r.inputs).padStart(9)} inputs in ${(r.ms / 1000).toFixed(1)} s, slowest ${r.slowestMs} ms, heap +${r.heapGrowthMB} MB (seed ${r.seed})`
+}
