@@ -16,4 +16,5 @@ export const MAX_HOST_NAMES = 16
 /** RFC 1035: 253 characters for a full name. */
 export const MAX_HOST_NAME_LENGTH = 253
 export const MAX_UPDATES_PER_MESSAGE = 64
-export const MAX_MEMBERS_PER_SYNC = 4096
+/** A push-pull carries at most this many members (about 300 KB with real multiaddrs); larger meshes sync a window. */
+export const MAX_MEMBERS_PER_SYNC = 2048

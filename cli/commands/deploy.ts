@@ -2,7 +2,8 @@ import { parseArgs } from 'node:util'
 import type { CliIO } from '../command.ts'
 import { UsageError } from '../command.ts'
 import { API_OPTION, API_USAGE, apiPath, withClient } from '../lib/api.ts'
-import { eventLine, poolJson, poolText } from '../lib/status-format.ts'
+import { poolJson, poolText } from '../lib/status-format.ts'
+import { DeployProgress } from '../lib/progress.ts'
 import { resolveDescription } from '../lib/resolve.ts'
 import { checkPoolName, ApiRequestError } from '../../node/api/messages.ts'
 import type { PoolStatus } from '../../node/engine/types.ts'
@@ -51,11 +52,13 @@ export async function run (argv: string[], io: CliIO): Promise<number> {
 
   return await withClient('deploy', path, io, async client => {
     let status: PoolStatus
+    const progress = new DeployProgress(io.stdout)
+    const started = Date.now()
     try {
       const result = await client.call('deploy', { pool: values.name!, config, wait: values.wait }, {
         onItem: item => {
           // Component states only: the commands and their output are in `sdpeer logs`.
-          if (item.kind === 'event' && item.event.kind === 'state' && !values.json) io.stdout.write(eventLine(item.event) + '\n')
+          if (item.kind === 'event' && !values.json) progress.event(item.event)
         }
       })
       if ('accepted' in result) {
@@ -67,12 +70,14 @@ export async function run (argv: string[], io: CliIO): Promise<number> {
     } catch (err) {
       // A deploy that fails in the engine has been rolled back by the time this answer comes: nothing is left.
       const e = err as Error
+      if (values.wait && !values.json) progress.finish(`pool ${values.name} not deployed (${((Date.now() - started) / 1000).toFixed(1)} s)`)
       if (e.name === 'ApiRemoteError') {
         io.stderr.write(`sdpeer deploy: pool ${values.name} not deployed: ${e.message}\n`)
         return 1
       }
       throw err
     }
+    if (!values.json) progress.finish(`pool ${status.pool} ${status.state} after ${((Date.now() - started) / 1000).toFixed(1)} s (${status.components.length} components)`)
     io.stdout.write(values.json ? JSON.stringify(poolJson(status)) + '\n' : poolText(status))
     return status.state === 'running' ? 0 : 1
   })

@@ -5,9 +5,11 @@ import { UsageError } from '../command.ts'
 import { startDaemon } from '../../node/daemon/daemon.ts'
 import type { Daemon } from '../../node/daemon/daemon.ts'
 import { parseCapacity } from '../../node/drivers/sim/capacity.ts'
+import { parseConsoleAddress } from '../../node/api/console/address.ts'
 
 export const summary = 'run this host\'s daemon in the foreground'
 export const usage = `sdpeer join --host NAME --state-dir DIR --driver sim [--capacity memory=MiB,vcpus=N] [--api PATH] [--json-logs]
+       [--console ADDR:PORT [--console-public] [--metrics-public]]
 
 Runs the sdpeer daemon of this host in the foreground until SIGINT or SIGTERM.
 
@@ -19,6 +21,11 @@ Runs the sdpeer daemon of this host in the foreground until SIGINT or SIGTERM.
   --api PATH            control socket (default STATE_DIR/api.sock), mode 0600. Refuses to start when another
                         daemon answers there; removes a stale socket left by a killed one.
   --json-logs           JSON log lines on stderr even when it is a terminal (they are JSON whenever it is not)
+  --console ADDR:PORT   serve the management console and Prometheus /metrics (e.g. 127.0.0.1:8080; port 0: any
+                        free one). Every request needs the token kept in STATE_DIR/console.token: \`sdpeer console\`
+                        prints the URL to open.
+  --console-public      allow a non-loopback --console address (the console changes and terminates pools)
+  --metrics-public      serve /metrics without the token
 
 On start the daemon recovers the pools recorded in the state dir: it re-attaches to domains that still run and
 terminates what was half-deployed. SIGINT/SIGTERM stop the daemon WITHOUT terminating pools; the next daemon on the
@@ -33,7 +40,10 @@ export async function run (argv: string[], io: CliIO): Promise<number> {
       driver: { type: 'string' },
       capacity: { type: 'string' },
       api: { type: 'string' },
-      'json-logs': { type: 'boolean', default: false }
+      'json-logs': { type: 'boolean', default: false },
+      console: { type: 'string' },
+      'console-public': { type: 'boolean', default: false },
+      'metrics-public': { type: 'boolean', default: false }
     },
     allowPositionals: true,
     strict: true
@@ -48,6 +58,15 @@ export async function run (argv: string[], io: CliIO): Promise<number> {
   } catch (err) {
     throw new UsageError((err as Error).message)
   }
+  if (values.console !== undefined) {
+    try {
+      parseConsoleAddress(values.console, values['console-public'])
+    } catch (err) {
+      throw new UsageError((err as Error).message)
+    }
+  } else if (values['console-public'] || values['metrics-public']) {
+    throw new UsageError('--console-public and --metrics-public go with --console ADDR:PORT')
+  }
 
   let daemon: Daemon
   try {
@@ -58,6 +77,7 @@ export async function run (argv: string[], io: CliIO): Promise<number> {
       ...(capacity ? { capacity } : {}),
       ...(values.api !== undefined ? { apiPath: resolve(io.cwd, values.api) } : {}),
       jsonLogs: values['json-logs'],
+      ...(values.console !== undefined ? { console: { listen: values.console, public: values['console-public'], metricsPublic: values['metrics-public'] } } : {}),
       logStream: io.stderr
     })
   } catch (err) {

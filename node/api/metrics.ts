@@ -227,19 +227,22 @@ export function setReservations (n: number, registry: Metrics = metrics): void {
 }
 
 /**
- * Times deploys and terminations from the engine's root state events (deploying -> running or failed, terminating ->
- * terminated). Returns the unsubscribe function.
+ * Times deploys and terminations from the engine's state events (first component deploying -> root running or
+ * failed; root terminating -> root terminated). Returns the unsubscribe function.
  */
 export function watchEngine (engine: Pick<PoolEngine, 'onEvent'>, registry: Metrics = metrics, clock: Clock = realClock): () => void {
   const deployStart = new Map<string, number>()
   const terminateStart = new Map<string, number>()
   return engine.onEvent((e: EngineEvent) => {
-    if (e.kind !== 'state' || e.path !== '') return
+    if (e.kind !== 'state') return
     const now = clock.now()
+    // A pool's deploy starts with the first component deploying (the root reports last); it ends with the root.
+    if ((e.state === 'deploying' || e.state === 'deployed') && !deployStart.has(e.pool) && !terminateStart.has(e.pool)) {
+      deployStart.set(e.pool, now)
+      return
+    }
+    if (e.path !== '') return
     switch (e.state) {
-      case 'deploying':
-        deployStart.set(e.pool, now)
-        break
       case 'running': {
         const t = deployStart.get(e.pool)
         if (t !== undefined) { registry.deployLatency.observe((now - t) / 1000); registry.deploys.inc({ outcome: 'running' }) }

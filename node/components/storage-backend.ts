@@ -61,7 +61,7 @@ export class StorageBackendComponent extends LiveComponent {
       this.saved = { kind: this.kind, workDir: this.workDir, preparing: true }
       await mkdir(this.workDir, { recursive: true })
       const backend = await this.getBackend()
-      const prepared = await backend.prepare({ shell: shellOf(this), workDir: this.workDir })
+      const prepared = await backend.prepare({ shell: shellOf(this), workDir: this.workDir, signal: this.terminationSignal })
       this.saved = { kind: this.kind, workDir: this.workDir, prepared }
       // LVM volumes live outside the work dir: only their record lets a restarted daemon remove them.
       if (this.kind === 'lvm') await this.env.persist(); else this.saveLater()

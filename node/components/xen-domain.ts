@@ -3,6 +3,7 @@ import { LiveComponent } from '../engine/component.ts'
 import type { Timer } from '../seams/clock.ts'
 import type { TerminationRecord } from '../engine/types.ts'
 import { EngineError } from '../engine/types.ts'
+import { sizeMiB } from '../sf/schemas.ts'
 import type { PreparedStorage } from '../storage/types.ts'
 import { StorageBackendComponent } from './storage-backend.ts'
 import { checkDomainName, checkHostname, checkIPv4, checkNetmask } from './validate.ts'
@@ -38,7 +39,7 @@ export class XenDomain extends LiveComponent {
       const v = this.string(a)
       if (v !== undefined && /[\0\n\r]/.test(v)) problems.push(`attribute ${a}: control characters are not allowed`)
     }
-    if (this.number('memory', 256) <= 0) problems.push('attribute memory must be positive')
+    try { this.memoryMiB() } catch (err) { problems.push((err as Error).message) }
     const vcpus = this.number('vcpus', 1)
     if (vcpus < 1 || !Number.isInteger(vcpus)) problems.push('attribute vcpus must be a positive integer')
     if (problems.length) throw new EngineError(problems.join('; '), this.pool, this.path)
@@ -58,10 +59,19 @@ export class XenDomain extends LiveComponent {
     return name
   }
 
+  /** `memory` is an Integer (MiB) or a size String ("512M", "1G"), as the schema says; default 512. */
+  memoryMiB (): number {
+    const v = this.value('memory')
+    if (v === undefined || v === null) return 512
+    const mib = sizeMiB(v)
+    if (mib === undefined || mib <= 0) throw new EngineError(`attribute memory: ${JSON.stringify(v)} is not a positive size (Integer MiB or "512M", "1G")`, this.pool, this.path)
+    return Math.ceil(mib)
+  }
+
   spec (name: string, prepared: PreparedStorage | undefined): DomainSpec {
     const spec: DomainSpec = {
       name,
-      memoryMiB: this.number('memory', 256),
+      memoryMiB: this.memoryMiB(),
       vcpus: this.number('vcpus', 1),
       disks: prepared?.disks ?? [],
       options: {}
@@ -88,12 +98,18 @@ export class XenDomain extends LiveComponent {
     this.saved = { domainName: name, starting: true }
     let handle: DomainHandle
     try {
-      handle = await this.env.driver.start(spec)
+      handle = await this.env.driver.start(spec, { signal: this.terminationSignal })
     } catch (err) {
       this.saved = {}
       this.log('error', `domain ${name} failed to start: ${(err as Error).message}`)
-      if (backend) await backend.discard(`domain ${name} failed to start`).catch(e => this.log('error', `discarding storage: ${(e as Error).message}`))
+      if (backend && !this.isTerminating) await backend.discard(`domain ${name} failed to start`).catch(e => this.log('error', `discarding storage: ${(e as Error).message}`))
       throw err
+    }
+    if (this.isTerminating) {
+      // Termination began while the driver was starting it and the driver did not abort: it must not outlive us.
+      await this.env.driver.destroy(handle)
+      this.saved = {}
+      throw new EngineError(`domain ${name} started after termination began; destroyed`, this.pool, this.path)
     }
     this.saved = { domainName: name, handle }
     // The pool's `running` record, written before deploy returns, holds every handle; until then a lost write only

@@ -10,6 +10,7 @@ import { createLogger } from './logger.ts'
 import type { Logger } from './logger.ts'
 import { ensureStateDir, loadIdentity, lockStateDir } from './state-dir.ts'
 import { loadFactories } from './factories.ts'
+import { startConsole } from '../api/console/index.ts'
 import type { DaemonFactories } from './factories.ts'
 
 // Assembles one host's daemon: state dir (lock, identity), logger, hypervisor driver, engine (recovering what an
@@ -36,6 +37,10 @@ export interface DaemonConfig {
   /** Where logs go; stderr by default. */
   logStream?: NodeJS.WritableStream & { isTTY?: boolean }
   clock?: Clock
+  // --- console (issue 9) ---
+  /** `--console ADDR:PORT`: the management console and /metrics; loopback unless `public`. */
+  console?: { listen: string, public?: boolean, metricsPublic?: boolean }
+  // --- end console ---
 }
 
 export class DaemonConfigError extends Error {
@@ -61,6 +66,8 @@ export interface Daemon {
   readonly engine: PoolEngine
   readonly driver: HypervisorDriver
   readonly log: Logger
+  /** The console's URL (without its token) when `--console` was given. */
+  readonly consoleUrl?: string
   /** Stops the API and the engine's watching, releases the state dir. Pools keep running. Idempotent. */
   stop (): Promise<void>
 }
@@ -122,6 +129,17 @@ export async function startDaemon (config: DaemonConfig, factories?: Partial<Dae
 
     handler = createEngineHandler(engine, { host, driver: config.driver, version: VERSION }, log)
     becomeReady()
+    // --- console (issue 9): stopped first, before the control API ---
+    let consoleUrl: string | undefined
+    if (config.console) {
+      const c = await startConsole({
+        ...config.console, host, driverName: config.driver, stateDir: config.stateDir, engine, driver, clock, log: log.child({ component: 'console' })
+      })
+      undo.unshift(async () => { await c.close() })
+      consoleUrl = c.url
+      log.info({ console: c.url }, 'console ready (`sdpeer console` prints the URL with its token)')
+    }
+    // --- end console ---
     log.info({ api: apiPath, stateDir: config.stateDir, driver: config.driver }, 'daemon ready')
 
     let stopping: Promise<void> | undefined
@@ -131,6 +149,7 @@ export async function startDaemon (config: DaemonConfig, factories?: Partial<Dae
       engine,
       driver,
       log,
+      ...(consoleUrl !== undefined ? { consoleUrl } : {}),
       stop: async () => {
         stopping ??= (async () => {
           log.info({}, 'stopping (pools keep running)')

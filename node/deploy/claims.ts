@@ -80,6 +80,16 @@ export class ClaimTable {
     return h !== undefined && (h.confirmed || h.expiresAt > this.#clock.now()) ? h.pool : undefined
   }
 
+  /** Claims every key it can; answers the refused ones with the pool holding each. */
+  claimMany (deployId: string, pool: string, claims: Claims, leaseMs: number): Array<{ kind: ClaimKind, value: string, heldBy: string }> {
+    const refused: Array<{ kind: ClaimKind, value: string, heldBy: string }> = []
+    for (const [kind, value] of entries(claims)) {
+      const r = this.claim(deployId, pool, kind, value, leaseMs)
+      if (!r.granted) refused.push({ kind, value, heldBy: r.heldBy })
+    }
+    return refused
+  }
+
   get size (): number { return this.#held.size }
 }
 
@@ -96,24 +106,36 @@ export interface ClaimClient {
 }
 
 /**
- * Claims every key for `pool` at a majority of its holders. Throws ClaimConflictError naming the pool that holds a
- * key (after releasing what was granted), or ClaimUnavailableError when too few holders answered.
+ * Claims every key for `pool` at a majority of its holders, one request per holder carrying all its keys. Throws
+ * ClaimConflictError naming the pool that holds a key (after releasing what was granted), or
+ * ClaimUnavailableError when too few holders answered.
  */
 export async function claimAll (c: ClaimClient, deployId: string, pool: string, claims: Claims, leaseMs: number): Promise<void> {
   const members = c.members()
-  const results = await Promise.all(entries(claims).map(async ([kind, value]) => {
-    const holders = claimHolders(kind, value, members)
-    const answers = await Promise.all(holders.map(async h => {
-      try {
-        const r = await requestWithRetry(c.transport, c.clock, h, { type: 'claim', deployId, pool, kind, value, leaseMs }, { timeoutMs: c.timeoutMs, attempts: 2 })
-        return r.type === 'claim' ? r : undefined
-      } catch { return undefined }
-    }))
-    const granted = answers.filter(a => a?.granted === true).length
-    const heldBy = answers.find(a => a !== undefined && !a.granted)
-    return { kind, value, ok: granted * 2 > holders.length, heldBy: heldBy !== undefined && !heldBy.granted ? heldBy.heldBy : undefined }
+  const keys = entries(claims).map(([kind, value]) => ({ kind, value, holders: claimHolders(kind, value, members), granted: 0, heldBy: undefined as string | undefined }))
+  const perHolder = new Map<string, Claims>()
+  for (const k of keys) {
+    for (const h of k.holders) {
+      const cl = perHolder.get(h) ?? { names: [], ips: [] }
+      ;(k.kind === 'name' ? cl.names : cl.ips).push(k.value)
+      perHolder.set(h, cl)
+    }
+  }
+  await Promise.all([...perHolder].map(async ([h, mine]) => {
+    let refused: Array<{ kind: ClaimKind, value: string, heldBy: string }>
+    try {
+      const r = await requestWithRetry(c.transport, c.clock, h, { type: 'claim', deployId, pool, claims: mine, leaseMs }, { timeoutMs: c.timeoutMs, attempts: 2 })
+      if (r.type !== 'claim') return
+      refused = r.refused
+    } catch { return }
+    for (const k of keys) {
+      if (!k.holders.includes(h) || !(k.kind === 'name' ? mine.names : mine.ips).includes(k.value)) continue
+      const no = refused.find(x => x.kind === k.kind && x.value === k.value)
+      if (no === undefined) k.granted++
+      else k.heldBy ??= no.heldBy
+    }
   }))
-  const lost = results.find(r => !r.ok)
+  const lost = keys.find(k => k.granted * 2 <= k.holders.length)
   if (lost === undefined) return
   await releaseClaims(c, deployId, pool, claims)
   if (lost.heldBy !== undefined) throw new ClaimConflictError(pool, lost.kind, lost.value, lost.heldBy)

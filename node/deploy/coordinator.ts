@@ -7,7 +7,7 @@ import { DeployFailedError, PoolExistsError, PoolNotFoundError } from './errors.
 import type { PeerFailure } from './errors.ts'
 import { isActive } from './registry.ts'
 import type { PoolRegistry } from './registry.ts'
-import { failureKind, requestWithRetry } from './retry.ts'
+import { failureKind, requestUntilDone, requestWithRetry } from './retry.ts'
 import { claimsOf, splitPool } from './split.ts'
 import type { DeployTimings, DeployTransport, HostResolver, PartPlan, PoolRecordView, SplitPlan } from './types.ts'
 
@@ -102,7 +102,7 @@ export class DeployCoordinator {
     const components: ComponentStatus[] = []
     await Promise.all([...owners].map(async ([peer]) => {
       try {
-        const r = await requestWithRetry(this.#i.transport, this.#i.clock, peer, { type: 'commit', deployId, pool }, { timeoutMs: t.commitTimeoutMs, attempts: t.attempts })
+        const r = await requestUntilDone(this.#i.transport, this.#i.clock, peer, { type: 'commit', deployId, pool }, this.#longPoll())
         if (r.type !== 'committed') failures.push({ peer, host: hostOf(peer), phase: 'commit', kind: 'error', reason: `unexpected answer ${r.type}` })
         else if (!r.ok) failures.push({ peer, host: hostOf(peer), phase: 'commit', kind: 'refused', reason: r.reason })
         else components.push(...r.components)
@@ -114,10 +114,13 @@ export class DeployCoordinator {
     const elapsedMs = this.#i.clock.now() - started
     await this.#i.registry.update(pool, () => record('running'))
     this.#i.log('deploy: running', { pool, deployId, elapsedMs })
-    const order = new Map(plan.parts.map((p, i) => [p.path, i]))
     components.sort((a, b) => a.path < b.path ? -1 : a.path > b.path ? 1 : 0)
-    void order
     return { pool, deployId, plan, components, elapsedMs }
+  }
+
+  #longPoll (): { timeoutMs: number, attempts: number, waitMs: number, deadlineMs: number } {
+    const t = this.#i.timings
+    return { timeoutMs: t.requestTimeoutMs, attempts: t.attempts, waitMs: t.longPollMs, deadlineMs: t.commitTimeoutMs }
   }
 
   async #fail (pool: string, deployId: string, owners: Map<string, PartPlan[]>, failures: PeerFailure[],
@@ -127,7 +130,7 @@ export class DeployCoordinator {
     const t = this.#i.timings
     await Promise.all([...owners.keys()].map(async peer => {
       try {
-        await requestWithRetry(this.#i.transport, this.#i.clock, peer, { type: 'abort', deployId, pool, reason: err.message }, { timeoutMs: t.commitTimeoutMs, attempts: t.attempts })
+        await requestUntilDone(this.#i.transport, this.#i.clock, peer, { type: 'abort', deployId, pool, reason: err.message }, this.#longPoll())
       } catch (e) {
         // An owner we cannot reach lets its lease run out (prepared) or finds its parent gone (committed).
         this.#i.log('abort not confirmed', { pool, deployId, peer, error: (e as Error).message })
@@ -151,7 +154,7 @@ export class DeployCoordinator {
     const send = async (part: { path: string, peer: string }, fromParent: boolean): Promise<void> => {
       if (unreachable.has(part.peer)) return
       try {
-        await requestWithRetry(this.#i.transport, this.#i.clock, part.peer, { type: 'terminate-part', pool, path: part.path, kind, reason, fromParent }, { timeoutMs: t.commitTimeoutMs, attempts: t.attempts })
+        await requestUntilDone(this.#i.transport, this.#i.clock, part.peer, { type: 'terminate-part', pool, path: part.path, kind, reason, fromParent }, this.#longPoll())
       } catch (err) {
         unreachable.add(part.peer)
         this.#i.log('terminate: owner unreachable', { pool, path: part.path, peer: part.peer, error: (err as Error).message })

@@ -3,7 +3,7 @@ import type { ComponentStatus, TerminationRecord } from '../engine/types.ts'
 import { coordinatorOf } from '../scheduler/coordinator.ts'
 import { releaseClaims } from './claims.ts'
 import type { ClaimClient } from './claims.ts'
-import { requestWithRetry } from './retry.ts'
+import { requestUntilDone, requestWithRetry } from './retry.ts'
 import type { PoolRegistry } from './registry.ts'
 import type { DeployTimings, DeployTransport, OrphanDecision, OrphanPolicy, PartEngine, PartPlan } from './types.ts'
 
@@ -141,7 +141,8 @@ export class PartLifecycle {
       const kids = [...plan.remoteChildren].reverse().filter(c => c.path !== o.skipChild)
       const one = async (c: { path: string, peer: string }): Promise<void> => {
         try {
-          await requestWithRetry(this.#i.transport, this.#i.clock, c.peer, { type: 'terminate-part', pool, path: c.path, kind: record.type === 'normal' ? 'normal' : 'abnormal', reason: record.reason, fromParent: true }, { timeoutMs: t.commitTimeoutMs, attempts: t.attempts })
+          await requestUntilDone(this.#i.transport, this.#i.clock, c.peer, { type: 'terminate-part', pool, path: c.path, kind: record.type === 'normal' ? 'normal' : 'abnormal', reason: record.reason, fromParent: true },
+            { timeoutMs: t.requestTimeoutMs, attempts: t.attempts, waitMs: t.longPollMs, deadlineMs: t.commitTimeoutMs })
         } catch (err) {
           this.#i.log('remote child did not confirm termination', { pool, path: c.path, peer: c.peer, error: (err as Error).message })
         }

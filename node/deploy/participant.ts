@@ -28,6 +28,7 @@ interface DeployEntry {
   lease?: Timer
   prepared?: Promise<DeployResponse>
   committed?: Promise<DeployResponse>
+  aborting?: Promise<DeployResponse>
 }
 
 export interface ParticipantInit {
@@ -166,7 +167,16 @@ export class Participant {
     return { type: 'committed', ok: true, components }
   }
 
-  async abort (deployId: string, pool: string, reason: string): Promise<DeployResponse> {
+  /** Idempotent: a repeated abort waits for the same undo. */
+  abort (deployId: string, pool: string, reason: string): Promise<DeployResponse> {
+    const d = this.#deploys.get(deployId)
+    if (d?.aborting !== undefined) return d.aborting
+    const p = this.#abort(deployId, pool, reason)
+    if (d !== undefined) d.aborting = p
+    return p
+  }
+
+  async #abort (deployId: string, pool: string, reason: string): Promise<DeployResponse> {
     const d = this.#deploys.get(deployId)
     if (d === undefined) {
       // Remember it: a prepare that was overtaken by its abort must not reserve anything.

@@ -26,6 +26,20 @@ export async function requestWithRetry (transport: DeployTransport, clock: Clock
   throw last
 }
 
+/**
+ * Sends a long-running request (commit, abort, terminate-part) as long-polls: each one answers within `waitMs`,
+ * `pending` meaning "still working", and is sent again until it answers something else or `deadlineMs` passes.
+ */
+export async function requestUntilDone (transport: DeployTransport, clock: Clock, peer: string, req: Extract<DeployRequest, { type: 'commit' | 'abort' | 'terminate-part' }>,
+  o: RetryOptions & { waitMs: number, deadlineMs: number }): Promise<DeployResponse> {
+  const end = clock.now() + o.deadlineMs
+  for (;;) {
+    const r = await requestWithRetry(transport, clock, peer, { ...req, waitMs: o.waitMs }, { ...o, timeoutMs: o.waitMs + o.timeoutMs })
+    if (r.type !== 'pending') return r
+    if (clock.now() >= end) throw new DeployTransportError(peer, 'timeout', `${req.type}: still pending after ${o.deadlineMs} ms`)
+  }
+}
+
 /** The DeployTransportError code of a failed request, for reports. */
 export function failureKind (err: unknown): 'unreachable' | 'timeout' | 'error' {
   if (err instanceof DeployTransportError) return err.code === 'remote-error' ? 'error' : err.code

@@ -42,13 +42,16 @@ export interface Claims { names: string[], ips: string[] }
 
 export type DeployRequest =
   | { type: 'prepare', deployId: string, pool: string, coordinator: string, parts: PartPlan[], participants: string[], leaseMs: number }
-  | { type: 'commit', deployId: string, pool: string }
-  | { type: 'abort', deployId: string, pool: string, reason: string }
-  | { type: 'claim', deployId: string, pool: string, kind: 'name' | 'ip', value: string, leaseMs: number }
+  /** `waitMs` (commit, abort, terminate-part): answer `pending` after that long; the work goes on, and the same
+   * request sent again waits for the same work (long-poll: no request outlives the transport's own timeout). */
+  | { type: 'commit', deployId: string, pool: string, waitMs?: number }
+  | { type: 'abort', deployId: string, pool: string, reason: string, waitMs?: number }
+  /** Claims at one holder: every key of `claims` this peer holds for the mesh (one message per holder). */
+  | { type: 'claim', deployId: string, pool: string, claims: Claims, leaseMs: number }
   | { type: 'claim-confirm', deployId: string, pool: string, claims: Claims }
   | { type: 'claim-release', deployId: string, pool: string, claims: Claims }
   /** Terminate one part (and, first, its remote children). `fromParent`: the parent asked; do not report upwards. */
-  | { type: 'terminate-part', pool: string, path: string, kind: 'normal' | 'abnormal', reason: string, fromParent: boolean }
+  | { type: 'terminate-part', pool: string, path: string, kind: 'normal' | 'abnormal', reason: string, fromParent: boolean, waitMs?: number }
   | { type: 'status', pool: string }
   | { type: 'get', pool: string, path: string, attr?: string }
   | { type: 'set', pool: string, path: string, attr: string, value: SfJson }
@@ -68,14 +71,15 @@ export type DeployResponse =
   | { type: 'prepared', ok: false, reason: string }
   | { type: 'committed', ok: true, components: ComponentStatus[] }
   | { type: 'committed', ok: false, reason: string }
-  | { type: 'claim', granted: true }
-  | { type: 'claim', granted: false, heldBy: string }
+  /** The keys refused, each with the pool holding it; every other key of the request was granted. */
+  | { type: 'claim', refused: Array<{ kind: 'name' | 'ip', value: string, heldBy: string }> }
   | { type: 'status', components: ComponentStatus[], termination?: TerminationRecord }
   | { type: 'value', value: SfJson }
   | { type: 'pong', alive: boolean }
   | { type: 'orphan', decision: OrphanDecision }
   | { type: 'registry', records: PoolRecordView[] }
   | { type: 'ok' }
+  | { type: 'pending' }
 
 /** Request/response to a peer id. Contract: rejects with DeployTransportError on timeout, unreachable peer or a
  * handler error; never resolves after `timeoutMs`. The message object is the caller's; implementations copy it. */
@@ -153,8 +157,10 @@ export interface DeployTimings {
   attempts: number
   /** A prepared owner that hears neither commit nor abort this long after prepare releases everything. */
   prepareLeaseMs: number
-  /** Bound on one owner's commit (deploy + start: includes hypervisor time). */
+  /** Bound on one owner's commit (deploy + start: includes hypervisor time), abort or part termination. */
   commitTimeoutMs: number
+  /** Long-poll: how long an owner holds a commit/abort/terminate request before answering `pending`. */
+  longPollMs: number
   /** How long an aborted deploy id is remembered, so a late prepare of it is refused. */
   tombstoneMs: number
 }
@@ -164,5 +170,6 @@ export const DEFAULT_TIMINGS: DeployTimings = {
   attempts: 3,
   prepareLeaseMs: 30_000,
   commitTimeoutMs: 180_000,
+  longPollMs: 5000,
   tombstoneMs: 600_000
 }

@@ -83,12 +83,15 @@ export class LiveComponent implements ChildHandle, ResolveNode {
   reason: string | undefined
   termination: TerminationRecord | undefined
   readonly lines: string[] = []
-  /** Durable component-specific data (driver handle, storage record), saved with the pool. */
-  saved: Record<string, unknown> = {}
+  private savedData: Record<string, unknown> = {}
+  /** Attributes changed at run time (`set`); call touch() after changing them. */
   readonly overrides: Record<string, SfJson> = {}
+  /** This component's durable record as JSON, kept until something in it changes (a pool file is many of these). */
+  private recordText: string | undefined
   /** Rebuilt from the state dir by a restarted daemon (rather than deployed by this one). */
   protected restored = false
   private terminating: Promise<void> | undefined
+  private readonly stopping = new AbortController()
   private livenessTimer: Timer | undefined
   private readonly missed = new Map<ChildHandle, number>()
 
@@ -140,7 +143,11 @@ export class LiveComponent implements ChildHandle, ResolveNode {
 
   get isTerminating (): boolean { return this.terminating !== undefined }
 
+  /** Aborted when termination begins: long host operations of deploy/start (driver start, prepare) take it. */
+  get terminationSignal (): AbortSignal { return this.stopping.signal }
+
   private async doTerminate (record: TerminationRecord): Promise<void> {
+    this.stopping.abort(new EngineError(`terminating: ${record.reason}`, this.pool, this.path))
     this.stopWatching()
     this.setState('terminating')
     let failure: string | undefined
@@ -184,6 +191,7 @@ export class LiveComponent implements ChildHandle, ResolveNode {
       this.reason = rec.reason
       this.saved = rec.saved ?? {}
       for (const [k, v] of Object.entries(rec.overrides ?? {})) { this.overrides[k] = v as SfJson; this.attrs[k] = v as SfJson }
+      this.recordText = undefined
       if (isDown(this.state)) this.terminating = Promise.resolve()
     }
     this.onRestore(records)
@@ -198,6 +206,18 @@ export class LiveComponent implements ChildHandle, ResolveNode {
       return
     }
     if (!this.terminating) { this.setState('running'); this.startWatching() }
+  }
+
+  /** Durable component-specific data (driver handle, storage record), saved with the pool. Replace, never mutate. */
+  get saved (): Record<string, unknown> { return this.savedData }
+  set saved (v: Record<string, unknown>) { this.savedData = v; this.recordText = undefined }
+
+  /** Marks the durable record changed (after changing overrides). */
+  touch (): void { this.recordText = undefined }
+
+  recordJson (): string {
+    this.recordText ??= JSON.stringify(this.record())
+    return this.recordText
   }
 
   record (): ComponentRecord {
@@ -354,6 +374,7 @@ export class LiveComponent implements ChildHandle, ResolveNode {
   protected setState (s: ComponentState): void {
     if (this.state === s) return
     this.state = s
+    this.recordText = undefined
     this.env.stateChanged(this)
   }
 

@@ -86,6 +86,10 @@ export class Engine implements PoolEngine {
     if (bad) throw new EngineError(bad, pool)
     const existing = this.pools.get(pool)
     if (existing && !existing.finished) throw new EngineError('a pool of this name is already deployed', pool)
+    // An ended pool of the same name may still be removing its state file: let it finish, or it removes ours.
+    await (this.ended.get(pool) ?? Promise.resolve())
+    const racing = this.pools.get(pool)
+    if (racing && racing !== existing && !racing.finished) throw new EngineError('a pool of this name is already deployed', pool)
     if (!this.shellFactory) await this.start()
     const p = this.newPool(pool, config)
     this.pools.set(pool, p)
@@ -107,7 +111,9 @@ export class Engine implements PoolEngine {
       await this.persist(p)
       return p.status()
     } catch (err) {
-      const e = err instanceof EngineError ? err : new EngineError(`deploy failed: ${(err as Error)?.message ?? String(err)}`, pool, undefined, { cause: err })
+      const e = aborted !== undefined
+        ? new EngineError(`deploy aborted: ${(aborted as Error)?.message ?? String(aborted)}`, pool, undefined, { cause: err })
+        : err instanceof EngineError ? err : new EngineError(`deploy failed: ${(err as Error)?.message ?? String(err)}`, pool, undefined, { cause: err })
       const record: TerminationRecord = { type: 'abnormal', reason: e.message, path: e.path ?? '' }
       if (p.root) await p.root.terminate(record)
       await (this.ended.get(pool) ?? Promise.resolve())
@@ -170,6 +176,7 @@ export class Engine implements PoolEngine {
     const before = Object.hasOwn(c.attrs, attr) ? c.attrs[attr] : undefined
     c.attrs[attr] = value
     c.overrides[attr] = value
+    c.touch()
     // Termination-time attributes are checked now, so a value that would stop the teardown is refused up front.
     if (typeof (c as { teardownOptions?: () => unknown }).teardownOptions === 'function') {
       try {
@@ -177,6 +184,7 @@ export class Engine implements PoolEngine {
       } catch (err) {
         if (before === undefined) delete c.attrs[attr]; else c.attrs[attr] = before
         delete c.overrides[attr]
+        c.touch()
         throw err
       }
     }
@@ -235,7 +243,7 @@ export class Engine implements PoolEngine {
 
   private persist (p: LivePool): Promise<void> {
     if (p.finished && p.root && isDown(p.root.state)) return Promise.resolve()
-    return this.store.save(p.name, () => p.snapshot())
+    return this.store.save(p.name, () => p.snapshotText())
   }
 
   private env (p: LivePool): ComponentEnv & { create: (name: string, cd: SfJsonObject, parent: LiveComponent | undefined) => LiveComponent } {

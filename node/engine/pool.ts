@@ -68,6 +68,20 @@ export class LivePool implements ParentLink {
     return out
   }
 
+  private configText: string | undefined
+
+  /**
+   * The pool's record as JSON text, built from the components' cached record texts: a save after one component
+   * changed costs one small stringify plus a concatenation, not a stringify of the whole pool.
+   */
+  snapshotText (): string {
+    this.configText ??= JSON.stringify(this.config)
+    const head = { version: 1, pool: this.name, host: this.host, state: this.root?.state ?? 'deploying' }
+    const parts = this.components().map(c => `${JSON.stringify(c.path)}:${c.recordJson()}`)
+    const tail = this.termination ? `,"termination":${JSON.stringify(this.termination)}` : ''
+    return `${JSON.stringify(head).slice(0, -1)},"config":${this.configText},"components":{${parts.join(',')}}${tail}}\n`
+  }
+
   snapshot (): PoolRecord {
     const rec: PoolRecord = {
       version: 1,

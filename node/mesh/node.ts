@@ -10,6 +10,7 @@ import type { Ping } from '@libp2p/ping'
 import { tcp } from '@libp2p/tcp'
 import { multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p } from 'libp2p'
+import type { Libp2pInit } from 'libp2p'
 import { decodeSignedAnnouncement, isValidHostName } from '../../protocol/directory.ts'
 import type { HostAnnouncement, HostCapacity, HostLoad } from '../../protocol/directory.ts'
 import { ProtocolValidationError } from '../../protocol/errors.ts'
@@ -53,6 +54,11 @@ export interface MeshNodeInit {
   rpcTimeoutMs?: number
   seed?: number
   clock?: Clock
+  /**
+   * Room for the pool pre-shared key (issue 7): a libp2p connection protector (private network), applied to
+   * every connection before any protocol runs.
+   */
+  connectionProtector?: Libp2pInit['connectionProtector']
 }
 
 export interface HostView {
@@ -100,6 +106,7 @@ export async function createMeshNode (init: MeshNodeInit): Promise<MeshNode> {
   const libp2p = await createLibp2p({
     start: false,
     privateKey,
+    ...(init.connectionProtector != null ? { connectionProtector: init.connectionProtector } : {}),
     addresses: { listen: init.listen ?? ['/ip4/127.0.0.1/tcp/0'] },
     transports: [tcp()],
     connectionEncrypters: [noise()],

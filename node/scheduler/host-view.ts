@@ -11,11 +11,6 @@ interface Entry {
   receivedAt: number
   /** Reserved by this peer since `state.version`; dropped when a newer version arrives (it counts them). */
   pending: Resources
-  /**
-   * Load this peer expects other concurrent deployers to have put here since `state.version` (see
-   * Placer's `concurrency`): it steers ranking away, never makes a host look full. Dropped like `pending`.
-   */
-  phantom: Resources
 }
 
 export interface HostViewInit {
@@ -50,11 +45,11 @@ export class HostView {
       // The same version again is a heartbeat: the figures are still true, so they are fresh again.
       if (cur.state.version === state.version) {
         cur.receivedAt = this.#clock.now()
-        if (!this.#pos.has(state.host)) this.#cache = undefined
+        if (!this.#pos.has(state.host) && !this.#dead.has(state.host)) this.#cache = undefined
       }
       return false
     }
-    this.#entries.set(state.host, { state, receivedAt: this.#clock.now(), pending: { memoryMiB: 0, vcpus: 0 }, phantom: { memoryMiB: 0, vcpus: 0 } })
+    this.#entries.set(state.host, { state, receivedAt: this.#clock.now(), pending: { memoryMiB: 0, vcpus: 0 } })
     this.#patch(state.host)
     return true
   }
@@ -92,36 +87,17 @@ export class HostView {
     const cap = e.state.capacity
     e.state = { ...e.state, version, used: { memoryMiB: cap.memoryMiB - free.memoryMiB, vcpus: cap.vcpus - free.vcpus } }
     e.pending = { memoryMiB: 0, vcpus: 0 }
-    e.phantom = { memoryMiB: 0, vcpus: 0 }
     this.#patch(host)
   }
 
-  /** Adds expected load of other deployers (ranking only: `get` caps it so the host never looks full from it). */
-  notePhantom (host: string, r: Resources): void {
-    const e = this.#entries.get(host)
-    if (!e) return
-    e.phantom = { memoryMiB: e.phantom.memoryMiB + r.memoryMiB, vcpus: e.phantom.vcpus + r.vcpus }
-    this.#patch(host)
-  }
-
-  /**
-   * The host as placement should see it: announced load plus our own pending reservations, plus the expected load
-   * of others capped so that it never takes the host past 95% of capacity (a guess must not make a host look full).
-   */
+  /** The host as placement should see it: announced load plus our own pending reservations. */
   get (host: string): HostState | undefined {
     const e = this.#entries.get(host)
     if (!e) return undefined
-    const { pending, phantom, state } = e
-    if (pending.memoryMiB === 0 && pending.vcpus === 0 && phantom.memoryMiB === 0 && phantom.vcpus === 0) return state
-    const mem = state.used.memoryMiB + pending.memoryMiB
-    const cpu = state.used.vcpus + pending.vcpus
-    const cap = state.capacity
+    if (e.pending.memoryMiB === 0 && e.pending.vcpus === 0) return e.state
     return {
-      ...state,
-      used: {
-        memoryMiB: mem + Math.max(0, Math.min(phantom.memoryMiB, Math.floor(cap.memoryMiB * 0.95) - mem)),
-        vcpus: cpu + Math.max(0, Math.min(phantom.vcpus, Math.floor(cap.vcpus * 0.95) - cpu))
-      }
+      ...e.state,
+      used: { memoryMiB: e.state.used.memoryMiB + e.pending.memoryMiB, vcpus: e.state.used.vcpus + e.pending.vcpus }
     }
   }
 

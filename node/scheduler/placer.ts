@@ -38,20 +38,16 @@ export interface PlacerComponents {
 }
 
 export interface PlacerInit {
-  /** This peer's id; part of every request id. */
+  /**
+   * This peer's id (for logs). Request ids are `pool/vmId@epoch`, the same whoever asks, so a coordinator that
+   * takes over and asks the same host again gets the reservation its predecessor obtained, not a second one.
+   */
   self: string
   cost?: CostModel
   choices?: number
   topFraction?: number
   /** At most this many hosts are asked for one VM before giving up. Default 8. */
   maxAttempts?: number
-  /**
-   * How many peers are placing VMs at this moment, this one included (the daemon counts the deploys announced on
-   * the pool-events topic). With k > 1 every reservation this peer obtains also charges its view with k - 1 times
-   * the VM, until the host's next announcement: k peers choosing independently from the same view put, on
-   * average, k times what one puts on each host, and a view that knows it spreads the burst before hosts refuse.
-   */
-  concurrency?: () => number
 }
 
 export interface PlacerStats {
@@ -130,10 +126,9 @@ export class Placer {
       }
       view.noteFree(answer.host, answer.free, answer.version)
       if (answer.admitted) {
-        const k = this.#init.concurrency?.() ?? 1
-        if (k > 1) view.notePhantom(answer.host, { memoryMiB: vm.memoryMiB * (k - 1), vcpus: vm.vcpus * (k - 1) })
         this.stats.placed++
-        return { vmId: vm.vmId, host: cand.host, requestId, epoch, cost: cand.cost }
+        // The host may answer with the id under which it already holds this VM at this epoch.
+        return { vmId: vm.vmId, host: cand.host, requestId: answer.requestId, epoch, cost: cand.cost }
       }
       this.stats.refused++
       refusals.push({ host: cand.host, reason: `${answer.reason}: ${answer.detail}` })

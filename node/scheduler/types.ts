@@ -8,7 +8,12 @@ export interface Resources {
   vcpus: number
 }
 
-/** What a host announces about itself. `version` grows with every change; the newest version wins. */
+/**
+ * What a host announces about itself. `version` grows with every change; the newest version wins. A host announces
+ * with its admission's version (HostAdmission.version), the same number its reserve answers carry, so a view can
+ * tell whether an answer or an announcement is the fresher. It must keep growing across daemon restarts (persist
+ * it, or put the restart count in the high bits), or views would ignore a restarted host as old news.
+ */
 export interface HostState {
   /** The host name a description uses in `sfProcessHost` or a Scheduler's `hosts`. */
   host: string

@@ -185,6 +185,18 @@ export class Lexer {
     }
   }
 
+  /**
+   * One string per distinct word: a pool repeats the same few attribute and component names hundreds of thousands
+   * of times, and each would otherwise keep its own copy in the syntax tree (the slice itself dies young).
+   */
+  readonly #words = new Map<string, string>()
+  #intern (w: string): string {
+    const known = this.#words.get(w)
+    if (known !== undefined) return known
+    this.#words.set(w, w)
+    return w
+  }
+
   #make (kind: TokenKind, image: string, value: TokenValue, start: number, end: number, at: number): Token {
     this.#positions.locate(at)
     return new Token(kind, image, value, start, end, this.file, this.#positions.line, this.#positions.col)
@@ -234,7 +246,7 @@ export class Lexer {
     const t = this.text
     let j = i + 1
     while (j < t.length && isWordChar(t.charCodeAt(j))) j++
-    const image = t.slice(i, j)
+    const image = this.#intern(t.slice(i, j))
     // `x|` is the xor token: longest match beats the one-letter word `x`.
     if (j === i + 1 && image === 'x' && t.charCodeAt(j) === 0x7c) return this.#punct(i, 'x|', 2)
     this.#i = j

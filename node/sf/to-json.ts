@@ -45,56 +45,92 @@ export function refText (text: string, lazy: boolean, data: boolean): string {
 
 /**
  * Writes `JSON.stringify(cdToJson(cd), null, 2)` in pieces, without building the object or the whole string:
- * `sdpeer check --json` on a 10,000-VM pool would otherwise hold both at once.
+ * `sdpeer check --json` on a 10,000-VM pool would otherwise hold both at once. The same few hundred attribute
+ * names and indentations recur hundreds of thousands of times, so their JSON text is made once.
  */
 export function writeJson (cd: CD, write: (chunk: string) => void): void {
-  let buf = ''
-  const put = (s: string): void => {
-    buf += s
-    if (buf.length > 65536) { write(buf); buf = '' }
+  const w = new JsonWriter(write)
+  w.object(cd, 0)
+  w.put('\n')
+  w.flush()
+}
+
+class JsonWriter {
+  readonly #write: (chunk: string) => void
+  #buf = ''
+  /** `\n` followed by 2*depth spaces, per depth. */
+  readonly #nl: string[] = ['\n']
+  /** `"name": ` per attribute name. */
+  readonly #keys = new Map<string, string>()
+
+  constructor (write: (chunk: string) => void) { this.#write = write }
+
+  put (s: string): void {
+    this.#buf += s
+    if (this.#buf.length > 65536) this.flush()
   }
-  const value = (v: RValue, indent: string): void => {
-    if (v instanceof CD) { object(v, indent); return }
-    if (v.type === 'vector') {
-      if (v.items.length === 0) { put('[]'); return }
-      const inner = indent + '  '
-      put('[')
-      v.items.forEach((x, k) => { put(`${k === 0 ? '' : ','}\n${inner}`); value(x, inner) })
-      put(`\n${indent}]`)
-      return
-    }
-    if (v.type === 'apply') {
-      const inner = indent + '  '
-      put(`{\n${inner}${v.assert ? '"$assert"' : '"$apply"'}: `)
-      object(v.body, inner)
-      put(`\n${indent}}`)
-      return
-    }
+
+  flush (): void {
+    if (this.#buf.length > 0) this.#write(this.#buf)
+    this.#buf = ''
+  }
+
+  #newline (depth: number): string {
+    let s = this.#nl[depth]
+    if (s === undefined) { s = '\n' + '  '.repeat(depth); this.#nl[depth] = s }
+    return s
+  }
+
+  #key (name: string): string {
+    let k = this.#keys.get(name)
+    if (k === undefined) { k = JSON.stringify(name) + ': '; this.#keys.set(name, k) }
+    return k
+  }
+
+  value (v: RValue, depth: number): void {
+    if (v instanceof CD) { this.object(v, depth); return }
     switch (v.type) {
-      case 'string': put(JSON.stringify(v.value)); return
-      case 'int': case 'float': case 'double': case 'bool': put(String(v.value)); return
-      case 'null': case 'tbd': put('null'); return
-      case 'ref': put(`{\n${indent}  "$ref": ${JSON.stringify(refText(v.text, v.lazy, v.data))}\n${indent}}`); return
-      default: put(JSON.stringify(valueToJson(v), null, 2).replace(/\n/g, '\n' + indent))
+      case 'string': this.put(JSON.stringify(v.value)); return
+      case 'int': case 'float': case 'double': case 'bool': this.put(String(v.value)); return
+      case 'null': case 'tbd': this.put('null'); return
+      case 'ref':
+        this.put('{' + this.#newline(depth + 1) + '"$ref": ' + JSON.stringify(refText(v.text, v.lazy, v.data)) + this.#newline(depth) + '}')
+        return
+      case 'vector': {
+        if (v.items.length === 0) { this.put('[]'); return }
+        const inner = this.#newline(depth + 1)
+        for (let k = 0; k < v.items.length; k++) {
+          this.put(k === 0 ? '[' + inner : ',' + inner)
+          this.value(v.items[k]!, depth + 1)
+        }
+        this.put(this.#newline(depth) + ']')
+        return
+      }
+      case 'apply':
+        this.put('{' + this.#newline(depth + 1) + (v.assert ? '"$assert": ' : '"$apply": '))
+        this.object(v.body, depth + 1)
+        this.put(this.#newline(depth) + '}')
+        return
+      default:
+        this.put(JSON.stringify(valueToJson(v), null, 2).replace(/\n/g, this.#newline(depth)))
     }
   }
-  const object = (c: CD, indent: string): void => {
-    const inner = indent + '  '
+
+  object (c: CD, depth: number): void {
+    const inner = this.#newline(depth + 1)
     let first = true
-    const sep = (): void => { put(first ? `{\n${inner}` : `,\n${inner}`); first = false }
-    if (!c.eager) { sep(); put('"$data": true') }
-    for (let i = 0; i < c.size; i++) {
-      const name = c.names[i]!
-      if (isPlacement(name) || c.hasTag(i, 'sfTemp')) continue
-      const v = c.vals[i]!
+    if (!c.eager) { this.put('{' + inner + '"$data": true'); first = false }
+    const names = c.names
+    const vals = c.vals
+    for (let i = 0; i < names.length; i++) {
+      const name = names[i]!
+      if (isPlacement(name) || (c.tags !== undefined && c.hasTag(i, 'sfTemp'))) continue
+      const v = vals[i]!
       if (!(v instanceof CD) && v.type === 'apply' && v.temp === true) continue
-      sep()
-      put(JSON.stringify(name) + ': ')
-      value(v, inner)
+      this.put((first ? '{' : ',') + inner + this.#key(name))
+      first = false
+      this.value(v, depth + 1)
     }
-    put(first ? '{}' : `\n${indent}}`)
+    this.put(first ? '{}' : this.#newline(depth) + '}')
   }
-  object(cd, '')
-  put('\n')
-  write(buf)
 }

@@ -37,7 +37,8 @@ export async function writeFileAtomic (file: string, data: string | Uint8Array):
 }
 
 export async function writeJsonAtomic (file: string, value: unknown): Promise<void> {
-  await writeFileAtomic(file, JSON.stringify(value, null, 1) + '\n')
+  // Compact: the pool file is rewritten on every durable step and a pool of 1,000 VMs makes it large.
+  await writeFileAtomic(file, JSON.stringify(value) + '\n')
 }
 
 /** Undefined when the file does not exist; StoreError when it exists but is not JSON. */

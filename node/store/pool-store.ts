@@ -1,6 +1,6 @@
-import { readdir } from 'node:fs/promises'
+import { readdir, rm } from 'node:fs/promises'
 import { join } from 'node:path'
-import { readJsonFile, removeFileDurable, StoreError, writeJsonAtomic } from './atomic-file.ts'
+import { readJsonFile, removeFileDurable, StoreError, writeFileAtomic, writeJsonAtomic } from './atomic-file.ts'
 
 // One file per pool under stateDir/pools/: the pool's resolved config, the state of each component and what each
 // component created on the host (driver handle, storage record), so a restarted daemon can re-attach or clean up.
@@ -33,7 +33,7 @@ export function checkPoolName (pool: string): string | undefined {
   return POOL_NAME.test(pool) ? undefined : `invalid pool name ${JSON.stringify(pool)}: letters, digits, ".", "_", "-", at most 64`
 }
 
-interface Pending { snapshot: () => PoolRecord, waiters: Array<{ resolve: () => void, reject: (e: unknown) => void }> }
+interface Pending { snapshot: () => PoolRecord | string, waiters: Array<{ resolve: () => void, reject: (e: unknown) => void }> }
 
 export class PoolStore {
   readonly dir: string
@@ -50,8 +50,11 @@ export class PoolStore {
     return join(this.dir, `${pool}.json`)
   }
 
-  /** `snapshot` is called when the write actually happens, so the newest state is what lands on disk. */
-  save (pool: string, snapshot: () => PoolRecord): Promise<void> {
+  /**
+   * `snapshot` is called when the write actually happens, so the newest state is what lands on disk. It may return
+   * the record's JSON text already made (the engine builds it from cached pieces).
+   */
+  save (pool: string, snapshot: () => PoolRecord | string): Promise<void> {
     return new Promise((resolve, reject) => {
       let p = this.pending.get(pool)
       if (!p) { p = { snapshot, waiters: [] }; this.pending.set(pool, p) }
@@ -67,7 +70,9 @@ export class PoolStore {
     this.pending.delete(pool)
     const run = (async () => {
       try {
-        await writeJsonAtomic(this.fileOf(pool), p.snapshot())
+        const snap = p.snapshot()
+        if (typeof snap === 'string') await writeFileAtomic(this.fileOf(pool), snap)
+        else await writeJsonAtomic(this.fileOf(pool), snap)
         for (const w of p.waiters) w.resolve()
       } catch (err) {
         for (const w of p.waiters) w.reject(err)
@@ -97,6 +102,9 @@ export class PoolStore {
     }
     const out: PoolRecord[] = []
     for (const n of names.sort()) {
+      // A temp file of another (killed) process is a write that never happened: the target still holds the last one.
+      const temp = /^\.[^/]+\.json\.(\d+)\.\d+\.tmp$/.exec(n)
+      if (temp && Number(temp[1]) !== process.pid) { await rm(join(this.dir, n), { force: true }); continue }
       if (!n.endsWith('.json') || n.startsWith('.')) continue
       const rec = await readJsonFile(join(this.dir, n)) as PoolRecord | undefined
       if (rec && rec.version === 1) out.push(rec)

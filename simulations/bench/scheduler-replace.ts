@@ -15,7 +15,7 @@ for (const hosts of [a.hosts, 20]) {
     const t0 = performance.now()
     const { figures: f } = await runReplacement(w(), { seed: a.seed, detectionMs: a.detectionMs, poolDeployMs: [500, 1500] }, r)
     console.log(`${String(hosts).padStart(5)}  ${name.padEnd(20)} ${String(f.victimVms).padStart(10)}  ${(f.replaceMs / 1000).toFixed(3).padStart(10)} s  ${(f.afterDetectionMs / 1000).toFixed(3).padStart(13)} s  ` +
-      `${String(f.fenced).padStart(6)}  ${String(f.duplicates.length).padStart(10)}  ${((performance.now() - t0) / 1000).toFixed(1)}s${f.killedCoordinator !== undefined ? `  (killed coordinator ${f.killedCoordinator}, successor ${f.coordinatorAfter ?? "?"})` : ""}${f.notReplaced.length > 0 ? `  NOT re-placed: ${f.notReplaced.length}` : ''}`)
+      `${String(f.fenced).padStart(6)}  ${String(f.duplicates.length).padStart(10)}  ${((performance.now() - t0) / 1000).toFixed(1)}s${f.killedCoordinator !== undefined ? `  (killed coordinator ${f.killedCoordinator}, successor ${f.expectedSuccessor ?? "?"} by HRW, re-placed by ${(f.actors ?? []).join(",") || "?"})` : ""}${f.notReplaced.length > 0 ? `  NOT re-placed: ${f.notReplaced.length}` : ''}`)
   }
 }
 console.log(`Failure detection modelled as ${a.detectionMs} ms (every peer declares the death at the same instant).`)

@@ -1,4 +1,5 @@
 import fc from 'fast-check'
+import { KNOWN_FAULTS, knownFaultCounts } from './targets.ts'
 import type { FuzzTarget } from './targets.ts'
 
 // Runs one target for a time budget and reports how many inputs it took, the slowest one and the heap it grew by.
@@ -32,6 +33,12 @@ export function runTarget (target: FuzzTarget, budgetMs: number, seed: number): 
     heapGrowthMB: Math.round((process.memoryUsage().heapUsed - heap0) / 1e6),
     seed
   }
+}
+
+/** Known faults (in code other engineers own) hit so far, one line each; empty when none was hit. */
+export function knownFaultLines (): string[] {
+  return KNOWN_FAULTS.filter(k => (knownFaultCounts.get(k.id) ?? 0) > 0)
+    .map(k => `known fault ${k.id}: hit ${knownFaultCounts.get(k.id)} time(s): ${k.note}`)
 }
 
 export function formatReport (r: FuzzReport): string {

@@ -22,6 +22,10 @@ if [ -s "$out/vmlinuz" ] && [ -s "$out/initrd.gz" ] && [ "$(cat "$out/stamp" 2>/
   exit 0
 fi
 
+for tool in apt-get apt-cache dpkg-deb cpio gzip find; do
+  command -v "$tool" >/dev/null 2>&1 || { say "$tool is missing (Debian/Ubuntu host with dpkg, cpio and gzip needed)"; exit 1; }
+done
+
 work="$out/work"
 rm -rf "$work"
 mkdir -p "$work/debs"
@@ -77,7 +81,9 @@ chmod 755 "$root/init"
 echo "root:x:0:0:root:/root:/bin/sh" > "$root/etc/passwd"
 
 say "packing initramfs"
-(cd "$root" && find . | LC_ALL=C sort | cpio -o -H newc --quiet) | gzip -9 > "$out/initrd.gz.tmp"
+# Same inputs, same bytes: fixed mtimes, sorted names, cpio --reproducible, no name/time in the gzip header.
+find "$root" -exec touch -h -d @0 {} +
+(cd "$root" && find . | LC_ALL=C sort | cpio -o -H newc --quiet --reproducible) | gzip -9n > "$out/initrd.gz.tmp"
 cp "$work/kernel/boot/vmlinuz-$kver" "$out/vmlinuz.tmp"
 mv "$out/initrd.gz.tmp" "$out/initrd.gz"
 mv "$out/vmlinuz.tmp" "$out/vmlinuz"

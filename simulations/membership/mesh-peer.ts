@@ -19,6 +19,8 @@ if (values.host == null || values['state-dir'] == null) {
   process.stderr.write('usage: mesh-peer.ts --host NAME --state-dir DIR [--bootstrap MULTIADDR]...\n')
   process.exit(2)
 }
+// The harness going away closes our stdout: leave quietly rather than die on EPIPE mid-write.
+process.stdout.on('error', () => { process.exit(0) })
 const node = await createMeshNode({ host: values.host, stateDir: values['state-dir'], bootstrap: values.bootstrap, listen: [values.listen] })
 await node.start()
 process.stdout.write(JSON.stringify({ peerId: node.peerId, addrs: node.multiaddrs() }) + '\n')

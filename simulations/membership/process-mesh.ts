@@ -37,7 +37,8 @@ export class ProcessMesh {
     const lines = createInterface({ input: proc.stdout as NodeJS.ReadableStream })
     return await new Promise<PeerProcess>((resolve, reject) => {
       let peer: PeerProcess | undefined
-      const timer = setTimeout(() => { reject(new Error(`peer ${host} did not start within 20 s`)) }, 20_000)
+      // Generous: on a loaded machine a Node process with libp2p can take many seconds to start.
+      const timer = setTimeout(() => { proc.kill('SIGKILL'); reject(new Error(`peer ${host} did not start within 60 s`)) }, 60_000)
       void proc.then(r => { if (peer == null) { clearTimeout(timer); reject(new Error(`peer ${host} exited: ${String(r.exitCode ?? r.signal)}`)) } })
       lines.on('line', (line) => {
         let v: Record<string, unknown>

@@ -28,11 +28,8 @@ export interface ClusterOptions {
    * places its next pool: uniform in this range, ms. Default [0, 0].
    */
   poolDeployMs?: [number, number]
-  /**
-   * Give placers the number of deployers placing at this moment (what the pool-events topic would tell them, here
-   * without delay). Default false.
-   */
-  concurrencyHint?: boolean
+  /** Hosts announce early when their share moved by this much (0: only periodically). Default 0.1. */
+  announceChange?: number
 }
 
 export interface PoolOutcome { pool: string, deployer: string, placed: PlacedVm[], error?: Error, doneAt: number }
@@ -52,7 +49,6 @@ export class Cluster {
   readonly duplicates: string[] = []
   readonly #opts: ClusterOptions
   readonly #specs = new Map<string, SchedulerSpec>()
-  #placing = 0
 
   constructor (workload: Workload, opts: ClusterOptions) {
     this.#opts = opts
@@ -60,6 +56,7 @@ export class Cluster {
     if (opts.latencyMs) init.latencyMs = opts.latencyMs
     if (opts.gossipMs !== undefined) init.gossipMs = opts.gossipMs
     if (opts.detectionMs !== undefined) init.detectionMs = opts.detectionMs
+    if (opts.announceChange !== undefined) init.announceChange = opts.announceChange
     this.mesh = new SimMesh(init)
     for (const h of workload.hosts) this.mesh.addHost(h)
     this.mesh.onDeclared = () => { this.#membershipChanged() }
@@ -72,7 +69,7 @@ export class Cluster {
       let seed = this.#opts.seed
       for (let i = 0; i < peer.length; i++) seed = Math.imul(seed ^ peer.charCodeAt(i), 16777619)
       p = new Placer({ view: this.mesh.viewFor(peer), transport: this.mesh.transportFor(peer), clock: this.clock, random: seededRandom(seed) },
-        { self: peer, choices: this.#opts.choices, topFraction: this.#opts.topFraction, ...(this.#opts.concurrencyHint === true ? { concurrency: () => Math.max(1, this.#placing) } : {}) })
+        { self: peer, choices: this.#opts.choices, topFraction: this.#opts.topFraction })
       this.placers.set(peer, p)
     }
     return p
@@ -90,9 +87,7 @@ export class Cluster {
       await this.clock.sleep(this.mesh.random.next() * 5)
       for (const job of jobs) {
         try {
-          this.#placing++
-          let placed: PlacedVm[]
-          try { placed = await placer.reserveAll(job.vms, spec) } finally { this.#placing-- }
+          const placed = await placer.reserveAll(job.vms, spec)
           const lost = await placer.commitAll(placed)
           if (lost.length > 0) throw new Error(`${job.pool}: ${lost.length} reservations expired before commit`)
           this.#recordPool(job, deployer, placed)

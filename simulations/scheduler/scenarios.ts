@@ -2,6 +2,7 @@
 // central placement of the same VMs, refused reservations, over-commitment checked from every host's own
 // accounting, CPU per placement), and a host dying under its VMs (time to re-place, coordinator take-over, fencing).
 
+import { coordinatorOf } from '../../node/scheduler/coordinator.ts'
 import { defaultCostModel } from '../../node/scheduler/cost.ts'
 import { placementOrder, rank } from '../../node/scheduler/placement.ts'
 import { seededRandom } from '../../node/scheduler/random.ts'
@@ -122,8 +123,12 @@ export interface ReplaceFigures {
   victim: string
   victimVms: number
   killedCoordinator?: string
-  coordinatorBefore?: string
-  coordinatorAfter?: string
+  /** The pool whose coordinator was killed. */
+  coordinatedPool?: string
+  /** Its successor by HRW over the participants at the moment of the failure (computed, not observed). */
+  expectedSuccessor?: string
+  /** The peers whose role for that pool actually re-placed or failed VMs (observed). */
+  actors?: string[]
   /** From the failure to the last of the victim's VMs running elsewhere (virtual ms). */
   replaceMs: number
   /** The same, minus the failure-detection time. */
@@ -165,7 +170,9 @@ export async function runReplacement (w: Workload, opts: ClusterOptions, r: Repl
       const c = cluster.coordinatorOf(pool)
       if (c !== undefined && c !== victim) {
         figures.killedCoordinator = c
-        figures.coordinatorBefore = c
+        figures.coordinatedPool = pool
+        const participants = [...(cluster.replicas.get(pool)?.values() ?? [])][0].participants()
+        figures.expectedSuccessor = coordinatorOf(pool, participants, p => p !== c && p !== victim)
         coordinatedPool = pool
         cluster.mesh.failPeer(c)
         break
@@ -180,7 +187,10 @@ export async function runReplacement (w: Workload, opts: ClusterOptions, r: Repl
   figures.replaceMs = last - t0
   figures.afterDetectionMs = last - t0 - (opts.detectionMs ?? 3000)
   figures.notReplaced = victimVms.filter(k => (cluster.runningAt.get(k) ?? -1) <= t0)
-  if (coordinatedPool !== undefined) figures.coordinatorAfter = cluster.coordinatorOf(coordinatedPool)
+  if (coordinatedPool !== undefined) {
+    figures.actors = [...cluster.roles.entries()]
+      .filter(([k, role]) => k.startsWith(`${coordinatedPool}\u0000`) && role.outcomes.length > 0).map(([k]) => k.slice(k.indexOf('\u0000') + 1))
+  }
   if (r.healAfterMs !== undefined) {
     cluster.clock.setTimeout(() => cluster.mesh.heal(victim), Math.max(0, t0 + r.healAfterMs - cluster.clock.now()))
     const healed = (): boolean => cluster.mesh.hosts.get(victim)?.declaredLive === true

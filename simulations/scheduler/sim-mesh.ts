@@ -6,6 +6,7 @@
 
 import type { Clock } from '../../node/seams/clock.ts'
 import { HostAdmission } from '../../node/scheduler/admission.ts'
+import { AnnouncePolicy } from '../../node/scheduler/announce.ts'
 import { HostUnreachableError } from '../../node/scheduler/errors.ts'
 import { HostView } from '../../node/scheduler/host-view.ts'
 import type { ReservationTransport } from '../../node/scheduler/placer.ts'
@@ -49,6 +50,8 @@ export interface SimMeshInit {
   timeoutMs?: number
   /** Reservation TTL on hosts. Default 30 s. */
   reservationTtlMs?: number
+  /** Early announcement when a host's share moved by this much (AnnouncePolicy); 0 turns early ones off. Default 0.1. */
+  announceChange?: number
 }
 
 export class SimMesh {
@@ -80,7 +83,10 @@ export class SimMesh {
     this.detectionMs = init.detectionMs ?? 3000
     this.timeoutMs = init.timeoutMs ?? 1000
     this.#ttl = init.reservationTtlMs ?? 30_000
+    this.#announceChange = init.announceChange ?? 0.1
   }
+
+  readonly #announceChange: number
 
   addHost (init: SimHostInit): SimHost {
     const admission = new HostAdmission({ host: init.host, capacity: init.capacity, clock: this.clock, reservationTtlMs: this.#ttl })
@@ -127,20 +133,31 @@ export class SimMesh {
     return v
   }
 
-  /** Starts every host's periodic announcement, each at a random phase. */
+  /** Starts every host's announcements (AnnouncePolicy: periodic, and early on a big change), at random phases. */
   startGossip (): void {
     for (const h of this.hosts.values()) {
-      const tick = (): void => {
-        if (h.reachable && h.declaredLive) {
+      const policy = new AnnouncePolicy({
+        clock: this.clock,
+        capacity: h.admission.capacity,
+        periodMs: this.gossipMs,
+        changeFraction: this.#announceChange > 0 ? this.#announceChange : Infinity,
+        announce: () => {
           const s = this.stateOf(h)
-          this.clock.setTimeout(() => {
-            this.board.set(h.host, s)
-            for (const v of this.#views.values()) v.merge(s)
-          }, this.delay('gossip', h.host))
+          if (h.reachable && h.declaredLive) {
+            this.messages++
+            this.clock.setTimeout(() => {
+              this.board.set(h.host, s)
+              for (const v of this.#views.values()) v.merge(s)
+            }, this.delay('gossip', h.host))
+          }
+          return s.used
         }
-        this.clock.setTimeout(tick, this.gossipMs)
+      })
+      h.admission.onChange = () => {
+        const free = h.admission.free()
+        policy.changed({ memoryMiB: h.admission.capacity.memoryMiB - free.memoryMiB, vcpus: h.admission.capacity.vcpus - free.vcpus })
       }
-      this.clock.setTimeout(tick, this.random.next() * this.gossipMs)
+      policy.start(this.random.next() * this.gossipMs)
     }
   }
 

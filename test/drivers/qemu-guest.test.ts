@@ -59,7 +59,7 @@ describe('qemu driver with the test guest', () => {
       disks: [{ path: disk, format: 'raw', target: 'vda', role: 'root' }], options: { forwardPort: port }
     })))
     expect((await d.status(h)).state).toBe('running')
-    const ready = await waitForLine(serial(d, 'g1'), /SDPEER-GUEST-READY/, 30_000)
+    const ready = await waitForLine(serial(d, 'g1'), /SDPEER-GUEST-READY/, 60_000)
     console.log(`g1 ready after ${Math.round(performance.now() - t0)} ms: ${ready}`)
     expect(ready).toContain('hostname=g1-host')
     expect(ready).toContain('ip=10.9.0.5')
@@ -80,10 +80,42 @@ describe('qemu driver with the test guest', () => {
     expect(stdout.trim()).toBe('written-by-g1')
   }, 90_000)
 
+  it('runs two guests at once on qcow2 overlays of one base image, each with its own page and its own writes', async () => {
+    const base = join(stateDir, 'base.img')
+    await execa('truncate', ['-s', '32M', base])
+    await execa('mkfs.ext4', ['-q', '-F', base])
+    const d = driver()
+    const guests = await Promise.all(['o1', 'o2'].map(async name => {
+      const overlay = join(stateDir, `${name}.qcow2`)
+      await execa('qemu-img', ['create', '-q', '-f', 'qcow2', '-b', base, '-F', 'raw', overlay])
+      const port = await freePort()
+      const h = track(d, await d.start(spec(name, {
+        extra: `quiet sdpeer.write=/who:${name}`, disks: [{ path: overlay, format: 'qcow2', target: 'vda', role: 'root' }], options: { forwardPort: port }
+      })))
+      return { name, overlay, port, h }
+    }))
+    for (const g of guests) {
+      await waitForLine(serial(d, g.name), new RegExp(`SDPEER-GUEST-READY hostname=${g.name}-host .*disk=/dev/vda`), 60_000)
+      expect(await (await fetch(`http://127.0.0.1:${g.port}/`)).text()).toContain(`hostname=${g.name}-host`)
+    }
+    expect(await d.list()).toEqual(['o1', 'o2'])
+    await Promise.all(guests.map(async g => await d.shutdown(g.h, 20_000)))
+    for (const g of guests) {
+      expect(await serial(d, g.name)()).toContain('SDPEER-GUEST-POWEROFF')
+      const raw = join(stateDir, `${g.name}.raw`)
+      await execa('qemu-img', ['convert', '-O', 'raw', g.overlay, raw])
+      const { stdout } = await promisify(execFile)('debugfs', ['-R', 'cat /who', raw])
+      expect(stdout.trim()).toBe(g.name)
+    }
+    // The base image stayed as it was: the writes went to the overlays.
+    const { stdout: baseWho } = await promisify(execFile)('debugfs', ['-R', 'cat /who', base])
+    expect(baseWho.trim()).toBe('')
+  }, 120_000)
+
   it('reports a guest whose qemu was killed from outside as crashed, with the signal and the log tail', async () => {
     const d = driver()
     const h = track(d, await d.start(spec('g2')))
-    await waitForLine(serial(d, 'g2'), /SDPEER-GUEST-READY/, 30_000)
+    await waitForLine(serial(d, 'g2'), /SDPEER-GUEST-READY/, 60_000)
     // QEMU serves one QMP client at a time: concurrent status calls, from this instance and another, all get through.
     const second = driver()
     const states = await Promise.all(Array.from({ length: 12 }, (_, i) => (i % 3 === 0 ? second : d).status(h)))
@@ -105,7 +137,7 @@ describe('qemu driver with the test guest', () => {
     expect(await other.list()).not.toContain('g2')
     await other.destroy(h)
     expect((await other.status(h)).state).toBe('missing')
-  }, 60_000)
+  }, 90_000)
 
   it('a guest outlives the process that started it; a new driver re-attaches and powers it off', async () => {
     const port = await freePort()
@@ -115,7 +147,7 @@ describe('qemu driver with the test guest', () => {
     track(d, h)
     expect((await d.recover(h)).state).toBe('running')
     expect(await d.list()).toContain('g3')
-    await waitForLine(serial(d, 'g3'), /SDPEER-GUEST-READY hostname=g3/, 30_000)
+    await waitForLine(serial(d, 'g3'), /SDPEER-GUEST-READY hostname=g3/, 60_000)
     expect(await (await fetch(`http://127.0.0.1:${port}/`)).text()).toContain('hostname=g3')
     await d.shutdown(h, 20_000)
     expect(await serial(d, 'g3')()).toContain('SDPEER-GUEST-POWEROFF')

@@ -2,7 +2,7 @@ import { mkdir, readdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { execa } from 'execa'
-import { beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { SimDriver } from '../../node/drivers/sim.ts'
 import { createEngine } from '../../node/engine/index.ts'
 import type { PoolEngine } from '../../node/engine/index.ts'
@@ -10,7 +10,7 @@ import { ExecaShell } from '../../node/seams/execa-shell.ts'
 import { SF_CLASS } from '../../node/sf/component-classes.ts'
 import { checkFile } from '../../node/sf/index.ts'
 import type { SfJsonObject } from '../../node/sf/sfjson.ts'
-import { filesUnder, makeBaseTarball, tempDir } from './fixtures.ts'
+import { filesUnder, makeBaseTarball, tempDir, removeTempDirs } from './fixtures.ts'
 
 // The three examples of the tutorial and the gLite testbed, resolved by node/sf, deployed with the sim driver and
 // real storage (loopback files, LVM through the recording stand-ins of test/fixtures/bin, qcow2 overlays) in a temp
@@ -170,4 +170,19 @@ describe('the examples, with the sim driver and real storage', () => {
     await h.engine.terminate('cow', 'normal')
     await expectAllGone(h)
   })
+
+  it('hostile values that are not refused reach the tools as plain arguments: no shell ever runs them', async () => {
+    const h = await host()
+    const pwned = join(h.dir, 'pwned')
+    const cd = localise(resolve('tutorial/localVirtualPool.sf'), h.dir)
+    ;(cd.loop as SfJsonObject).baseImage = `${h.dir}/x$(touch ${pwned});touch ${pwned}\n.tar.gz`
+    ;(cd.domain1 as SfJsonObject).extra = `quiet $(touch ${pwned}) \`touch ${pwned}\``
+    const err = await h.engine.deploy('hostile', cd).catch(e => e)
+    expect(err.name).toBe('EngineError')
+    expect(err.path).toBe('loop')
+    expect(await filesUnder(h.dir).then(fs => fs.filter(f => f.includes('pwned')))).toEqual([])
+    await expectAllGone(h)
+  })
 })
+
+afterAll(removeTempDirs)

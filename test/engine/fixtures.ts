@@ -36,8 +36,17 @@ export function domain (attrs: SfJsonObject): SfJsonObject {
   }
 }
 
+const made: string[] = []
+
 export async function tempDir (prefix: string): Promise<string> {
-  return await mkdtemp(join(tmpdir(), `sdpeer-${prefix}-`))
+  const dir = await mkdtemp(join(tmpdir(), `sdpeer-${prefix}-`))
+  made.push(dir)
+  return dir
+}
+
+/** Removes every temp dir this test file made (call from afterAll). */
+export async function removeTempDirs (): Promise<void> {
+  for (const d of made.splice(0)) await rm(d, { recursive: true, force: true })
 }
 
 /** A small base image tarball: what the examples' /data/xen/slc3-smartfrog.img stands for. */

@@ -1,6 +1,6 @@
-import { readdir } from 'node:fs/promises'
+import { readdir, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { SimDriver } from '../../node/drivers/sim.ts'
 import { LiveComponent } from '../../node/engine/component.ts'
 import type { ComponentInit } from '../../node/engine/component.ts'
@@ -9,7 +9,7 @@ import type { EngineOptions, PoolEngine } from '../../node/engine/index.ts'
 import { SF_CLASS } from '../../node/sf/component-classes.ts'
 import type { SfJsonObject } from '../../node/sf/sfjson.ts'
 import { ManualClock } from '../seams/manual-clock.ts'
-import { bashShell, compound, domain, fileStorage, filesUnder, lazy, storage, tempDir, waitFor } from './fixtures.ts'
+import { bashShell, compound, domain, fileStorage, filesUnder, lazy, storage, tempDir, waitFor, removeTempDirs } from './fixtures.ts'
 import type { StorageCall } from './fixtures.ts'
 
 // The lifecycle on one host with the sim driver on a manual clock and a file-backed storage stand-in: order of
@@ -269,7 +269,71 @@ describe('hostile attribute values', () => {
     await expect(engine.deploy('p', vmPool({ netmask: '255.0.255.0' }))).rejects.toThrow(/not a netmask/)
     await expect(engine.deploy('p', vmPool({ hostname: '$(reboot)' }))).rejects.toThrow(/host name/)
     await expect(engine.deploy('p', vmPool({ kernel: '/boot/x\nroot=/dev/evil' }))).rejects.toThrow(/control characters/)
+    await expect(engine.deploy('p', vmPool({ memory: 'lots' }))).rejects.toThrow(/memory.*not a positive size/)
     await expect(engine.deploy('../p', vmPool())).rejects.toThrow(/invalid pool name/)
     expect(calls).toEqual([])
   })
 })
+
+describe('engine API edges', () => {
+  it('an aborted deploy rolls back and rejects', async () => {
+    const ac = new AbortController()
+    const deploying = engine.deploy('p', vmPool({ simBootMs: 5_000 }), { signal: ac.signal })
+    await waitFor(async () => (await driver.list()).length === 1)
+    ac.abort(new Error('operator gave up'))
+    await clock.advance(5_000)
+    const err = await deploying.catch(e => e)
+    expect(err.name).toBe('EngineError')
+    expect(err.message).toMatch(/deploy aborted: operator gave up/)
+    await waitFor(async () => (await driver.list()).length === 0)
+    expect(await filesUnder(join(dir, 'state', 'storage'))).toEqual([])
+    expect(engine.status()).toEqual([])
+  })
+
+  it('stop() leaves pools running but stops every liveness timer; events report state changes', async () => {
+    const events: string[] = []
+    const off = engine.onEvent(e => { if (e.kind === 'state') events.push(`${e.path}:${e.state}`) })
+    await engine.deploy('p', vmPool({}, { sfLivenessDelay: 1 }))
+    off()
+    expect(events).toContain('domain1:running')
+    expect(events.at(-1)).toBe(':running')
+    expect(clock.pendingCount).toBeGreaterThan(0)
+    // The durable record holds every component with its state and the domain's driver handle.
+    const rec = JSON.parse(await readFile(join(dir, 'state', 'pools', 'p.json'), 'utf8'))
+    expect(rec).toMatchObject({ version: 1, pool: 'p', host: 'h1', state: 'running' })
+    expect(Object.keys(rec.components)).toEqual(['', 'myShell', 'loop', 'domain1'])
+    expect(rec.components.domain1).toMatchObject({ type: 'XenDomain', state: 'running', saved: { domainName: 'dom1', handle: { driver: 'sim', name: 'dom1' } } })
+    expect(rec.components.loop.saved.prepared.disks[0].role).toBe('root')
+    expect(rec.config).toEqual(vmPool({}, { sfLivenessDelay: 1 }))
+    await engine.stop()
+    expect(clock.pendingCount).toBe(0)
+    expect(engine.status('p')[0].state).toBe('running')
+    expect(await driver.list()).toEqual(['dom1'])
+  })
+
+  it('builds the domain spec from the attributes: memory as a size, vcpus, sim knobs, name from the backend', async () => {
+    await engine.deploy('p', vmPool({ memory: '1G', vcpus: 2, simShutdownMs: 10 }))
+    const fp = await driver.fingerprint()
+    expect(fp.details.freeMemoryMiB).toBe(String(65536 - 1024))
+    expect(fp.details.freeVcpus).toBe(String(64 - 2))
+    expect(await driver.list()).toEqual(['dom1'])
+    expect(engine.get('p', 'domain1')).toMatchObject({ memory: '1G', storageBackend: { $component: 'loop' }, shell: { $component: 'myShell' } })
+  })
+
+  it('a LAZY link that leads nowhere, or to the wrong kind of component, fails the deploy naming the component', async () => {
+    const noShell = await engine.deploy('p', compound({ myShell: traced(), loop: storage('Loopback', { domainName: 'd' }) })).catch(e => e)
+    expect(noShell.path).toBe('loop')
+    expect(noShell.message).toMatch(/myShell, a Traced, not a BashShell/)
+    const dangling = await engine.deploy('p', compound({ myShell: bashShell(), d: domain({ ip: '192.0.2.9', storageBackend: lazy('ATTRIB nowhere') }) })).catch(e => e)
+    expect(dangling.path).toBe('d')
+    expect(dangling.message).toMatch(/no attribute nowhere/)
+    expect(engine.status()).toEqual([])
+  })
+
+  it('refuses a second pool of the same name while the first lives', async () => {
+    await engine.deploy('p', compound({ a: traced() }))
+    await expect(engine.deploy('p', compound({ a: traced() }))).rejects.toThrow(/already deployed/)
+  })
+})
+
+afterAll(removeTempDirs)

@@ -2,13 +2,13 @@ import { readdir, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { execa } from 'execa'
 import type { ResultPromise } from 'execa'
-import { afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { SimDriver } from '../../node/drivers/sim.ts'
 import { createEngine } from '../../node/engine/index.ts'
 import type { PoolEngine } from '../../node/engine/index.ts'
 import type { DomainHandle, HypervisorDriver } from '../../node/drivers/types.ts'
 import type { SfJsonObject } from '../../node/sf/sfjson.ts'
-import { bashShell, compound, domain, filesUnder, lazy, makeBaseTarball, storage, tempDir } from './fixtures.ts'
+import { bashShell, compound, domain, filesUnder, lazy, makeBaseTarball, storage, tempDir, removeTempDirs } from './fixtures.ts'
 
 // SIGKILL and restart: a real child process runs the engine (sim driver with its table in a file, real loopback
 // storage), is killed with SIGKILL at a chosen moment, and a new engine on the same state dir must find the pool,
@@ -188,3 +188,5 @@ describe('SIGKILL and restart', () => {
     expect(await filesUnder(join(dir, 'state', 'storage'))).toEqual([])
   }, 60_000)
 })
+
+afterAll(removeTempDirs)

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { targets } from '../../simulations/fuzz/targets.ts'
-import { formatReport, runTarget } from '../../simulations/fuzz/runner.ts'
+import { formatReport, knownFaultLines, runTarget } from '../../simulations/fuzz/runner.ts'
 
 // Bounded fuzzing in `npm test`: each target runs for FUZZ_MS (default 3.5 s) on a fresh seed (FUZZ_SEED pins one;
 // a failure prints the seed and path that replay it). The long run is `npx node simulations/fuzz/run.ts --minutes N`.
@@ -13,6 +13,7 @@ describe('fuzzing: no crash, no hang, no unbounded memory', () => {
     it(`${target.name}`, () => {
       const r = runTarget(target, budget, seed)
       console.log(formatReport(r))
+      for (const line of knownFaultLines()) console.warn(line)
       // Enough inputs that the run meant something, and memory that did not run away.
       expect(r.inputs).toBeGreaterThan(20)
       expect(r.heapGrowthMB).toBeLessThan(512)

@@ -8,6 +8,7 @@ import { tcp } from '@libp2p/tcp'
 import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
 import { ping } from '@libp2p/ping'
+import type { Ping } from '@libp2p/ping'
 import { preSharedKey } from '@libp2p/pnet'
 import { createPoolKeyFile, generatePoolKeyText, loadPoolKey, parsePoolKey, PoolKeyError } from '../../node/security/pool-key.ts'
 import type { PoolKey } from '../../node/security/pool-key.ts'
@@ -63,10 +64,10 @@ describe('pool key file', () => {
 })
 
 describe('pool key with @libp2p/pnet over real TCP', () => {
-  const nodes: Libp2p[] = []
+  const nodes: Array<Libp2p<{ ping: Ping }>> = []
   afterAll(async () => { await Promise.all(nodes.map(n => n.stop())) })
 
-  async function node (key: PoolKey): Promise<Libp2p> {
+  async function node (key: PoolKey): Promise<Libp2p<{ ping: Ping }>> {
     const n = await createLibp2p({
       addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
       transports: [tcp()],

@@ -1,13 +1,15 @@
-import { mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises'
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { beforeEach, describe, expect, it } from 'vitest'
+import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { readJsonFile, writeJsonAtomic } from '../../node/store/atomic-file.ts'
+import type { StoreError } from '../../node/store/atomic-file.ts'
 import { checkPoolName, PoolStore } from '../../node/store/pool-store.ts'
 import type { PoolRecord } from '../../node/store/pool-store.ts'
 
 let dir: string
 beforeEach(async () => { dir = await mkdtemp(join(tmpdir(), 'sdpeer-store-')) })
+afterEach(async () => { await rm(dir, { recursive: true, force: true }) })
 
 const record = (pool: string, state: string): PoolRecord => ({ version: 1, pool, host: 'h', state, config: {}, components: {} })
 
@@ -23,9 +25,9 @@ describe('crash-safe JSON files', () => {
   it('reads a missing file as undefined and a torn one as a StoreError naming it', async () => {
     expect(await readJsonFile(join(dir, 'none.json'))).toBeUndefined()
     await writeFile(join(dir, 'torn.json'), '{"n": ')
-    const err = await readJsonFile(join(dir, 'torn.json')).catch(e => e)
-    expect(err.name).toBe('StoreError')
-    expect(err.file).toBe(join(dir, 'torn.json'))
+    const err = await readJsonFile(join(dir, 'torn.json')).then(() => undefined, (e: StoreError) => e)
+    expect(err?.name).toBe('StoreError')
+    expect(err?.file).toBe(join(dir, 'torn.json'))
   })
 })
 
@@ -48,8 +50,9 @@ describe('PoolStore', () => {
     const store = new PoolStore(dir)
     await store.save('b', () => record('b', 'running'))
     await store.save('a', () => record('a', 'deploying'))
-    await writeFile(join(dir, 'pools', '.a.json.1.tmp'), 'garbage')
+    await writeFile(join(dir, 'pools', `.a.json.${process.pid + 1}.7.tmp`), 'left by a killed daemon')
     expect((await store.list()).map(r => r.pool)).toEqual(['a', 'b'])
+    expect(await readdir(join(dir, 'pools'))).toEqual(['a.json', 'b.json'])
     await store.remove('a')
     expect((await store.list()).map(r => r.pool)).toEqual(['b'])
     expect(JSON.parse(await readFile(join(dir, 'pools', 'b.json'), 'utf8')).state).toBe('running')

@@ -16,8 +16,11 @@ function componentLink (pool: string, path: string, label?: string): Html {
 }
 
 export function poolsView (pools: PoolStatus[]): Html {
-  if (pools.length === 0) return html`<p class="empty">No pools on this host. Deploy one with <code>sdpeer deploy FILE --name POOL</code>.</p>`
-  return html`<table class="list"><thead><tr><th>Pool</th><th>State</th><th>Components</th><th>Running</th></tr></thead><tbody>
+  if (pools.length === 0) {
+    return html`<p class="empty">No pools on this host. Deploy one with <code>sdpeer deploy FILE --name POOL</code>.</p>
+<table class="list pools" hidden><thead><tr><th>Pool</th><th>State</th><th>Components</th><th>Running</th></tr></thead><tbody></tbody></table>`
+  }
+  return html`<table class="list pools"><thead><tr><th>Pool</th><th>State</th><th>Components</th><th>Running</th></tr></thead><tbody>
 ${pools.map(p => html`<tr><td><a class="pool-link" href="${href('/pool', { name: p.pool })}">${p.pool}</a></td><td>${stateBadge(p.pool, '', p.state)}</td>
 <td>${p.components.length}</td><td>${p.components.filter(c => c.state === 'running').length}</td></tr>`)}
 </tbody></table>`
@@ -64,7 +67,7 @@ ${terminateForm(p.pool, '')}`
 export function terminateForm (pool: string, path: string): Html {
   const note = path === ''
     ? ''
-    : html`<p class="note">The engine terminates whole pools: this terminates pool <strong>${pool}</strong>, with this component named as where the termination started.</p>`
+    : html`<p class="note">The engine terminates whole pools: this terminates pool <strong>${pool}</strong>, naming this component in the termination's reason.</p>`
   return html`<section class="terminate"><h2>Terminate</h2>${note}
 <button type="button" class="act-terminate" data-pool="${pool}" data-path="${path}" data-type="normal">Terminate NORMAL</button>
 <button type="button" class="act-terminate danger" data-pool="${pool}" data-path="${path}" data-type="abnormal">Terminate ABNORMAL</button>

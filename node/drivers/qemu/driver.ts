@@ -69,8 +69,8 @@ export class QemuDriver implements HypervisorDriver {
   readonly #options: QemuDriverOptions
   #accel: Promise<AccelChoice> | undefined
   #version: Promise<string | undefined> | undefined
-  /** Exit results of the qemu processes this instance started (it is their parent). */
-  readonly #exits = new Map<string, Promise<ExitRecord>>()
+  /** Exit results of the qemu processes this instance started (it is their parent), and their saving to disk. */
+  readonly #exits = new Map<string, { id: ProcessIdentity, exit: Promise<ExitRecord>, saved: Promise<void> }>()
   readonly #starting = new Set<string>()
   /** QEMU serves one QMP client at a time and drops the others: this instance's sessions go one after another. */
   readonly #qmpTails = new Map<string, Promise<unknown>>()
@@ -129,7 +129,7 @@ export class QemuDriver implements HypervisorDriver {
     const paths = this.paths(name)
     const previous = await readJson<DomainRecord>(paths.record)
     if (previous !== undefined && await isAlive(previous)) throw new DriverError(this.name, name, `is already running (pid ${previous.pid})`)
-    if (paths.qmpSocket.length > MAX_SOCKET_PATH) {
+    if (Buffer.byteLength(paths.qmpSocket) > MAX_SOCKET_PATH) {
       throw new DriverError(this.name, name, `QMP socket path ${paths.qmpSocket} is longer than ${MAX_SOCKET_PATH} bytes; use a shorter --state-dir`)
     }
     const { file, args: argv, accel } = await this.launchCommand(spec, paths, { signal })
@@ -147,20 +147,20 @@ export class QemuDriver implements HypervisorDriver {
     } finally {
       closeSync(out)
     }
-    const exit: Promise<ExitRecord> = child.then(r => ({
-      ...(r.exitCode !== undefined ? { exitCode: r.exitCode } : {}),
-      ...(r.signal !== undefined ? { signal: r.signal } : {})
-    }))
     child.unref()
     const pid = child.pid
     const id = pid === undefined ? undefined : await identify(pid)
     if (id === undefined) {
       const r = await child
-      const why = r.exitCode === undefined && r.signal === undefined ? `${file}: ${r.originalMessage ?? 'could not be run'}` : await this.#deathReason(paths, await exit)
+      const why = r.exitCode === undefined && r.signal === undefined
+        ? `${file}: ${r.originalMessage ?? 'could not be run'}`
+        : await this.#deathReason(paths, { pid: pid ?? 0, startTime: '', ...exitOf(r) })
       throw new DriverError(this.name, name, `qemu did not start: ${why}`)
     }
-    this.#exits.set(name, exit)
-    void exit.then(r => writeJsonAtomic(paths.exitFile, r)).catch(() => {})
+    const exit: Promise<ExitRecord> = child.then(r => ({ pid: id.pid, startTime: id.startTime, ...exitOf(r) }))
+    // Saved for a later daemon; tagged with the process identity so it is never taken for another incarnation's.
+    const saved = exit.then(r => writeJsonAtomic(paths.exitFile, r)).catch(() => {})
+    this.#exits.set(name, { id, exit, saved })
     const record: DomainRecord = { name, pid: id.pid, startTime: id.startTime, accel, startedAt: new Date(this.#clock.now()).toISOString() }
     await writeJsonAtomic(paths.record, record)
     const handle: DomainHandle = {
@@ -174,6 +174,7 @@ export class QemuDriver implements HypervisorDriver {
     while (this.#clock.now() < deadline) {
       if (!(await isAlive(id))) {
         const reason = await this.#deathReason(paths, await exit)
+        await saved
         await removeRuntimeFiles(paths)
         throw new DriverError(this.name, name, `qemu failed to start: ${reason}`)
       }
@@ -229,12 +230,12 @@ export class QemuDriver implements HypervisorDriver {
     }
     if (record === undefined || record.pid !== id.pid || record.startTime !== id.startTime) return { state: 'missing' }
     if (record.stopRequested === true) return { state: 'stopped', reason: 'stopped by the driver' }
-    const exit = await this.#exitOf(name, paths)
+    const exit = await this.#exitOf(name, id, paths)
     return { state: 'crashed', reason: await this.#deathReason(paths, exit, id.pid) }
   }
 
   async shutdown (handle: DomainHandle, timeoutMs: number, options: { signal?: AbortSignal } = {}): Promise<void> {
-    const { id, paths } = this.#fromHandle(handle)
+    const { name, id, paths } = this.#fromHandle(handle)
     if (await isAlive(id)) {
       await this.#markStopping(paths, id)
       const deadline = this.#clock.now() + timeoutMs
@@ -252,16 +253,16 @@ export class QemuDriver implements HypervisorDriver {
       }
       await this.#stop(id, paths)
     }
-    await removeRuntimeFiles(paths)
+    await this.#forget(name, id, paths)
   }
 
   async destroy (handle: DomainHandle, _options: { signal?: AbortSignal } = {}): Promise<void> {
-    const { id, paths } = this.#fromHandle(handle)
+    const { name, id, paths } = this.#fromHandle(handle)
     if (await isAlive(id)) {
       await this.#markStopping(paths, id)
       await this.#stop(id, paths)
     }
-    await removeRuntimeFiles(paths)
+    await this.#forget(name, id, paths)
   }
 
   async list (_options: { signal?: AbortSignal } = {}): Promise<string[]> {
@@ -339,17 +340,28 @@ export class QemuDriver implements HypervisorDriver {
     await writeJsonAtomic(paths.record, { ...record, stopRequested: true })
   }
 
-  async #exitOf (name: string, paths: DomainPaths): Promise<ExitRecord | undefined> {
+  async #exitOf (name: string, id: ProcessIdentity, paths: DomainPaths): Promise<ExitRecord | undefined> {
     const mine = this.#exits.get(name)
-    if (mine !== undefined) return await mine
-    return await readJson<ExitRecord>(paths.exitFile)
+    if (mine !== undefined && sameProcess(mine.id, id)) return await mine.exit
+    const saved = await readJson<ExitRecord>(paths.exitFile)
+    return saved !== undefined && sameProcess(saved, id) ? saved : undefined
+  }
+
+  /** Removes the record, socket and exit file once the exit status of a child of this instance is on disk. */
+  async #forget (name: string, id: ProcessIdentity, paths: DomainPaths): Promise<void> {
+    const mine = this.#exits.get(name)
+    if (mine !== undefined && sameProcess(mine.id, id)) {
+      await Promise.race([mine.saved, this.#clock.sleep(1_000)])
+      this.#exits.delete(name)
+    }
+    await removeRuntimeFiles(paths)
   }
 
   async #deathReason (paths: DomainPaths, exit: ExitRecord | undefined, pid?: number): Promise<string> {
     const who = pid === undefined ? 'qemu' : `qemu (pid ${pid})`
     const parts = [exit === undefined
       ? `${who} is gone (exit status unknown: it was started by an earlier daemon)`
-      : exit.signal !== undefined ? `${who} was killed by ${exit.signal}` : `${who} exited with code ${exit.exitCode}`]
+      : exit.signal !== undefined ? `${who} was killed by ${exit.signal}` : `${who} exited with code ${exit.exitCode ?? 'unknown'}`]
     const err = await tail(paths.stderrLog, 3)
     if (err.length > 0) parts.push(`qemu said: ${err.join(' | ')}`)
     const serial = await tail(paths.serialLog, 5)
@@ -383,4 +395,10 @@ function qmpState (status: string | undefined): DomainState {
     case 'inmigrate': return 'starting'
     default: return 'paused'
   }
+}
+
+const sameProcess = (a: { pid?: number, startTime?: string }, b: ProcessIdentity): boolean => a.pid === b.pid && a.startTime === b.startTime
+
+function exitOf (r: { exitCode?: number, signal?: string }): { exitCode?: number, signal?: string } {
+  return { ...(r.exitCode !== undefined ? { exitCode: r.exitCode } : {}), ...(r.signal !== undefined ? { signal: r.signal } : {}) }
 }

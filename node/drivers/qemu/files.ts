@@ -34,6 +34,9 @@ export interface DomainRecord {
 }
 
 export interface ExitRecord {
+  /** The process this is the exit of (pid + start time), so an old file is never read as a new qemu's. */
+  pid: number
+  startTime: string
   exitCode?: number
   signal?: string
 }

@@ -1,3 +1,4 @@
+import { MAX_MEMBERS_PER_SYNC, MAX_UPDATES_PER_MESSAGE } from '../../../protocol/limits.ts'
 import type { MemberUpdate, MembershipMessage, PingReq, PushPull } from '../../../protocol/membership.ts'
 import type { Clock, Timer } from '../../seams/clock.ts'
 import { Awareness } from './awareness.ts'
@@ -47,6 +48,7 @@ export class Membership {
     this.#clock = init.clock
     this.#random = init.random
     this.#config = { ...DEFAULT_MEMBERSHIP_CONFIG, ...init.config }
+    this.#config.maxUpdatesPerMessage = Math.min(this.#config.maxUpdatesPerMessage, MAX_UPDATES_PER_MESSAGE)
     this.#bootstrap = (init.bootstrap ?? []).filter(b => b.id !== this.#self.id)
     this.#awareness = new Awareness(this.#config.awarenessMaxMultiplier)
   }
@@ -173,6 +175,7 @@ export class Membership {
     const target = this.#nextProbeTarget()
     if (target == null) { next(); return }
     const timeout = this.#awareness.scale(this.#config.probeTimeoutMs)
+    const inc = target.incarnation // a refutation arriving meanwhile must not be overruled by this round
     if (target.status === 'suspect') {
       // Buddy system again: a suspect we probe hears of its suspicion even if the gossip about it was lost.
       this.#transport.send(target, { type: 'gossip', updates: [{ status: 'suspect', id: target.id, inc: target.incarnation, from: this.#self.id }] })
@@ -180,11 +183,11 @@ export class Membership {
     this.#transport.probe(target, timeout, (ok) => {
       if (!this.#running) return
       if (ok) { this.#awareness.applyDelta(-1); next(); return }
-      this.#indirectProbe(target, start, interval, next)
+      this.#indirectProbe(target, inc, start, interval, next)
     })
   }
 
-  #indirectProbe (target: Member, start: number, interval: number, next: () => void): void {
+  #indirectProbe (target: Member, inc: number, start: number, interval: number, next: () => void): void {
     const relays = this.#pick(this.#config.indirectChecks, m => m.status !== 'dead' && m.id !== target.id)
     const seq = ++this.#seq
     const pending: PendingIndirect = { target: target.id, acked: false, nacks: 0 }
@@ -202,9 +205,9 @@ export class Membership {
       this.#awareness.applyDelta(pending.acked ? -1 : (relays.length === 0 ? 1 : missedNacks))
       if (!pending.acked) {
         const current = this.#members.get(target.id)
-        if (current != null && current.status !== 'dead' && current.incarnation === target.incarnation) {
+        if (current != null && current.status !== 'dead' && current.incarnation === inc) {
           // Also when already suspect: our failed probe is an independent confirmation that shortens the timeout.
-          const update: MemberUpdate = { status: 'suspect', id: target.id, inc: target.incarnation, from: this.#self.id }
+          const update: MemberUpdate = { status: 'suspect', id: target.id, inc, from: this.#self.id }
           this.#suspect(update)
           // Lifeguard's buddy system: tell the suspect itself at once, so a live one refutes within a round trip.
           this.#transport.send(target, { type: 'gossip', updates: [update] })
@@ -254,7 +257,13 @@ export class Membership {
 
   #state (): MemberUpdate[] {
     const self: MemberUpdate = { status: 'alive', id: this.#self.id, inc: this.#incarnation, addrs: this.#self.addrs }
-    return [self, ...this.#sorted.map(m => ({ status: m.status, id: m.id, inc: m.incarnation, addrs: m.addrs }))]
+    let members = this.#sorted
+    if (members.length >= MAX_MEMBERS_PER_SYNC) {
+      // Over the wire bound: send a window starting at a random place, so successive syncs cover everyone.
+      const start = this.#random.int(members.length)
+      members = [...members.slice(start), ...members.slice(0, start)].slice(0, MAX_MEMBERS_PER_SYNC - 1)
+    }
+    return [self, ...members.map(m => ({ status: m.status, id: m.id, inc: m.incarnation, addrs: m.addrs }))]
   }
 
   #pushPull (to: MemberRef, join: boolean): void {

@@ -127,6 +127,8 @@ function checkOne (visit: Visit, k: number, diags: DiagnosticBag): void {
       continue
     }
     if (a.type === 'any') continue
+    // A LAZY reference is known only at run time: accepted as is, without building its JSON form.
+    if (!(v instanceof CD) && v.type === 'ref' && v.lazy) continue
     const json = valueToJson(v)
     const t = typeCheck(a.type, json)
     if (t.error !== undefined) { diags.error('SF8102', `${visit.path(k)}:${name}: ${t.error}`, cd.poss[i]!); continue }

@@ -92,7 +92,7 @@ export class Grammar extends TokenStream {
       this.error(SyntaxCode.unclosed, `"{" opened at ${open.pos.line}:${open.pos.col} is never closed (found ${describe(this.tok)})`, this.tok.pos)
     }
     this.leave()
-    return attrs
+    return exact(attrs)
   }
 
   /** Include ::= [ "#codebase" String ] ( "#include" | "#include?" ) String */
@@ -128,6 +128,7 @@ export class Grammar extends TokenStream {
         if (this.peek() === ',') this.next()
       }
       this.close(']', open)
+      tags = exact(tags)
     }
     const name = this.#attrName()
     const value = this.#attrValue()
@@ -139,8 +140,8 @@ export class Grammar extends TokenStream {
     const name: string[] = []
     for (;;) {
       const t = this.tok
-      if (t.kind === '--') { this.next(); name.push(this.ctx.names.next()); return name }
-      if (t.kind === 'STRING') { this.next(); name.push(t.value as string); return name }
+      if (t.kind === '--') { this.next(); return [this.ctx.names.next()] }
+      if (t.kind === 'STRING') { this.next(); name.push(t.value as string); return exact(name) }
       if (t.kind !== 'WORD') {
         this.unexpected(name.length === 0 ? 'an attribute name' : 'a name part after ":"')
         if (name.length === 0) name.push('')
@@ -148,7 +149,7 @@ export class Grammar extends TokenStream {
       }
       this.next()
       name.push(t.value as string)
-      if (this.peek() !== ':') return name
+      if (this.peek() !== ':') return exact(name)
       this.next()
     }
   }
@@ -195,7 +196,7 @@ export class Grammar extends TokenStream {
         break
       }
     }
-    const node: ComponentNode = { type: 'component', prototypes, eager, pos: ext.pos }
+    const node: ComponentNode = { type: 'component', prototypes: exact(prototypes), eager, pos: ext.pos }
     return node
   }
 
@@ -289,7 +290,7 @@ export class Grammar extends TokenStream {
       this.next()
     }
     const text = this.lx.text.slice(start.start, end).replace(/\s+/g, ' ')
-    return { type: 'ref', parts, lazy, data, text, pos: start.pos }
+    return { type: 'ref', parts: exact(parts), lazy, data, text, pos: start.pos }
   }
 
   // ---- simple values ---------------------------------------------------------------------------
@@ -445,7 +446,7 @@ export class Grammar extends TokenStream {
       }
     }
     this.close('|]', open)
-    return { type: 'vector', items, pos: open.pos }
+    return { type: 'vector', items: exact(items), pos: open.pos }
   }
 
   /** Var ::= "VAR" [ Reference | String | "{" (Reference|String) "," (String|Number) "}" ] — parsed, unsupported. */
@@ -470,3 +471,11 @@ export class Grammar extends TokenStream {
   }
 }
 
+/**
+ * The array at its exact length. V8 gives an array literal grown by push() room for 17 elements at the first push:
+ * 152 bytes for a one-part name, which made most of the syntax tree of a big pool (an attribute has a name array,
+ * its component a prototype array, a reference a parts array). A copy of a short array costs less than the slack.
+ */
+function exact<T> (a: T[]): T[] {
+  return a.length < 16 ? a.slice() : a
+}

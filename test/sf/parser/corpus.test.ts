@@ -9,9 +9,10 @@ import { parseFile } from '../../../node/sf/parser.ts'
 // (the real SmartFrog parser's output) says SmartFrogParseException; where HP names a line and column, so must we
 // (with tabs counted as 8 columns, as JavaCC does).
 
-// CI clones the repository with the shared reference material beside it (../shared); here it is /work/shared.
+// CI clones the repository with the shared reference material beside it: the corpus is ../shared/sf-corpus
+// relative to the repository, wherever that is checked out.
 const REPO = fileURLToPath(new URL('../../../', import.meta.url))
-const CORPUS = [join(REPO, '../shared/sf-corpus'), '/work/shared/sf-corpus'].find(d => existsSync(d)) ?? join(REPO, '../shared/sf-corpus')
+const CORPUS = join(REPO, '../shared/sf-corpus')
 const SRC = join(CORPUS, 'steveloughran-smartfrog/core/smartfrog/src')
 // HP ran with the SmartFrog trees on its class path; these are the corpus parts of it.
 const INCLUDE_DIRS = [SRC, join(CORPUS, 'steveloughran-smartfrog/core/testharness/test'), join(CORPUS, 'smartdomains-tutorial/stubs')]

@@ -9,9 +9,10 @@ import { firstDifference, goldenCanon, resolvedCanon } from './golden.ts'
 // Runs every .sf of the acceptance corpus as the goldens were made (from its own directory, with SmartFrog's
 // source tree on the include path) and compares outcome and resolved values with HP SmartFrog's output.
 
-// CI checks the repository out with `shared/` beside it; here that is /work/shared.
-const BESIDE = fileURLToPath(new URL('../../../../shared/sf-corpus', import.meta.url))
-export const CORPUS = existsSync(BESIDE) ? BESIDE : '/work/shared/sf-corpus'
+// CI checks the repository out with `shared/` beside it: the corpus is ../shared/sf-corpus relative to the
+// repository root (three levels above this file), wherever that is.
+const REPO = fileURLToPath(new URL('../../../', import.meta.url))
+export const CORPUS = join(REPO, '../shared/sf-corpus')
 const SF_SRC = join(CORPUS, 'steveloughran-smartfrog/core/smartfrog/src')
 
 export interface CorpusCase {

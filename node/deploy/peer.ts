@@ -1,0 +1,192 @@
+import type { Clock } from '../seams/clock.ts'
+import type { ComponentStatus, TerminationRecord } from '../engine/types.ts'
+import type { SfJson, SfJsonObject } from '../sf/sfjson.ts'
+import { ClaimTable } from './claims.ts'
+import type { ClaimClient } from './claims.ts'
+import { DeployCoordinator } from './coordinator.ts'
+import type { DeployRequestOptions, DeployResult } from './coordinator.ts'
+import { DeployTransportError, PathNotFoundError, PoolNotFoundError } from './errors.ts'
+import { Participant } from './participant.ts'
+import { PoolRegistry } from './registry.ts'
+import { requestWithRetry } from './retry.ts'
+import { partOf } from './split.ts'
+import { DEFAULT_TIMINGS } from './types.ts'
+import type { DeployRequest, DeployResponse, DeployTimings, DeployTransport, HostResolver, OrphanPolicy, PartEngine, PoolRecordView, PoolState } from './types.ts'
+
+// One peer's deploy service: the coordinator (deploys it takes), the participant (parts it owns), the claim table
+// (keys it holds for the mesh) and its replica of the pool registry, behind one request handler. Pool-wide reads
+// and writes (`status`, `get`, `set`, `resolve`) are routed from here to the owner of the path.
+
+export interface DeployPeerComponents {
+  self: string
+  selfHost: string
+  clock: Clock
+  transport: DeployTransport
+  engine: PartEngine
+  resolveHost: HostResolver
+  /** Live peers of the mesh, this one included (from membership). */
+  members: () => string[]
+  isLive?: (peer: string) => boolean
+  /** What the pool's coordinator does with a part whose parent's host died. Default: terminate it. */
+  orphanPolicy?: OrphanPolicy
+  timings?: Partial<DeployTimings>
+  newDeployId?: (pool: string) => string
+  log?: (message: string, context: Record<string, unknown>) => void
+}
+
+export interface MeshPoolStatus {
+  pool: string
+  state: PoolState | 'unknown'
+  /** Every owner's components, sorted by path. */
+  components: ComponentStatus[]
+  termination?: TerminationRecord
+  /** Owners that did not answer. */
+  unreachable: string[]
+}
+
+export const terminateOrphans: OrphanPolicy = async () => 'terminate'
+
+export class DeployPeer {
+  readonly self: string
+  readonly registry: PoolRegistry
+  readonly claims: ClaimTable
+  readonly participant: Participant
+  readonly coordinator: DeployCoordinator
+  readonly #c: DeployPeerComponents
+  readonly #t: DeployTimings
+  readonly #orphanPolicy: OrphanPolicy
+
+  constructor (c: DeployPeerComponents) {
+    this.self = c.self
+    this.#t = { ...DEFAULT_TIMINGS, ...c.timings }
+    const log = c.log ?? (() => {})
+    const isLive = c.isLive ?? ((p: string) => c.members().includes(p))
+    this.#orphanPolicy = c.orphanPolicy ?? terminateOrphans
+    // Requests to this very peer (the entry peer owning a part, a claim it holds itself) never touch the network.
+    const inner = c.transport
+    const transport: DeployTransport = {
+      request: async (peer, req, o) => {
+        if (peer !== c.self) return await inner.request(peer, req, o)
+        try {
+          return await this.handle(c.self, structuredClone(req))
+        } catch (err) {
+          throw new DeployTransportError(peer, 'remote-error', `${(err as Error).name}: ${(err as Error).message}`, { cause: err })
+        }
+      }
+    }
+    c = { ...c, transport }
+    this.#c = c
+    this.registry = new PoolRegistry({ clock: c.clock, transport: c.transport, members: c.members, self: c.self, timeoutMs: this.#t.requestTimeoutMs })
+    this.claims = new ClaimTable({ clock: c.clock, usedBy: (k, v, except) => this.registry.usedBy(k, v, except) })
+    const claimClient: ClaimClient = { transport: c.transport, clock: c.clock, members: c.members, timeoutMs: this.#t.requestTimeoutMs }
+    this.participant = new Participant({ self: c.self, clock: c.clock, transport: c.transport, engine: c.engine, registry: this.registry, claimClient, isLive, orphanPolicy: this.#orphanPolicy, timings: this.#t, log })
+    this.coordinator = new DeployCoordinator({ self: c.self, selfHost: c.selfHost, clock: c.clock, transport: c.transport, resolveHost: c.resolveHost, registry: this.registry, claimClient, timings: this.#t, log, ...(c.newDeployId !== undefined ? { newDeployId: c.newDeployId } : {}) })
+  }
+
+  start (): void { this.participant.start() }
+  stop (): void { this.participant.stop() }
+
+  /** The handler the transport calls for every request addressed to this peer. */
+  readonly handle = async (from: string, req: DeployRequest): Promise<DeployResponse> => {
+    const p = this.participant
+    switch (req.type) {
+      case 'prepare': return await p.prepare(req.deployId, req.pool, req.parts, req.participants, req.leaseMs)
+      case 'commit': return await this.#within(p.commit(req.deployId), req.waitMs)
+      case 'abort': return await this.#within(p.abort(req.deployId, req.pool, req.reason), req.waitMs)
+      case 'claim': return { type: 'claim', refused: this.claims.claimMany(req.deployId, req.pool, req.claims, req.leaseMs) }
+      case 'claim-confirm': this.claims.confirm(req.deployId, req.pool, req.claims); return { type: 'ok' }
+      case 'claim-release': this.claims.release(req.pool, req.claims); return { type: 'ok' }
+      case 'terminate-part': {
+        const done = p.lifecycle.terminate(req.pool, req.path, { type: req.kind, reason: req.reason, path: req.path }, { report: !req.fromParent, cascade: true })
+        return await this.#within(done.then((): DeployResponse => ({ type: 'ok' })), req.waitMs)
+      }
+      case 'status': return { type: 'status', ...p.status(req.pool) }
+      case 'get': return { type: 'value', value: p.get(req.pool, req.path, req.attr) }
+      case 'resolve': return { type: 'value', value: p.get(req.pool, req.path, req.attr) }
+      case 'set': p.set(req.pool, req.path, req.attr, req.value); return { type: 'ok' }
+      case 'termination': p.lifecycle.childTerminated(req.pool, req.path, req.record); return { type: 'ok' }
+      case 'ping': return { type: 'pong', alive: p.lifecycle.pinged(req.pool, req.path) }
+      case 'orphan': return { type: 'orphan', decision: await this.#orphanPolicy({ pool: req.pool, path: req.path, peer: req.peer, parentPeer: req.parentPeer }) }
+      case 'registry-put': this.registry.merge(req.record); return { type: 'ok' }
+      case 'registry-list': return { type: 'registry', records: this.registry.list() }
+    }
+  }
+
+  /** Long-poll: the work's answer, or `pending` once `waitMs` has passed (the work goes on). */
+  async #within (work: Promise<DeployResponse>, waitMs: number | undefined): Promise<DeployResponse> {
+    if (waitMs === undefined) return await work
+    const stop = new AbortController()
+    const pend = (): DeployResponse => ({ type: 'pending' })
+    const pending = this.#c.clock.sleep(waitMs, { signal: stop.signal }).then(pend, pend)
+    try {
+      return await Promise.race([work, pending])
+    } finally {
+      stop.abort()
+    }
+  }
+
+  deploy (pool: string, config: SfJsonObject, options?: DeployRequestOptions): Promise<DeployResult> {
+    return this.coordinator.deploy(pool, config, options)
+  }
+
+  terminate (pool: string, kind: 'normal' | 'abnormal' = 'normal', reason?: string): Promise<{ unreachable: string[] }> {
+    return this.coordinator.terminate(pool, kind, reason)
+  }
+
+  /** `sdpeer ls`: every pool this peer's registry replica knows. */
+  ls (): PoolRecordView[] { return this.registry.list() }
+
+  #record (pool: string): PoolRecordView {
+    const r = this.registry.get(pool)
+    if (r === undefined) throw new PoolNotFoundError(pool)
+    return r
+  }
+
+  /** Gathers every owner's components. */
+  async status (pool: string): Promise<MeshPoolStatus> {
+    const r = this.#record(pool)
+    const owners = [...new Set(r.parts.map(p => p.peer))]
+    const unreachable: string[] = []
+    const components: ComponentStatus[] = []
+    let termination: TerminationRecord | undefined
+    await Promise.all(owners.map(async peer => {
+      try {
+        const res = await requestWithRetry(this.#c.transport, this.#c.clock, peer, { type: 'status', pool }, { timeoutMs: this.#t.requestTimeoutMs, attempts: this.#t.attempts })
+        if (res.type !== 'status') return
+        components.push(...res.components)
+        if (res.termination !== undefined) termination = res.termination
+      } catch { unreachable.push(peer) }
+    }))
+    components.sort((a, b) => a.path < b.path ? -1 : a.path > b.path ? 1 : 0)
+    return { pool, state: r.state, components, ...(termination !== undefined ? { termination } : {}), unreachable: unreachable.sort() }
+  }
+
+  #owner (pool: string, path: string): string {
+    const part = partOf(this.#record(pool).parts, path)
+    if (part === undefined) throw new PathNotFoundError(pool, path)
+    return part.peer
+  }
+
+  async get (pool: string, path: string, attr?: string): Promise<SfJson> {
+    const res = await this.#request(this.#owner(pool, path), { type: 'get', pool, path, ...(attr !== undefined ? { attr } : {}) })
+    if (res.type !== 'value') throw new Error(`unexpected answer ${res.type}`)
+    return res.value
+  }
+
+  async set (pool: string, path: string, attr: string, value: SfJson): Promise<void> {
+    await this.#request(this.#owner(pool, path), { type: 'set', pool, path, attr, value })
+  }
+
+  /** A LAZY reference whose target (absolute path + attribute) lives on another peer. */
+  async resolve (pool: string, path: string, attr: string): Promise<SfJson> {
+    const res = await this.#request(this.#owner(pool, path), { type: 'resolve', pool, path, attr })
+    if (res.type !== 'value') throw new Error(`unexpected answer ${res.type}`)
+    return res.value
+  }
+
+  #request (peer: string, req: DeployRequest): Promise<DeployResponse> {
+    return peer === this.self
+      ? this.handle(this.self, req)
+      : requestWithRetry(this.#c.transport, this.#c.clock, peer, req, { timeoutMs: this.#t.requestTimeoutMs, attempts: this.#t.attempts })
+  }
+}

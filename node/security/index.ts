@@ -1,0 +1,19 @@
+// Host-side security building blocks. Where the daemon and the mesh plug them in:
+//   startup      TrustStore.open(stateDir) (refuse to start when !exists unless --insecure), loadPoolKey(file) ->
+//                preSharedKey({ psk: key.protectorKey }) as libp2p's connectionProtector, parseAllowPaths(--allow-path)
+//   each request verifyApiRequest(req, trust, replay, now)   (after trust.reloadIfChanged())
+//   forwarded    verifySubtreeRequest(envelope, subtree, proof, trust, replay, now) from protocol/auth
+//   prepare      checkPoolPaths(config, allowed) and checkPoolNames(config): refuse on any violation
+//   set / LAZY   checkPath(label, value, PATH_ATTRIBUTES[attr], allowed), checkName(label, value, NAME_ATTRIBUTES[attr])
+export { TrustStore, TrustStoreError, TRUST_FILE, trustFilePath } from './trust-store.ts'
+export type { StoredTrustEntry } from './trust-store.ts'
+export { createOperatorKey, defaultOperatorKeyPath, loadOperatorKey, OperatorKeyError } from './operator-key.ts'
+export type { OperatorKey } from './operator-key.ts'
+export { createPoolKeyFile, generatePoolKeyText, loadPoolKey, parsePoolKey, PoolKeyError } from './pool-key.ts'
+export type { PoolKey } from './pool-key.ts'
+export { checkPath, checkPoolPaths, parseAllowPaths, PathPolicyError, PATH_ATTRIBUTES } from './paths.ts'
+export type { AllowedPaths, PathMode } from './paths.ts'
+export { checkName, checkPoolNames, nameProblem, NameError, NAME_ATTRIBUTES } from './names.ts'
+export type { NameKind } from './names.ts'
+export { actionOf, apiRequestBody, signApiRequest, verifyApiRequest } from './request-auth.ts'
+export type { ApiLikeRequest } from './request-auth.ts'

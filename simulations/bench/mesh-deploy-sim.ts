@@ -1,0 +1,59 @@
+// Deploy of 100 VMs across 20 simulated hosts from one peer (a 21st): the time until every owner reports its
+// components running, hypervisor time excluded (the fake engines start domains in zero virtual time), over the
+// in-memory twin of the mesh with loopback-like latency. The figure has two parts, printed apart:
+//  - network time: the virtual clock at the end (round trips of split -> prepare+claims -> commit -> registry);
+//  - CPU time: what the protocol cores themselves cost in this process (all 21 peers run here, so this is a
+//    pessimistic bound: on a real mesh each peer's share runs on its own host in parallel).
+// Goal: under 2 s. Also prints messages per type and the status round from the entry peer afterwards.
+//   npx node simulations/bench/mesh-deploy-sim.ts [--hosts 20] [--vms 100] [--runs 5] [--seed 1] [--oneway 0.25] [--jitter 0.5] [--loss 0]
+
+import { DeployCluster } from '../deploy/cluster.ts'
+import type { SfJsonObject } from '../../node/sf/sfjson.ts'
+import { numArgs } from './scheduler-args.ts'
+
+const a = numArgs({ hosts: 20, vms: 100, runs: 5, seed: 1, oneway: 0.25, jitter: 0.5, loss: 0 })
+
+function poolOf (hosts: number, vms: number): SfJsonObject {
+  const root: SfJsonObject = { sfClass: 'org.smartfrog.sfcore.compound.CompoundImpl', sfSyncTerminate: true }
+  for (let h = 0; h < hosts; h++) {
+    const cd: SfJsonObject = { sfClass: 'org.smartfrog.sfcore.compound.CompoundImpl', sfSyncTerminate: true, sfProcessHost: `host${h}.sim` }
+    for (let v = h; v < vms; v += hosts) {
+      cd[`disk${v}`] = { sfClass: 'ch.cern.openlab.smartdomains.LVMStorageBackendImpl', domainName: `vm${v}` }
+      cd[`vm${v}`] = { sfClass: 'ch.cern.openlab.smartdomains.XenDomainImpl', domainName: `vm${v}`, ip: `10.${v >> 16 & 255}.${v >> 8 & 255}.${v & 255}`, memory: 512, vcpus: 1 }
+    }
+    root[`computer${h}`] = cd
+  }
+  return root
+}
+
+const pct = (xs: number[], p: number): number => [...xs].sort((x, y) => x - y)[Math.min(xs.length - 1, Math.floor(p * xs.length))]
+
+const config = poolOf(a.hosts, a.vms)
+const nets: number[] = []; const cpus: number[] = []; const totals: number[] = []; const statusMs: number[] = []
+let msgs: Map<string, number> | undefined
+for (let run = 0; run < a.runs; run++) {
+  const hosts = [{ name: 'entry.sim' }, ...Array.from({ length: a.hosts }, (_, h) => ({ name: `host${h}.sim`, capacity: { memoryMiB: 65536, vcpus: 64 } }))]
+  const c = new DeployCluster({ hosts, seed: a.seed + run, minDelayMs: a.oneway, jitterMs: a.jitter, loss: a.loss, timings: { requestTimeoutMs: 50, attempts: 8 } })
+  const cpu0 = process.cpuUsage()
+  const t0 = c.clock.now()
+  const res = await c.settle(c.get('entry.sim').peer.deploy('bench', config))
+  const cpu = process.cpuUsage(cpu0)
+  const vmsRunning = res.components.filter(x => x.type === 'XenDomain' && x.state === 'running').length
+  if (vmsRunning !== a.vms) throw new Error(`only ${vmsRunning} of ${a.vms} VMs running`)
+  const net = res.elapsedMs
+  const cpuMs = (cpu.user + cpu.system) / 1000
+  nets.push(net); cpus.push(cpuMs); totals.push(net + cpuMs)
+  const s0 = c.clock.now()
+  const st = await c.settle(c.get('entry.sim').peer.status('bench'))
+  if (st.components.filter(x => x.state === 'running').length !== res.components.length) throw new Error('status disagrees')
+  statusMs.push(c.clock.now() - s0)
+  void t0
+  msgs ??= new Map(c.net.sent)
+}
+const f = (x: number): string => x.toFixed(1)
+console.log(`deploy of ${a.vms} sim VMs across ${a.hosts} hosts from one more peer; one-way latency ${a.oneway}+U(0,${a.jitter}) ms, loss ${a.loss}; ${a.runs} runs`)
+console.log(`  network time until all running : p50 ${f(pct(nets, 0.5))} ms, max ${f(Math.max(...nets))} ms (virtual clock)`)
+console.log(`  CPU of all 21 peers' cores      : p50 ${f(pct(cpus, 0.5))} ms, max ${f(Math.max(...cpus))} ms (this process; first run includes JIT warm-up)`)
+console.log(`  sum (pessimistic)               : p50 ${f(pct(totals, 0.5))} ms, max ${f(Math.max(...totals))} ms; goal < 2000 ms: ${Math.max(...totals) < 2000 ? 'met' : 'MISSED'}`)
+console.log(`  status from the entry peer      : p50 ${f(pct(statusMs, 0.5))} ms network`)
+console.log(`  requests of one deploy          : ${[...(msgs ?? [])].map(([k, v]) => `${k} ${v}`).join(', ')}`)
