@@ -27,6 +27,8 @@ export interface ComponentEnv {
   stateChanged (c: LiveComponent): void
   /** Saves the pool's durable record; resolves once it is on disk. Writes coalesce, so a burst costs one fsync. */
   persist (): Promise<void>
+  /** Saves within a short window without waiting: bursts of changes (a pool of 200 VMs) share one write. */
+  persistSoon (): void
   /** True when another pool of this engine holds a domain of that name (recovery must not destroy it). */
   domainClaimedElsewhere (name: string): boolean
   makeShell (path: string, log: (line: string) => void): Shell
@@ -364,7 +366,7 @@ export class LiveComponent implements ChildHandle, ResolveNode {
    * from the description (names and work dirs are derived from it) or because the step is idempotent.
    */
   saveLater (): void {
-    this.env.persist().catch(err => this.log('error', `saving state: ${(err as Error).message}`))
+    this.env.persistSoon()
   }
 
   log (level: string, msg: string): void {

@@ -1,6 +1,6 @@
 import type { HypervisorDriver } from '../drivers/types.ts'
 import { realClock } from '../seams/clock.ts'
-import type { Clock } from '../seams/clock.ts'
+import type { Clock, Timer } from '../seams/clock.ts'
 import type { SfJson, SfJsonObject } from '../sf/sfjson.ts'
 import { checkPoolName, PoolStore } from '../store/pool-store.ts'
 import type { PoolRecord } from '../store/pool-store.ts'
@@ -41,6 +41,12 @@ export interface EngineOptions {
 }
 
 const MAX_LINES = 5000
+/**
+ * Window of lazy saves. What they record is either derivable again from the description (domain names, work dirs)
+ * or idempotent to redo (teardown), so losing the last window to a crash costs nothing; saves that must precede an
+ * action (the config before deploying, LVM volume records, `running`) are written at once and awaited.
+ */
+const SAVE_WINDOW_MS = 50
 
 export class Engine implements PoolEngine {
   private readonly opts: EngineOptions
@@ -72,6 +78,8 @@ export class Engine implements PoolEngine {
 
   async stop (): Promise<void> {
     for (const p of this.pools.values()) p.root?.halt()
+    // Lazy saves are written now: the next daemon must find what this one knew.
+    await Promise.all([...this.soon.keys()].map(p => this.persist(p)))
   }
 
   onEvent (listener: (e: EngineEvent) => void): () => void {
@@ -241,7 +249,20 @@ export class Engine implements PoolEngine {
     return p
   }
 
+  /** Pools with a lazy save pending, and its timer. */
+  private readonly soon = new Map<LivePool, Timer>()
+
+  private persistSoon (p: LivePool): void {
+    if (this.soon.has(p)) return
+    this.soon.set(p, this.clock.setTimeout(() => {
+      this.soon.delete(p)
+      this.persist(p).catch(err => this.hostLog('error', `saving state: ${(err as Error).message}`, p.name))
+    }, SAVE_WINDOW_MS))
+  }
+
   private persist (p: LivePool): Promise<void> {
+    this.soon.get(p)?.cancel()
+    this.soon.delete(p)
     if (p.finished && p.root && isDown(p.root.state)) return Promise.resolve()
     return this.store.save(p.name, () => p.snapshotText())
   }
@@ -265,6 +286,7 @@ export class Engine implements PoolEngine {
         engine.emit({ pool: p.name, path: c.path, kind: 'state', state: c.state, message: c.reason ?? c.state })
       },
       persist: (): Promise<void> => this.persist(p),
+      persistSoon: (): void => this.persistSoon(p),
       domainClaimedElsewhere: (name: string): boolean => this.domainClaimedElsewhere(p, name),
       makeShell: (path: string, log: (line: string) => void) => (this.shellFactory ?? ((_p, l) => { throw new EngineError(`engine not started (${l.name})`, p.name, path) }))(path, log),
       makeStorage: async (kind, attrs, info) => await this.storage(kind, attrs, { ...info, lvm: o.lvm }),

@@ -37,6 +37,8 @@ export interface HostAdmissionInit {
   reservationTtlMs?: number
   /** How long a refusal is remembered for its request id (a late duplicate gets the same answer). Default 60 s. */
   refusalMemoryMs?: number
+  /** Where the version counter starts: a restarted daemon passes its saved one so views do not ignore it. Default 0. */
+  initialVersion?: number
 }
 
 const vmKey = (pool: string, vmId: string): string => `${pool}\u0000${vmId}`
@@ -64,6 +66,7 @@ export class HostAdmission {
     this.#clock = init.clock
     this.#ttl = init.reservationTtlMs ?? 30_000
     this.#refusalMemory = init.refusalMemoryMs ?? 60_000
+    this.#version = init.initialVersion ?? 0
   }
 
   /** Starts the periodic expiry sweep (reservations also expire lazily on every call). */

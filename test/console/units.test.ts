@@ -170,3 +170,24 @@ describe('deploy --wait progress', () => {
     expect(p.lines()[0]).toContain('bad \\x1b[31m red')
   })
 })
+
+describe('hosts from the mesh', () => {
+  it('maps directory entries and liveness; guest names and addresses for this host from its engine', async () => {
+    const { meshHostsProvider } = await import('../../node/api/console/mesh-hosts.ts')
+    const engine = {
+      status: () => [{ pool: 'p', state: 'running' as const, components: [{ path: 'vm', type: 'XenDomain', host: 'a', state: 'running' as const }] }],
+      get: () => ({ hostname: 'g1', ip: '10.0.0.5', memory: 128, vcpus: 2 })
+    }
+    const mesh = {
+      hosts: () => [
+        { peerId: 'P1', hostNames: ['a'], addrs: ['/ip4/127.0.0.1/tcp/1'], state: 'self' as const, capacity: { memoryMb: 4096, vcpus: 4 }, load: { memoryMb: 0, vcpus: 0, domains: 0 }, driver: 'sim', misbehaviour: 0 },
+        { peerId: 'P2', hostNames: ['b'], addrs: [], state: 'suspect' as const, capacity: { memoryMb: 2048, vcpus: 2 }, load: { memoryMb: 512, vcpus: 1, domains: 1 }, driver: 'qemu', misbehaviour: 0 },
+        { peerId: 'P3', hostNames: [], addrs: [], state: 'dead' as const, misbehaviour: 0 }
+      ]
+    }
+    const hosts = await meshHostsProvider(mesh, engine).listHosts()
+    expect(hosts.map(h => [h.name, h.state])).toEqual([['a', 'alive'], ['b', 'suspect'], ['P3', 'dead']])
+    expect(hosts[0]).toMatchObject({ capacity: { memoryMiB: 4096, vcpus: 4 }, load: { domains: 1, memoryMiB: 128, vcpus: 2 }, hostNamesInUse: ['g1'], addressesInUse: ['10.0.0.5'] })
+    expect(hosts[1]).toMatchObject({ load: { domains: 1, memoryMiB: 512, vcpus: 1 }, driver: 'qemu', hostNamesInUse: [] })
+  })
+})

@@ -17,7 +17,7 @@ export function meshHostsProvider (mesh: { hosts (): MeshHostView[] }, engine: P
           peerId: h.peerId,
           addresses: h.addrs,
           // 'unknown': heard of through membership but never announced; it answered somebody, so not dead.
-          state: self || h.state === 'unknown' ? 'alive' : h.state,
+          state: h.state === 'self' || h.state === 'unknown' ? 'alive' : h.state,
           driver: h.driver ?? '',
           images: [],
           hostNamesInUse: [],

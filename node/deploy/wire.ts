@@ -1,0 +1,158 @@
+import { ProtocolValidationError } from '../../protocol/errors.ts'
+import { arr, bool, int, jsonBytes, obj, oneOf, onlyKeys, parseJsonBytes, str, strs } from '../../protocol/validate.ts'
+import type { Obj } from '../../protocol/validate.ts'
+import type { ComponentStatus, TerminationRecord } from '../engine/types.ts'
+import type { SfJson, SfJsonObject } from '../sf/sfjson.ts'
+import type { Claims, DeployRequest, DeployResponse, PartPlan, PoolRecordView, RemoteChild } from './types.ts'
+
+// How deploy messages cross the wire (one protocol, request/response, node/mesh/rpc.ts): JSON, bounded in size,
+// and validated field by field on receipt, unknown fields refused, so a peer cannot smuggle anything past the
+// participant. A prepare carries whole subtrees (a 10,000-VM pool resolves to ~3 MB), hence the larger bound.
+
+export const DEPLOY_PROTOCOL = '/sdpeer/deploy/1.0.0'
+export const MAX_DEPLOY_MESSAGE_BYTES = 8 * 1024 * 1024
+
+const ID = 256
+const PATH = 4096
+const TEXT = 16 * 1024
+const MAX_PARTS = 10_000
+const MAX_KEYS = 100_000
+const MAX_DEPTH = 128
+
+function sfjson (v: unknown, path: string, depth = 0): SfJson {
+  if (depth > MAX_DEPTH) throw new ProtocolValidationError(path, `nested deeper than ${MAX_DEPTH}`)
+  if (v === null || typeof v === 'boolean' || typeof v === 'string') return v
+  if (typeof v === 'number') { if (!Number.isFinite(v)) throw new ProtocolValidationError(path, 'not a finite number'); return v }
+  if (Array.isArray(v)) return v.map((x, i) => sfjson(x, `${path}[${i}]`, depth + 1))
+  if (typeof v === 'object') {
+    const o = v as Obj
+    for (const k of Object.keys(o)) { if (k === '__proto__') throw new ProtocolValidationError(path, 'forbidden key'); sfjson(o[k], `${path}.${k}`, depth + 1) }
+    return o as SfJsonObject
+  }
+  throw new ProtocolValidationError(path, 'not JSON')
+}
+
+const opt = <T> (o: Obj, k: string, f: (v: unknown) => T): Record<string, T> => o[k] === undefined ? {} : { [k]: f(o[k]) }
+const pathStr = (v: unknown, p: string): string => str(v, p, PATH, 0)
+
+function claims (v: unknown, p: string): Claims {
+  const o = obj(v, p); onlyKeys(o, p, ['names', 'ips'])
+  return { names: strs(o.names, `${p}.names`, MAX_KEYS, 255), ips: strs(o.ips, `${p}.ips`, MAX_KEYS, 64) }
+}
+
+function remoteChild (v: unknown, p: string): RemoteChild {
+  const o = obj(v, p); onlyKeys(o, p, ['path', 'host', 'peer'])
+  return { path: pathStr(o.path, `${p}.path`), host: str(o.host, `${p}.host`, 255), peer: str(o.peer, `${p}.peer`, ID) }
+}
+
+function part (v: unknown, p: string): PartPlan {
+  const o = obj(v, p)
+  onlyKeys(o, p, ['path', 'host', 'peer', 'parentPath', 'parentPeer', 'config', 'remoteChildren', 'syncTerminate', 'livenessDelayMs', 'livenessFactor'])
+  return {
+    path: pathStr(o.path, `${p}.path`),
+    host: str(o.host, `${p}.host`, 255),
+    peer: str(o.peer, `${p}.peer`, ID),
+    ...opt(o, 'parentPath', x => pathStr(x, `${p}.parentPath`)),
+    ...opt(o, 'parentPeer', x => str(x, `${p}.parentPeer`, ID)),
+    config: obj(sfjson(o.config, `${p}.config`), `${p}.config`) as SfJsonObject,
+    remoteChildren: arr(o.remoteChildren, `${p}.remoteChildren`, MAX_PARTS).map((c, i) => remoteChild(c, `${p}.remoteChildren[${i}]`)),
+    syncTerminate: bool(o.syncTerminate, `${p}.syncTerminate`),
+    livenessDelayMs: int(o.livenessDelayMs, `${p}.livenessDelayMs`, 0, 86_400_000),
+    livenessFactor: int(o.livenessFactor, `${p}.livenessFactor`, 1, 1000)
+  }
+}
+
+function record (v: unknown, p: string): TerminationRecord {
+  const o = obj(v, p); onlyKeys(o, p, ['type', 'reason', 'path'])
+  return { type: oneOf(o.type, `${p}.type`, ['normal', 'abnormal', 'externalReferenceDead'] as const), reason: str(o.reason, `${p}.reason`, TEXT, 0), path: pathStr(o.path, `${p}.path`) }
+}
+
+const POOL_STATES = ['preparing', 'committing', 'running', 'terminating', 'terminated', 'failed'] as const
+function poolRecord (v: unknown, p: string): PoolRecordView {
+  const o = obj(v, p); onlyKeys(o, p, ['pool', 'entry', 'deployId', 'parts', 'claims', 'state', 'version', 'reason'])
+  return {
+    pool: str(o.pool, `${p}.pool`, ID),
+    entry: str(o.entry, `${p}.entry`, ID),
+    deployId: str(o.deployId, `${p}.deployId`, ID),
+    parts: arr(o.parts, `${p}.parts`, MAX_PARTS).map((x, i) => {
+      const q = `${p}.parts[${i}]`; const po = obj(x, q); onlyKeys(po, q, ['path', 'host', 'peer', 'parentPath'])
+      return { path: pathStr(po.path, `${q}.path`), host: str(po.host, `${q}.host`, 255), peer: str(po.peer, `${q}.peer`, ID), ...opt(po, 'parentPath', y => pathStr(y, `${q}.parentPath`)) }
+    }),
+    claims: claims(o.claims, `${p}.claims`),
+    state: oneOf(o.state, `${p}.state`, POOL_STATES),
+    version: int(o.version, `${p}.version`, 1),
+    ...opt(o, 'reason', x => str(x, `${p}.reason`, TEXT, 0))
+  }
+}
+
+const COMPONENT_STATES = ['deploying', 'deployed', 'running', 'terminating', 'terminated', 'failed'] as const
+function component (v: unknown, p: string): ComponentStatus {
+  const o = obj(v, p); onlyKeys(o, p, ['path', 'type', 'host', 'state', 'reason'])
+  return { path: pathStr(o.path, `${p}.path`), type: str(o.type, `${p}.type`, 255), host: str(o.host, `${p}.host`, 255), state: oneOf(o.state, `${p}.state`, COMPONENT_STATES), ...opt(o, 'reason', x => str(x, `${p}.reason`, TEXT, 0)) }
+}
+
+const waitMs = (o: Obj): Record<string, number> => opt(o, 'waitMs', x => int(x, 'waitMs', 0, 3_600_000))
+const kind = (v: unknown, p: string): 'name' | 'ip' => oneOf(v, p, ['name', 'ip'] as const)
+
+export function validateDeployRequest (v: unknown): DeployRequest {
+  const o = obj(v, '')
+  const t = str(o.type, 'type', 32)
+  const keys = (...k: string[]): void => onlyKeys(o, '', ['type', ...k])
+  const s = (k: string, max = ID, min = 1): string => str(o[k], k, max, min)
+  switch (t) {
+    case 'prepare': keys('deployId', 'pool', 'coordinator', 'parts', 'participants', 'leaseMs')
+      return { type: t, deployId: s('deployId'), pool: s('pool'), coordinator: s('coordinator'), parts: arr(o.parts, 'parts', MAX_PARTS).map((x, i) => part(x, `parts[${i}]`)), participants: strs(o.participants, 'participants', MAX_PARTS, ID), leaseMs: int(o.leaseMs, 'leaseMs', 1, 86_400_000) }
+    case 'commit': keys('deployId', 'pool', 'waitMs'); return { type: t, deployId: s('deployId'), pool: s('pool'), ...waitMs(o) }
+    case 'abort': keys('deployId', 'pool', 'reason', 'waitMs'); return { type: t, deployId: s('deployId'), pool: s('pool'), reason: s('reason', TEXT, 0), ...waitMs(o) }
+    case 'claim': keys('deployId', 'pool', 'claims', 'leaseMs'); return { type: t, deployId: s('deployId'), pool: s('pool'), claims: claims(o.claims, 'claims'), leaseMs: int(o.leaseMs, 'leaseMs', 1, 86_400_000) }
+    case 'claim-confirm':
+    case 'claim-release': keys('deployId', 'pool', 'claims'); return { type: t, deployId: s('deployId'), pool: s('pool'), claims: claims(o.claims, 'claims') }
+    case 'terminate-part': keys('pool', 'path', 'kind', 'reason', 'fromParent', 'waitMs')
+      return { type: t, pool: s('pool'), path: s('path', PATH, 0), kind: oneOf(o.kind, 'kind', ['normal', 'abnormal'] as const), reason: s('reason', TEXT, 0), fromParent: bool(o.fromParent, 'fromParent'), ...waitMs(o) }
+    case 'status': keys('pool'); return { type: t, pool: s('pool') }
+    case 'get': keys('pool', 'path', 'attr'); return { type: t, pool: s('pool'), path: s('path', PATH, 0), ...opt(o, 'attr', x => str(x, 'attr', 255)) }
+    case 'set': keys('pool', 'path', 'attr', 'value'); return { type: t, pool: s('pool'), path: s('path', PATH, 0), attr: s('attr', 255), value: sfjson(o.value, 'value') }
+    case 'resolve': keys('pool', 'path', 'attr'); return { type: t, pool: s('pool'), path: s('path', PATH, 0), attr: s('attr', 255) }
+    case 'termination': keys('pool', 'path', 'record'); return { type: t, pool: s('pool'), path: s('path', PATH, 0), record: record(o.record, 'record') }
+    case 'ping': keys('pool', 'path'); return { type: t, pool: s('pool'), path: s('path', PATH, 0) }
+    case 'orphan': keys('pool', 'path', 'peer', 'parentPeer'); return { type: t, pool: s('pool'), path: s('path', PATH, 0), peer: s('peer'), parentPeer: s('parentPeer') }
+    case 'registry-put': keys('record'); return { type: t, record: poolRecord(o.record, 'record') }
+    case 'registry-list': keys(); return { type: t }
+    default: throw new ProtocolValidationError('type', `unknown deploy request ${JSON.stringify(t)}`)
+  }
+}
+
+export function validateDeployResponse (v: unknown): DeployResponse {
+  const o = obj(v, '')
+  const t = str(o.type, 'type', 32)
+  const keys = (...k: string[]): void => onlyKeys(o, '', ['type', ...k])
+  switch (t) {
+    case 'prepared':
+    case 'committed': {
+      keys('ok', 'reason', 'components')
+      if (!bool(o.ok, 'ok')) return { type: t, ok: false, reason: str(o.reason, 'reason', TEXT, 0) }
+      if (t === 'prepared') return { type: t, ok: true }
+      return { type: t, ok: true, components: arr(o.components, 'components', MAX_KEYS).map((c, i) => component(c, `components[${i}]`)) }
+    }
+    case 'claim': keys('refused')
+      return { type: t, refused: arr(o.refused, 'refused', MAX_KEYS).map((x, i) => { const p = `refused[${i}]`; const r = obj(x, p); onlyKeys(r, p, ['kind', 'value', 'heldBy']); return { kind: kind(r.kind, `${p}.kind`), value: str(r.value, `${p}.value`, 255), heldBy: str(r.heldBy, `${p}.heldBy`, ID) } }) }
+    case 'status': keys('components', 'termination')
+      return { type: t, components: arr(o.components, 'components', MAX_KEYS).map((c, i) => component(c, `components[${i}]`)), ...opt(o, 'termination', x => record(x, 'termination')) }
+    case 'value': keys('value'); return { type: t, value: sfjson(o.value, 'value') }
+    case 'pong': keys('alive'); return { type: t, alive: bool(o.alive, 'alive') }
+    case 'orphan': keys('decision'); return { type: t, decision: oneOf(o.decision, 'decision', ['terminate', 'keep'] as const) }
+    case 'registry': keys('records'); return { type: t, records: arr(o.records, 'records', MAX_KEYS).map((r, i) => poolRecord(r, `records[${i}]`)) }
+    case 'ok': keys(); return { type: t }
+    case 'pending': keys(); return { type: t }
+    default: throw new ProtocolValidationError('type', `unknown deploy response ${JSON.stringify(t)}`)
+  }
+}
+
+export function encodeDeployMessage (m: DeployRequest | DeployResponse): Uint8Array {
+  const b = jsonBytes(m)
+  if (b.byteLength > MAX_DEPLOY_MESSAGE_BYTES) throw new ProtocolValidationError('', `${b.byteLength} bytes exceeds the limit of ${MAX_DEPLOY_MESSAGE_BYTES}`)
+  return b
+}
+
+export const decodeDeployRequest = (b: Uint8Array): DeployRequest => validateDeployRequest(parseJsonBytes(b, MAX_DEPLOY_MESSAGE_BYTES))
+export const decodeDeployResponse = (b: Uint8Array): DeployResponse => validateDeployResponse(parseJsonBytes(b, MAX_DEPLOY_MESSAGE_BYTES))
