@@ -1,5 +1,6 @@
 // Host-side security building blocks. Where the daemon and the mesh plug them in:
-//   startup      TrustStore.open(stateDir) (refuse to start when !exists unless --insecure), loadPoolKey(file) ->
+//   startup      loadHostSecurity({ stateDir, poolKeyFile, allowPaths, insecure, now }) (refuses without pool key or
+//                trust store unless insecure; log its warnings); then its poolKey ->
 //                preSharedKey({ psk: key.protectorKey }) as libp2p's connectionProtector, parseAllowPaths(--allow-path)
 //   each request verifyApiRequest(req, trust, replay, now)   (after trust.reloadIfChanged())
 //   forwarded    verifySubtreeRequest(envelope, subtree, proof, trust, replay, now) from protocol/auth
@@ -15,5 +16,7 @@ export { checkPath, checkPoolPaths, parseAllowPaths, PathPolicyError, PATH_ATTRI
 export type { AllowedPaths, PathMode } from './paths.ts'
 export { checkName, checkPoolNames, nameProblem, NameError, NAME_ATTRIBUTES } from './names.ts'
 export type { NameKind } from './names.ts'
+export { InsecureStartError, loadHostSecurity, DEFAULT_POOL_KEY_FILE } from './startup.ts'
+export type { HostSecurity, SecurityOptions } from './startup.ts'
 export { actionOf, apiRequestBody, signApiRequest, verifyApiRequest } from './request-auth.ts'
 export type { ApiLikeRequest } from './request-auth.ts'

@@ -1,6 +1,7 @@
 #!/bin/sh
 # Builds the tiny test guest used by the qemu driver tests and the examples: a Debian cloud kernel and an initramfs
-# holding busybox-static, the few kernel modules the guest needs (virtio disk and net, ACPI power button, evdev) and
+# holding busybox-static, the few kernel modules the guest needs (virtio disk and net, ACPI power button, evdev,
+# pvpanic so qemu hears of a kernel panic) and
 # `init` (simulations/guest/init.sh). Idempotent: the result is cached in the output directory and rebuilt only when
 # a piece is missing or init.sh changed.
 #
@@ -72,7 +73,7 @@ add_module () {
   echo "$name" >> "$work/modorder"
 }
 : > "$work/modorder.names"
-for m in virtio_pci virtio_blk virtio_net button evdev; do add_module "$m"; done
+for m in virtio_pci virtio_blk virtio_net button evdev pvpanic_mmio; do add_module "$m"; done
 cp "$work/modorder" "$root/lib/modules/order"
 say "modules: $(tr '\n' ' ' < "$work/modorder")"
 

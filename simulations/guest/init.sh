@@ -3,6 +3,7 @@
 #   sdpeer.hostname=NAME  sdpeer.ip=A.B.C.D  sdpeer.netmask=M  sdpeer.gateway=G
 #   root=/dev/vdX | sdpeer.root=/dev/vdX   (default: /dev/vda when present) mounted on /mnt
 #   sdpeer.write=/path:content             (repeatable; written under the mounted disk, for saveImage tests)
+#   sdpeer.panic                           (crash the kernel after the ready line, for crash-detection tests)
 # prints `SDPEER-GUEST-READY hostname=... ip=... disk=...` on the console, serves a status page on port 80 and
 # powers off (after unmounting its disk) when the ACPI power button is pressed.
 export PATH=/bin
@@ -12,7 +13,7 @@ mount -t devtmpfs dev /dev
 # The initramfs has no /dev/console node, so the kernel could not give us stdio: take the console now.
 exec </dev/console >/dev/console 2>&1
 
-hostname=guest ip=10.0.2.15 netmask=255.255.255.0 gateway=10.0.2.2 root= writes=
+hostname=guest ip=10.0.2.15 netmask=255.255.255.0 gateway=10.0.2.2 root= writes= panic=
 for w in $(cat /proc/cmdline); do
   case "$w" in
     sdpeer.hostname=*) hostname=${w#*=} ;;
@@ -21,6 +22,7 @@ for w in $(cat /proc/cmdline); do
     sdpeer.gateway=*) gateway=${w#*=} ;;
     root=*|sdpeer.root=*) root=${w#*=} ;;
     sdpeer.write=*) writes="$writes ${w#*=}" ;;
+    sdpeer.panic) panic=1 ;;
   esac
 done
 
@@ -75,4 +77,8 @@ for ev in /sys/class/input/event*; do
 done
 
 echo "SDPEER-GUEST-READY hostname=$hostname ip=$ip disk=$disk"
+if [ -n "$panic" ]; then
+  echo "SDPEER-GUEST-PANIC hostname=$hostname"
+  echo c > /proc/sysrq-trigger
+fi
 while :; do sleep 3600; done

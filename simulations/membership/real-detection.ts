@@ -2,13 +2,25 @@
 // membership settings). Each run SIGKILLs one peer and times until every other peer reports it dead, then
 // restarts it (same state dir, same peer id) and waits until the mesh is whole again. Prints p50/p99/max.
 //
-//   npx node simulations/membership/real-detection.ts [--sizes 5,20] [--runs 10]
+// With --inproc the peers share this process (one Node runtime) instead: for small, loaded machines.
+//
+//   npx node simulations/membership/real-detection.ts [--sizes 5,20] [--runs 10] [--inproc]
 
 import { parseArgs } from 'node:util'
+import { InprocMesh } from './inproc-mesh.ts'
 import { ProcessMesh } from './process-mesh.ts'
-import type { PeerProcess } from './process-mesh.ts'
+import type { PeerEvent } from './process-mesh.ts'
 
-const { values } = parseArgs({ options: { sizes: { type: 'string', default: '5,20' }, runs: { type: 'string', default: '10' } } })
+interface Peer { host: string, peerId: string, addrs: string[], events: PeerEvent[] }
+interface Mesh<P extends Peer> {
+  spawn: (host: string, bootstrap?: string[]) => Promise<P>
+  statusOf: (o: P, s: P) => string | undefined
+  live: () => P[]
+  kill: (p: P) => number
+  close: () => Promise<void>
+}
+
+const { values } = parseArgs({ options: { sizes: { type: 'string', default: '5,20' }, runs: { type: 'string', default: '10' }, inproc: { type: 'boolean', default: false } } })
 const runs = Number(values.runs)
 
 async function until (what: string, pred: () => boolean, timeoutMs: number): Promise<void> {
@@ -23,10 +35,12 @@ function pct (sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.ceil(p / 100 * sorted.length) - 1)]
 }
 
-console.log(`real failure detection: peers as processes on 127.0.0.1, SIGKILL, ${runs} runs per N`)
+console.log(values.inproc
+  ? `real failure detection: peers in one process on 127.0.0.1 (stopped without a word), ${runs} runs per N`
+  : `real failure detection: peers as processes on 127.0.0.1, SIGKILL, ${runs} runs per N`)
 console.log('N    detect p50  detect p99  max       false dead notices')
 for (const n of values.sizes.split(',').map(Number)) {
-  const mesh = new ProcessMesh()
+  const mesh: Mesh<Peer> = values.inproc ? new InprocMesh() as unknown as Mesh<Peer> : new ProcessMesh() as unknown as Mesh<Peer>
   try {
     const first = await mesh.spawn('h00.cern.ch')
     // In batches of four: all at once would starve a small machine, one by one takes long.
@@ -44,7 +58,7 @@ for (const n of values.sizes.split(',').map(Number)) {
       const others = mesh.live().filter(p => p !== victim)
       const killedAt = mesh.kill(victim)
       await until('victim dead everywhere', () => others.every(o => mesh.statusOf(o, victim) === 'dead'), 60_000)
-      const at = (o: PeerProcess): number => o.events.findLast(e => e.event === 'dead' && e.peer === victim.peerId)?.at ?? NaN
+      const at = (o: Peer): number => o.events.findLast(e => e.event === 'dead' && e.peer === victim.peerId)?.at ?? NaN
       times.push(Math.max(...others.map(at)) - killedAt)
       // A dead notice about anyone but the victim during the run is a false positive.
       falseDead += others.reduce((s, o) => s + o.events.filter(e => e.event === 'dead' && e.peer !== victim.peerId && e.at >= killedAt).length, 0)

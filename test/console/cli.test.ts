@@ -43,15 +43,18 @@ describe('sdpeer events', () => {
     expect((await sdpeer(daemon.apiPath, ['events'])).stdout).toBe('')
     const out = sink()
     const stop = new AbortController()
+    expect((await sdpeer(daemon.apiPath, ['deploy', poolFile, '--name', 'pre', '--wait'])).code).toBe(0)
     const following = runEvents(['--follow', '--json'], { stdout: out, stderr: sink(), env: { SDPEER_API: daemon.apiPath }, cwd: dir }, stop.signal)
-    // Let the subscription land before the deploy.
-    await new Promise(resolve => setTimeout(resolve, 100))
+    // The snapshot is answered after the subscription is in place (one connection, requests handled in order).
+    for (let i = 0; i < 200 && !out.text().includes('"pool":"pre"'); i++) await new Promise(resolve => setTimeout(resolve, 10))
+    const snapshot0 = out.text().trim().split('\n').map(l => JSON.parse(l) as { pool: string, state: string })
+    expect(snapshot0.map(e => `${e.pool}=${e.state}`)).toEqual(['pre=running', 'pre=running', 'pre=running'])
     expect((await sdpeer(daemon.apiPath, ['deploy', poolFile, '--name', 'ev', '--wait'])).code).toBe(0)
     expect((await sdpeer(daemon.apiPath, ['set', 'ev:vm1', 'memory', '80'])).code).toBe(0)
-    await new Promise(resolve => setTimeout(resolve, 100))
+    for (let i = 0; i < 200 && !out.text().includes('memory = 80'); i++) await new Promise(resolve => setTimeout(resolve, 10))
     stop.abort()
     expect(await following).toBe(0)
-    const events = out.text().trim().split('\n').map(l => JSON.parse(l) as { pool: string, path: string, kind: string, state?: string, message: string })
+    const events = out.text().trim().split('\n').map(l => JSON.parse(l) as { pool: string, path: string, kind: string, state?: string, message: string }).slice(3)
     expect(events.every(e => e.pool === 'ev')).toBe(true)
     expect(events.some(e => e.path === '' && e.state === 'running')).toBe(true)
     expect(events.some(e => e.path === 'vm1' && e.kind === 'attribute' && e.message === 'memory = 80')).toBe(true)
@@ -67,6 +70,7 @@ describe('sdpeer events', () => {
     expect(lines.find(l => / h1 {2}ev:vm1 {2}running$/.test(l))).toBeDefined()
     expect(lines.every(l => /^\d\d:\d\d:\d\d\.\d{3} {2}h1 {2}ev/.test(l))).toBe(true)
     expect((await sdpeer(daemon.apiPath, ['terminate', 'ev'])).code).toBe(0)
+    expect((await sdpeer(daemon.apiPath, ['terminate', 'pre'])).code).toBe(0)
   })
 
   it('refuses a bad pool name and says when no daemon answers', async () => {

@@ -39,7 +39,7 @@ beforeAll(async () => {
   daemon = await startDaemon({ host: 'h1', stateDir, driver: 'sim', console: { listen: '127.0.0.1:0' }, logStream: quietLog() })
   base = daemon.consoleUrl!
   token = (await readFile(join(stateDir, 'console.token'), 'utf8')).trim()
-  cookie = `sdpeer_console=${token}`
+  cookie = `sdpeer_console_${new URL(base).port}=${token}`
   csrf = csrfFor(token)
   const dep = await cli(['deploy', poolFile, '--name', 'web', '--wait'])
   expect(dep.stderr).toBe('')
@@ -67,7 +67,7 @@ describe('console access', () => {
     }
     const wrong = await fetch(`${base}?token=${'A'.repeat(43)}`, { redirect: 'manual' })
     expect(wrong.status).toBe(401)
-    const wrongCookie = await fetch(base, { headers: { cookie: 'sdpeer_console=nope' } })
+    const wrongCookie = await fetch(base, { headers: { cookie: `sdpeer_console_${new URL(base).port}=nope` } })
     expect(wrongCookie.status).toBe(401)
   })
 
@@ -76,9 +76,11 @@ describe('console access', () => {
     expect(r.status).toBe(303)
     expect(r.headers.get('location')).toBe('/pool?name=web')
     const set = r.headers.get('set-cookie') ?? ''
-    expect(set).toContain(`sdpeer_console=${token}`)
+    expect(set).toContain(`sdpeer_console_${new URL(base).port}=${token}`)
     expect(set).toMatch(/HttpOnly/)
     expect(set).toMatch(/SameSite=Strict/)
+    // A cookie of another console on this machine (another port) is not this one's.
+    expect((await fetch(base, { headers: { cookie: `sdpeer_console_1=${token}` } })).status).toBe(401)
     const page = await fetch(base + 'pool?name=web', { headers: { cookie } })
     expect(page.status).toBe(200)
     expect(page.headers.get('content-security-policy')).toContain("script-src 'self'")
@@ -205,5 +207,34 @@ describe('console actions', () => {
     expect(events.some(e => e.path === 'vm1' && e.message === 'terminated ABNORMAL from the console at vm1')).toBe(true)
     const m = parseExposition(await (await fetch(base + 'metrics', { headers: { cookie } })).text())
     expect(valueOf(m, 'sdpeer_terminate_duration_seconds_count')).toBeGreaterThanOrEqual(1)
+  })
+})
+
+describe('console robustness', () => {
+  it('answers malformed requests with 4xx and goes on', async () => {
+    const big = await fetch(base + 'api/set', { method: 'POST', headers: { cookie, 'content-type': 'application/json', 'x-sdpeer-csrf': csrf }, body: 'x'.repeat(300 * 1024) })
+    expect(big.status).toBe(413)
+    const notJson = await fetch(base + 'api/set', { method: 'POST', headers: { cookie, 'content-type': 'application/json', 'x-sdpeer-csrf': csrf }, body: '{"pool":' })
+    expect(notJson.status).toBe(400)
+    expect((await post('/api/set', [1, 2])).status).toBe(400)
+    expect((await post('/api/set', { pool: 'web', path: 'a::b', attr: 'x', value: '1' })).status).toBe(400)
+    expect((await post('/api/nope', { pool: 'web' })).status).toBe(404)
+    expect((await fetch(base, { method: 'DELETE', headers: { cookie } })).status).toBe(405)
+    const head = await fetch(base, { method: 'HEAD', headers: { cookie } })
+    expect(head.status).toBe(200)
+    expect((await fetch(base + 'hosts', { headers: { cookie } })).status).toBe(200)
+  })
+
+  it('a daemon stops promptly with live event streams open, and removes its URL file', async () => {
+    const sd = join(dir, 'state-sse')
+    const d = await startDaemon({ host: 'h9', stateDir: sd, driver: 'sim', console: { listen: '127.0.0.1:0' }, logStream: quietLog() })
+    const t = (await readFile(join(sd, 'console.token'), 'utf8')).trim()
+    const streams = await Promise.all([1, 2, 3].map(async () => await fetch(d.consoleUrl + 'events', { headers: { authorization: `Bearer ${t}` } })))
+    expect(streams.every(s => s.status === 200)).toBe(true)
+    const t0 = Date.now()
+    await d.stop()
+    expect(Date.now() - t0).toBeLessThan(3000)
+    await expect(stat(join(sd, 'console.url'))).rejects.toThrow(/ENOENT/)
+    for (const s of streams) await s.body?.cancel().catch(() => {})
   })
 })

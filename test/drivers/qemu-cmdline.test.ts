@@ -24,7 +24,7 @@ describe('qemu command line', () => {
       '-name', 'guest=web1',
       '-machine', 'pc', '-accel', 'tcg',
       '-m', '256', '-smp', '2',
-      '-nodefaults', '-no-user-config', '-display', 'none', '-no-reboot', '-no-shutdown',
+      '-nodefaults', '-no-user-config', '-display', 'none', '-no-reboot', '-no-shutdown', '-device', 'pvpanic', '-action', 'panic=pause',
       '-kernel', '/img/vmlinuz', '-initrd', '/img/initrd.gz',
       '-append', 'console=ttyS0 sdpeer.hostname=web1.example sdpeer.ip=192.168.50.10 sdpeer.netmask=255.255.255.0 ' +
         'sdpeer.gateway=192.168.50.1 ip=192.168.50.10::192.168.50.1:255.255.255.0:web1.example::off root=/dev/vda quiet',

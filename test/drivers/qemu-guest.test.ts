@@ -139,6 +139,23 @@ describe('qemu driver with the test guest', () => {
     expect((await other.status(h)).state).toBe('missing')
   }, 90_000)
 
+  it('reports a guest whose kernel panicked as crashed (pvpanic), with the console tail', async () => {
+    const d = driver()
+    const h = track(d, await d.start(spec('p1', { extra: 'quiet sdpeer.panic' })))
+    await waitForLine(serial(d, 'p1'), /SDPEER-GUEST-PANIC/, 60_000)
+    let status = await d.status(h)
+    for (let i = 0; i < 200 && status.state !== 'crashed'; i++) {
+      await new Promise(r => setTimeout(r, 50))
+      status = await d.status(h)
+    }
+    expect(status.state).toBe('crashed')
+    expect(status.reason).toContain('the guest kernel panicked (QMP status guest-panicked)')
+    expect(status.reason).toContain('SDPEER-GUEST-PANIC hostname=p1-host')
+    expect(await d.list()).toContain('p1') // qemu is still there, paused, until the engine destroys it
+    await d.destroy(h)
+    expect(await d.list()).not.toContain('p1')
+  }, 90_000)
+
   it('a guest outlives the process that started it; a new driver re-attaches and powers it off', async () => {
     const port = await freePort()
     const child = await execa('npx', ['node', 'simulations/guest/start-one.ts', stateDir, 'g3', String(port)], { cwd: join(import.meta.dirname, '../..') })

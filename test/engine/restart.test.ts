@@ -139,7 +139,7 @@ describe('SIGKILL and restart', () => {
     await e.recover()
     const st = e.status('p')[0]
     expect(st.state).toBe('failed')
-    expect(st.termination?.reason).toMatch(/daemon restarted while the pool was deployed/)
+    expect(st.termination?.reason).toMatch(/daemon restarted while the pool was (deploying|deployed)/)
     expect(await new SimDriver({ stateFile: join(dir, 'sim.json') }).list()).toEqual([])
     expect(await filesUnder(join(dir, 'state', 'storage'))).toEqual([])
     expect(await readdir(join(dir, 'state', 'pools'))).toEqual([])

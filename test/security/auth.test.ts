@@ -240,3 +240,15 @@ describe('ReplayCache', () => {
     expect(c.admit('b', 5000, 9999, 5000)).toBe('fresh')
   })
 })
+
+describe('signature spelling', () => {
+  it('accepts only the canonical base64url spelling of a signature (its 4 spare bits must be zero)', () => {
+    const { op, trust } = setup()
+    const env = signRequest(op.privateKey, 'deploy', 'web', {}, { time: NOW })
+    const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'
+    const last = alphabet.indexOf(env.sig.at(-1)!)
+    const twin = env.sig.slice(0, -1) + alphabet[last ^ 1]
+    expect(Buffer.from(twin, 'base64url').equals(Buffer.from(env.sig, 'base64url'))).toBe(true)
+    expect(reasonOf(() => verifyRequest({ ...env, sig: twin }, {}, trust, new ReplayCache(), NOW))).toBe('bad-signature')
+  })
+})

@@ -25,7 +25,13 @@ import { pingGuest } from './ping.ts'
 // request needs the token (`?token=` once, then an HttpOnly SameSite=Strict cookie; `Authorization: Bearer` for
 // scrapers); state changes are POSTs carrying a CSRF header derived from the token, never GETs.
 
-export const COOKIE = 'sdpeer_console'
+/**
+ * The cookie's name carries the port: browsers scope cookies by host, not port, and several daemons on one machine
+ * (the demo's three, say) each have their own token; one shared name would log the operator out of the others.
+ */
+export function cookieName (port: number): string {
+  return `sdpeer_console_${port}`
+}
 const MAX_BODY = 256 * 1024
 const MAX_LOG_LINES = 1000
 /** An SSE client that does not read is dropped once this much is queued for it. */
@@ -91,6 +97,7 @@ export class ConsoleServer {
   #token = ''
   #csrf = ''
   #url = ''
+  #cookie = ''
 
   constructor (options: ConsoleOptions) {
     this.#o = options
@@ -119,6 +126,7 @@ export class ConsoleServer {
     const addr = server.address() as AddressInfo
     const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address
     this.#url = `http://${host}:${addr.port}/`
+    this.#cookie = cookieName(addr.port)
     await writeFile(join(this.#o.stateDir, URL_FILE), this.#url + '\n', { mode: 0o600 })
   }
 
@@ -146,7 +154,7 @@ export class ConsoleServer {
 
   #authorised (req: IncomingMessage, url: URL): boolean {
     const bearer = /^Bearer (\S+)$/.exec(req.headers.authorization ?? '')?.[1]
-    return sameToken(cookieValue(req, COOKIE), this.#token) || sameToken(bearer, this.#token) ||
+    return sameToken(cookieValue(req, this.#cookie), this.#token) || sameToken(bearer, this.#token) ||
       (url.searchParams.has('token') && sameToken(url.searchParams.get('token') ?? undefined, this.#token))
   }
 
@@ -162,7 +170,7 @@ export class ConsoleServer {
       url.searchParams.delete('token')
       res.writeHead(303, {
         ...SECURITY_HEADERS,
-        'set-cookie': `${COOKIE}=${this.#token}; HttpOnly; SameSite=Strict; Path=/`,
+        'set-cookie': `${this.#cookie}=${this.#token}; HttpOnly; SameSite=Strict; Path=/`,
         location: url.pathname + url.search
       })
       res.end()

@@ -162,8 +162,9 @@ export function qemuArgs (spec: DomainSpec, paths: QemuPaths, accel: Accel, firm
     ...(accel === 'kvm' ? ['-cpu', 'host'] : []),
     '-m', String(spec.memoryMiB), '-smp', String(spec.vcpus),
     '-nodefaults', '-no-user-config', '-display', 'none',
-    // A guest reset or power-off stops the VM but keeps qemu, so the driver can tell "powered off" from "died".
-    '-no-reboot', '-no-shutdown'
+    // A guest reset or power-off stops the VM but keeps qemu, so the driver can tell "powered off" from "died";
+    // a kernel panic reported through pvpanic pauses it as guest-panicked, so it is seen as crashed.
+    '-no-reboot', '-no-shutdown', '-device', 'pvpanic', '-action', 'panic=pause'
   ]
   if (firmware !== undefined) args.push('-bios', resolve(firmware))
   if (spec.kernel !== undefined) {

@@ -225,7 +225,11 @@ export class QemuDriver implements HypervisorDriver {
       const state = qmpState(status)
       if (record?.stopRequested === true && (state === 'running' || state === 'paused')) return { state: 'shutting-down' }
       if (state === 'stopped') return { state, reason: 'the guest powered off' }
-      if (state === 'crashed') return { state, reason: `the guest stopped: QMP status ${status}` }
+      if (state === 'crashed') {
+        const what = status === 'guest-panicked' ? 'the guest kernel panicked' : 'the guest stopped'
+        const serial = await tail(paths.serialLog, 5)
+        return { state, reason: `${what} (QMP status ${status})${serial.length > 0 ? `; serial log tail: ${serial.join(' | ')}` : ''}` }
+      }
       return { state }
     }
     if (record === undefined || record.pid !== id.pid || record.startTime !== id.startTime) return { state: 'missing' }

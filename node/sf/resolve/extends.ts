@@ -73,6 +73,12 @@ export class TypeResolver {
           continue
         }
         this.resolve(target)
+        if (k === 0 && cd.size === 0) {
+          // The usual `x extends Proto {...}`: the first prototype lands in an empty component, so its attributes
+          // are taken whole (arrays copied at their exact size) instead of one set() and one array growth each.
+          cd.takeCopyOf(target)
+          continue
+        }
         for (let j = 0; j < target.size; j++) {
           this.#merge(cd, target.names[j]!, copyValue(target.vals[j]!, cd), target.tagsAt(j), target.poss[j]!, k > 0)
         }

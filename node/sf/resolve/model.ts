@@ -100,6 +100,25 @@ export class CD {
 
   tagsAt (i: number): string[] | undefined { return this.tags?.[i] }
 
+  /**
+   * Fills this empty component with copies of `src`'s attributes, as set() one by one would (same order, values
+   * copied with copyValue, tags and positions kept), but with each array copied at once.
+   */
+  takeCopyOf (src: CD): void {
+    if (this.names.length !== 0) throw new Error('takeCopyOf needs an empty component')
+    this.names = src.names.slice()
+    this.poss = src.poss.slice()
+    this.tags = src.tags?.slice()
+    const n = src.vals.length
+    const vals = new Array<RValue>(n)
+    for (let i = 0; i < n; i++) {
+      const v = src.vals[i]!
+      vals[i] = (v instanceof CD || v.type === 'vector' || v.type === 'apply') ? copyValue(v, this) : v
+    }
+    this.vals = vals
+    this.#index = undefined
+  }
+
   /** Drops spare array capacity once a component is complete (type resolution grows its arrays by pushes). */
   trim (): void {
     this.names = this.names.slice()

@@ -1,0 +1,171 @@
+import { createHash } from 'node:crypto'
+import type { ComponentStatus, PoolEngine, TerminationRecord } from '../engine/types.ts'
+import type { ReserveAnswer, ReserveRequest, CommitAnswer } from '../scheduler/types.ts'
+import { SF_CLASS } from '../sf/component-classes.ts'
+import type { SfJson, SfJsonObject } from '../sf/sfjson.ts'
+import { isEagerComponent } from '../sf/sfjson.ts'
+import { isRemotePlaceholder } from './split.ts'
+import type { PartEngine, PartPlan, PrepareVerdict } from './types.ts'
+
+// PartEngine over the host's PoolEngine: each part is deployed as an engine pool of its own (the pool's root part
+// under the pool's name, the others under "POOL--a.b" or a hash when that is too long), so the engine stays
+// unaware of the mesh. Remote children are `$data` placeholders the engine leaves alone. Reservations go through
+// the scheduler's host admission (one reservation per domain, epoch 1), the same accounting placements use.
+//
+// Not covered here: LAZY references from a part to components of another part (ROOT:..., PARENT:... across a
+// host boundary) need the engine to call DeployPeer.resolve for what it cannot find locally.
+
+export type Admission = {
+  reserve (req: ReserveRequest): ReserveAnswer
+  commit (requestId: string): CommitAnswer
+  release (requestId: string): boolean
+}
+
+const ENGINE_POOL = /^[A-Za-z0-9._-]{1,64}$/
+const join = (a: string, b: string): string => a === '' ? b : b === '' ? a : `${a}:${b}`
+
+export function enginePoolName (pool: string, path: string): string {
+  if (path === '') return pool
+  const plain = `${pool}--${path.replaceAll(':', '.')}`
+  if (ENGINE_POOL.test(plain)) return plain
+  return `${pool.slice(0, 40)}--${createHash('sha256').update(path).digest('hex').slice(0, 20)}`
+}
+
+interface Demand { path: string, memoryMiB: number, vcpus: number }
+
+function domainsOf (plan: PartPlan): Demand[] {
+  const out: Demand[] = []
+  const walk = (cd: SfJsonObject, path: string): void => {
+    if (cd.sfClass === SF_CLASS.XenDomain) {
+      out.push({ path, memoryMiB: typeof cd.memory === 'number' ? cd.memory : 512, vcpus: typeof cd.vcpus === 'number' ? cd.vcpus : 1 })
+    }
+    for (const [k, v] of Object.entries(cd)) if (isEagerComponent(v) && !isRemotePlaceholder(v)) walk(v, join(path, k))
+  }
+  walk(plan.config, plan.path)
+  return out
+}
+
+export class PoolEnginePartEngine implements PartEngine {
+  readonly #engine: PoolEngine
+  readonly #admission: Admission | undefined
+  /** Admission request ids per deploy (by part path), then per engine pool once deployed. */
+  readonly #byDeploy = new Map<string, Map<string, string[]>>()
+  readonly #byPart = new Map<string, string[]>()
+  readonly #parts = new Map<string, { pool: string, path: string }>()
+  /** Engine pools we are terminating ourselves: their end is not news to report. */
+  readonly #ending = new Set<string>()
+
+  constructor (init: { engine: PoolEngine, admission?: Admission }) {
+    this.#engine = init.engine
+    this.#admission = init.admission
+  }
+
+  async prepare (deployId: string, pool: string, parts: PartPlan[]): Promise<PrepareVerdict> {
+    if (this.#byDeploy.has(deployId)) return { ok: true }
+    const ids = new Map<string, string[]>()
+    const all = (): string[] => [...ids.values()].flat()
+    for (const plan of parts) {
+      if (this.#parts.has(enginePoolName(pool, plan.path))) return this.#undo(all(), `part ${plan.path || '(root)'} already deployed here`)
+      const mine: string[] = []
+      ids.set(plan.path, mine)
+      for (const d of domainsOf(plan)) {
+        const requestId = `${deployId}|${d.path}`
+        const a = this.#admission?.reserve({ requestId, pool, vmId: d.path, memoryMiB: d.memoryMiB, vcpus: d.vcpus, epoch: 1 })
+        if (a !== undefined && !a.admitted) return this.#undo(all(), `${d.path}: no capacity on ${a.host}: ${a.detail}`)
+        mine.push(requestId)
+      }
+    }
+    this.#byDeploy.set(deployId, ids)
+    return { ok: true }
+  }
+
+  #undo (ids: string[], reason: string): PrepareVerdict {
+    for (const id of ids) this.#admission?.release(id)
+    return { ok: false, reason }
+  }
+
+  release (deployId: string): void {
+    for (const id of [...(this.#byDeploy.get(deployId)?.values() ?? [])].flat()) this.#admission?.release(id)
+    this.#byDeploy.delete(deployId)
+  }
+
+  async deploy (deployId: string, pool: string, parts: PartPlan[], options: { signal?: AbortSignal } = {}): Promise<ComponentStatus[]> {
+    const done: PartPlan[] = []
+    const out: ComponentStatus[] = []
+    try {
+      for (const plan of parts) {
+        const name = enginePoolName(pool, plan.path)
+        this.#parts.set(name, { pool, path: plan.path })
+        const st = await this.#engine.deploy(name, plan.config, options)
+        done.push(plan)
+        out.push(...st.components.map(c => ({ ...c, path: join(plan.path, c.path) })))
+      }
+    } catch (err) {
+      for (const plan of done.reverse()) {
+        await this.terminate(pool, plan.path, { type: 'abnormal', reason: 'deploy of a sibling part failed', path: plan.path }).catch(() => {})
+      }
+      for (const plan of parts) this.#parts.delete(enginePoolName(pool, plan.path))
+      throw err
+    }
+    for (const plan of parts) {
+      const ids = this.#byDeploy.get(deployId)?.get(plan.path) ?? []
+      for (const id of ids) this.#admission?.commit(id)
+      this.#byPart.set(enginePoolName(pool, plan.path), ids)
+    }
+    this.#byDeploy.delete(deployId)
+    return out
+  }
+
+  async terminate (pool: string, path: string, record: TerminationRecord): Promise<void> {
+    const name = enginePoolName(pool, path)
+    if (!this.#parts.has(name)) return
+    this.#ending.add(name)
+    try {
+      await this.#engine.terminate(name, record.type === 'normal' ? 'normal' : 'abnormal', record.reason)
+    } finally {
+      for (const id of this.#byPart.get(name) ?? []) this.#admission?.release(id)
+      this.#byPart.delete(name)
+    }
+  }
+
+  status (pool: string, path: string): ComponentStatus[] {
+    try {
+      return this.#engine.status(enginePoolName(pool, path))[0]?.components.map(c => ({ ...c, path: join(path, c.path) })) ?? []
+    } catch { return [] }
+  }
+
+  /** The engine pool holding `path`, and the path inside it. */
+  #locate (pool: string, path: string): { name: string, rel: string } {
+    let best: { name: string, path: string } | undefined
+    for (const [name, p] of this.#parts) {
+      if (p.pool !== pool) continue
+      const under = p.path === '' || path === p.path || path.startsWith(`${p.path}:`)
+      if (under && (best === undefined || p.path.length > best.path.length)) best = { name, path: p.path }
+    }
+    if (best === undefined) return { name: enginePoolName(pool, path), rel: '' }
+    return { name: best.name, rel: best.path === '' ? path : path.slice(best.path.length + 1) }
+  }
+
+  get (pool: string, path: string, attr?: string): SfJson {
+    const { name, rel } = this.#locate(pool, path)
+    return this.#engine.get(name, rel, attr)
+  }
+
+  set (pool: string, path: string, attr: string, value: SfJson): void {
+    const { name, rel } = this.#locate(pool, path)
+    this.#engine.set(name, rel, attr, value)
+  }
+
+  onPartTerminated (listener: (pool: string, path: string, record: TerminationRecord) => void): () => void {
+    return this.#engine.onEvent(e => {
+      if (e.kind !== 'state' || e.path !== '' || (e.state !== 'terminated' && e.state !== 'failed')) return
+      const part = this.#parts.get(e.pool)
+      if (part === undefined || this.#ending.has(e.pool)) return
+      this.#ending.add(e.pool)
+      let rec: TerminationRecord | undefined
+      try { rec = this.#engine.status(e.pool)[0]?.termination } catch {}
+      const record: TerminationRecord = rec !== undefined ? { ...rec, path: join(part.path, rec.path) } : { type: 'abnormal', reason: e.message, path: part.path }
+      listener(part.pool, part.path, record)
+    })
+  }
+}
