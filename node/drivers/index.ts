@@ -6,6 +6,7 @@ import type { HostCapacity, HypervisorDriver } from './types.ts'
 import { SimDriver } from './sim.ts'
 import { QemuDriver, qemuSettings } from './qemu/index.ts'
 import { XenDriver } from './xen/index.ts'
+import { LibvirtDriver } from './libvirt/index.ts'
 
 // Picks a hypervisor driver by its `--driver` name. Adding a driver is one entry in FACTORIES.
 
@@ -37,7 +38,9 @@ const FACTORIES: Record<string, Factory> = {
   // As node/drivers/qemu/index.ts asks; its settings (qemuAccel, qemuBinary...) come from the daemon config.
   qemu: o => new QemuDriver({ stateDir: o.stateDir ?? '.', clock: o.clock, capacity: o.capacity, ...qemuSettings(o.settings) }),
   // As node/drivers/xen/index.ts asks; `xl` (the program) may come from the daemon config.
-  xen: o => new XenDriver({ stateDir: o.stateDir ?? '.', shell: o.shell, capacity: o.capacity, xl: typeof o.settings?.xl === 'string' ? o.settings.xl : undefined })
+  xen: o => new XenDriver({ stateDir: o.stateDir ?? '.', shell: o.shell, capacity: o.capacity, xl: typeof o.settings?.xl === 'string' ? o.settings.xl : undefined }),
+  // `virsh` against the libvirt URI from the daemon config (default: libvirt's own default, qemu:///system).
+  libvirt: o => new LibvirtDriver({ stateDir: o.stateDir ?? '.', shell: o.shell, clock: o.clock, capacity: o.capacity, uri: typeof o.settings?.libvirtUri === 'string' ? o.settings.libvirtUri : undefined })
 }
 
 export function driverNames (): string[] {

@@ -50,7 +50,7 @@ export async function buildImage (req: BuildRequest, options: BuildOptions): Pro
     progress({ step: 'debootstrap', line: `${params.distro} ${params.suite} (${params.variant}) from ${options.mirror}` })
     await step('debootstrap', 'debootstrap', debootstrapArgs(params, root, options.mirror))
     progress({ step: 'customise', line: 'fstab, boot hook, files, credentials' })
-    await customise(id, root, params, req)
+    await customise(id, root, req)
     const out = join(work, `image.${params.format}`)
     await pack(params, root, out, work, step)
     progress({ step: 'install', line: `into ${warehouse.dir}` })
@@ -95,7 +95,7 @@ async function pack (p: BuildParams, root: string, out: string, work: string, st
   for (const c of packCommands(p, root, out, work)) await step(c.step, c.file, c.args)
 }
 
-async function customise (id: string, root: string, p: BuildParams, req: BuildRequest): Promise<void> {
+async function customise (id: string, root: string, req: BuildRequest): Promise<void> {
   try {
     await writeFile(join(root, 'etc/fstab'), FSTAB)
     await writeFile(join(root, 'etc/hostname'), 'localhost\n')
@@ -120,7 +120,6 @@ async function customise (id: string, root: string, p: BuildParams, req: BuildRe
   } catch (err) {
     throw new ImageBuildError(id, 'customise', (err as Error).message, { cause: err })
   }
-  void p
 }
 
 /** Replaces root's password field in /etc/shadow (edited as text: no chpasswd, so the hash never meets a shell). */

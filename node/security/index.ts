@@ -1,8 +1,8 @@
 // Host-side security building blocks. Where the daemon and the mesh plug them in:
 //   startup      loadHostSecurity({ stateDir, poolKeyFile, allowPaths, insecure, now }) (refuses without pool key or
-//                trust store unless insecure; log its warnings); then its poolKey ->
-//                preSharedKey({ psk: key.protectorKey }) as libp2p's connectionProtector, parseAllowPaths(--allow-path)
-//   each request verifyApiRequest(req, trust, replay, now)   (after trust.reloadIfChanged())
+//                trust store unless insecure; log its warnings); its poolKey goes to libp2p as
+//                connectionProtector: preSharedKey({ psk: poolKey.protectorKey }) from @libp2p/pnet
+//   each request verifyApiRequest(req, trust, replay, now)   (after trust.reloadIfChanged()); the CLI: signApiRequest
 //   forwarded    verifySubtreeRequest(envelope, subtree, proof, trust, replay, now) from protocol/auth
 //   prepare      checkPoolPaths(config, allowed) and checkPoolNames(config): refuse on any violation
 //   set / LAZY   checkPath(label, value, PATH_ATTRIBUTES[attr], allowed), checkName(label, value, NAME_ATTRIBUTES[attr])

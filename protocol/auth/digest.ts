@@ -127,3 +127,18 @@ export function rootDigestOf (subtree: unknown, proof: unknown): string {
   }
   return h
 }
+
+/**
+ * The value of attribute `name` as the subtree sees it: its own, else the nearest ancestor's from the proof's
+ * skeletons (which carry every non-object attribute of each ancestor). An owner peer uses it on `sfProcessHost` to
+ * check that a validly signed subtree is really meant for it, not one a forwarding peer sent to the wrong host.
+ * Call after verifySubtreeRequest accepted the proof.
+ */
+export function inheritedAttr (subtree: unknown, proof: SubtreeProof, name: string): unknown {
+  if (isPlainObject(subtree) && Object.hasOwn(subtree, name)) return subtree[name]
+  for (let i = proof.skeletons.length - 1; i >= 0; i--) {
+    const sk = proof.skeletons[i]
+    if (Object.hasOwn(sk, name) && !isPlainObject(sk[name])) return sk[name]
+  }
+  return undefined
+}

@@ -23,10 +23,10 @@ interface Mesh<P extends Peer> {
 const { values } = parseArgs({ options: { sizes: { type: 'string', default: '5,20' }, runs: { type: 'string', default: '10' }, inproc: { type: 'boolean', default: false } } })
 const runs = Number(values.runs)
 
-async function until (what: string, pred: () => boolean, timeoutMs: number): Promise<void> {
+async function until (what: string, pred: () => boolean, timeoutMs: number, explain?: () => string): Promise<void> {
   const start = Date.now()
   while (!pred()) {
-    if (Date.now() - start > timeoutMs) throw new Error(`timed out waiting for ${what}`)
+    if (Date.now() - start > timeoutMs) throw new Error(`timed out waiting for ${what}${explain != null ? `: ${explain()}` : ''}`)
     await new Promise(resolve => setTimeout(resolve, 20))
   }
 }
@@ -48,8 +48,10 @@ for (const n of values.sizes.split(',').map(Number)) {
       await Promise.all(Array.from({ length: Math.min(4, n - i) }, async (_, j) => await mesh.spawn(`h${String(i + j).padStart(2, '0')}.cern.ch`, [first.addrs[0]])))
     }
     const whole = (): boolean => mesh.live().every(o => mesh.live().every(s => s === o || mesh.statusOf(o, s) === 'alive'))
+    const broken = (): string => mesh.live().flatMap(o => mesh.live().filter(s => s !== o && mesh.statusOf(o, s) !== 'alive')
+      .map(s => `${o.host}>${s.host}:${mesh.statusOf(o, s) ?? 'unknown'}`)).slice(0, 12).join(' ')
     const t0 = Date.now()
-    await until('mesh whole', whole, 120_000)
+    await until('mesh whole', whole, 120_000, broken)
     console.log(`     N=${n}: whole ${Date.now() - t0} ms after the last peer started`)
     const times: number[] = []
     let falseDead = 0
@@ -63,7 +65,7 @@ for (const n of values.sizes.split(',').map(Number)) {
       // A dead notice about anyone but the victim during the run is a false positive.
       falseDead += others.reduce((s, o) => s + o.events.filter(e => e.event === 'dead' && e.peer !== victim.peerId && e.at >= killedAt).length, 0)
       await mesh.spawn(victim.host, [others[0].addrs[0]])
-      await until('mesh whole again', whole, 60_000)
+      await until('mesh whole again', whole, 60_000, broken)
     }
     times.sort((a, b) => a - b)
     console.log(`${String(n).padEnd(4)} ${(pct(times, 50) / 1000).toFixed(2)} s      ${(pct(times, 99) / 1000).toFixed(2)} s      ${(times[times.length - 1] / 1000).toFixed(2)} s    ${falseDead}`)

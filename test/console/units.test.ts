@@ -191,3 +191,21 @@ describe('hosts from the mesh', () => {
     expect(hosts[1]).toMatchObject({ load: { domains: 1, memoryMiB: 512, vcpus: 1 }, driver: 'qemu', hostNamesInUse: [] })
   })
 })
+
+describe('images from the warehouse', () => {
+  it('lists warehouse records by name, escaped in the view', async () => {
+    const { warehouseImagesProvider } = await import('../../node/api/console/providers.ts')
+    const { imagesView } = await import('../../node/api/console/views.ts')
+    const id = 'ab'.repeat(32)
+    const provider = warehouseImagesProvider({ list: async () => [{ id, format: 'raw', size: 3 * 1048576, names: ['<deb>'], source: 'build' }, { id: 'cd'.repeat(32), format: 'qcow2', size: 0, names: [], source: 'import' }] }, 'h1')
+    const images = await provider.listImages()
+    expect(images.map(i => i.name)).toEqual(['<deb>', 'cdcdcdcdcdcd'])
+    const text = imagesView(images).text
+    expect(text).toContain('<td>&lt;deb&gt;</td><td><code>abababababab</code></td><td>raw</td><td>build</td>')
+    expect(text).toContain('3.0 MiB')
+    // The real warehouse fits the provider's shape.
+    const { Warehouse } = await import('../../node/images/warehouse.ts')
+    const w = new Warehouse(dir)
+    warehouseImagesProvider(w, 'h1')
+  })
+})

@@ -163,6 +163,17 @@ describe('distributed deploy (in-memory mesh, virtual clock)', () => {
     expect(c.leftovers().reservations).toBe(0)
   })
 
+  it('long hypervisor times: commit is long-polled, no request outlives the request timeout', async () => {
+    const slow = { storageMs: 4000, domainMs: 20_000 }
+    const c = cluster({ hosts: [{ name: ENTRY }, { name: M9, knobs: slow }, { name: M10, knobs: slow }], timings: { requestTimeoutMs: 1000, longPollMs: 5000 } })
+    const res = await c.settle(c.get(ENTRY).peer.deploy('dist', distVirtualPool()))
+    // machine9 boots two domains one after the other: 2 x (4 s + 20 s) of hypervisor time.
+    expect(res.elapsedMs).toBeGreaterThan(48_000)
+    expect(res.elapsedMs).toBeLessThan(55_000)
+    expect(c.net.sent.get('commit')).toBeGreaterThan(10)
+    expect(res.components.every(x => x.state === 'running')).toBe(true)
+  })
+
   it('get, set and resolve are routed to the owner of the path from any peer', async () => {
     const c = cluster()
     await c.settle(c.get(ENTRY).peer.deploy('dist', distVirtualPool()))

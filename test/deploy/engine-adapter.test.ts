@@ -20,6 +20,7 @@ function config (memory: number, domainExtra: Record<string, number> = {}) {
     console: bashShell(),
     computer1: compound({
       sfProcessHost: 'h1',
+      sfSyncTerminate: true,
       myShell: bashShell(),
       loop: storage('Loopback', { domainName: 'dom1' }),
       domain1: domain({ ip: '192.0.2.10', hostname: 'dom1', memory, storageBackend: lazy('ATTRIB loop'), ...domainExtra })

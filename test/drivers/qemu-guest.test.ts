@@ -150,7 +150,7 @@ describe('qemu driver with the test guest', () => {
     }
     expect(status.state).toBe('crashed')
     expect(status.reason).toContain('the guest kernel panicked (QMP status guest-panicked)')
-    expect(status.reason).toContain('SDPEER-GUEST-PANIC hostname=p1-host')
+    expect(status.reason).toContain('Kernel panic - not syncing: sysrq triggered crash')
     expect(await d.list()).toContain('p1') // qemu is still there, paused, until the engine destroys it
     await d.destroy(h)
     expect(await d.list()).not.toContain('p1')

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import {
-  AuthError, ReplayCache, bodyDigest, canonicalJson, generateOperatorKey, proveSubtree, signRequest, verifyRequest,
+  AuthError, ReplayCache, bodyDigest, canonicalJson, generateOperatorKey, inheritedAttr, proveSubtree, signRequest, verifyRequest,
   verifySubtreeRequest
 } from '../../protocol/auth/index.ts'
 import type { Action, RequestEnvelope, Role, TrustEntry, TrustLookup } from '../../protocol/auth/index.ts'
@@ -204,6 +204,15 @@ describe('forwarded subtrees', () => {
       verifySubtreeRequest(env, subtree, proof, trust, replay, NOW)
       expect(reasonOf(() => verifySubtreeRequest(env, subtree, proof, trust, replay, NOW + 5))).toBe('replayed')
     }
+  })
+
+  it('tells an owner which host a subtree is for, from the subtree or its signed ancestors', () => {
+    const body = { config: pool }
+    const deep = proveSubtree(body, ['config', 'computer1', 'domain1'])
+    expect(inheritedAttr(deep.subtree, deep.proof, 'sfProcessHost')).toBe('machine9.cern.ch')
+    const own = proveSubtree(body, ['config', 'computer2'])
+    expect(inheritedAttr(own.subtree, own.proof, 'sfProcessHost')).toBe('machine10.cern.ch')
+    expect(inheritedAttr(own.subtree, own.proof, 'nothing')).toBeUndefined()
   })
 
   it('the Merkle digest of a whole body equals the root recomputed from any subtree proof', () => {

@@ -34,6 +34,11 @@ export interface HostsProvider {
 
 export interface ImageView {
   name: string
+  /** Content or recipe id (sha256), when the warehouse has one. */
+  id?: string
+  format?: string
+  /** build, import or fetch. */
+  source?: string
   /** Bytes, when known. */
   size?: number
   /** Hosts holding a copy. */
@@ -45,6 +50,20 @@ export interface ImagesProvider {
 }
 
 export const emptyWarehouse: ImagesProvider = { listImages: () => [] }
+
+/** The shape of a warehouse record the console reads (node/images/warehouse.ts ImageRecord). */
+export interface WarehouseRecordView { id: string, format: string, size: number, names: string[], source: string }
+
+/** This host's image warehouse as the console's images view (for the lead to pass as `images`). */
+export function warehouseImagesProvider (warehouse: { list (): Promise<WarehouseRecordView[]> }, host: string): ImagesProvider {
+  return {
+    async listImages () {
+      return (await warehouse.list()).map(r => ({
+        name: r.names[0] ?? r.id.slice(0, 12), id: r.id, format: r.format, source: r.source, size: r.size, hosts: [host]
+      }))
+    }
+  }
+}
 
 const DOMAIN_TYPES = new Set(['XenDomain', 'VM'])
 

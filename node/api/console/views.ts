@@ -128,8 +128,9 @@ ${hosts.map(h => html`<tr><td>${h.name}</td><td><span class="state h-${h.state}"
 
 export function imagesView (images: ImageView[]): Html {
   if (images.length === 0) return html`<p class="empty">The image warehouse is empty.</p>`
-  return html`<table class="list"><thead><tr><th>Image</th><th>Size</th><th>Held by</th></tr></thead><tbody>
-${images.map(i => html`<tr><td>${i.name}</td><td>${i.size === undefined ? '—' : `${Math.round(i.size / 1048576)} MiB`}</td><td>${i.hosts.join(', ')}</td></tr>`)}
+  return html`<table class="list images"><thead><tr><th>Image</th><th>Id</th><th>Format</th><th>Source</th><th>Size</th><th>Held by</th></tr></thead><tbody>
+${images.map(i => html`<tr><td>${i.name}</td><td><code>${i.id === undefined ? '—' : i.id.slice(0, 12)}</code></td><td>${i.format ?? '—'}</td><td>${i.source ?? '—'}</td>
+<td>${i.size === undefined ? '—' : `${(i.size / 1048576).toFixed(1)} MiB`}</td><td>${i.hosts.join(', ')}</td></tr>`)}
 </tbody></table>`
 }
 

@@ -11,7 +11,7 @@ import { probeAccel } from './accel.ts'
 import type { AccelChoice } from './accel.ts'
 import { domainOptions, qemuArgs } from './cmdline.ts'
 import type { Accel } from './cmdline.ts'
-import { domainPaths, readJson, removeRuntimeFiles, tail, writeJsonAtomic } from './files.ts'
+import { domainPaths, lastMatch, readJson, removeRuntimeFiles, tail, writeJsonAtomic } from './files.ts'
 import type { DomainPaths, DomainRecord, ExitRecord } from './files.ts'
 import { identify, isAlive, signalGroup } from './process.ts'
 import type { ProcessIdentity } from './process.ts'
@@ -227,8 +227,9 @@ export class QemuDriver implements HypervisorDriver {
       if (state === 'stopped') return { state, reason: 'the guest powered off' }
       if (state === 'crashed') {
         const what = status === 'guest-panicked' ? 'the guest kernel panicked' : 'the guest stopped'
-        const serial = await tail(paths.serialLog, 5)
-        return { state, reason: `${what} (QMP status ${status})${serial.length > 0 ? `; serial log tail: ${serial.join(' | ')}` : ''}` }
+        const panic = await lastMatch(paths.serialLog, /Kernel panic|BUG:|Oops/)
+        const serial = await tail(paths.serialLog, 3)
+        return { state, reason: `${what} (QMP status ${status})${panic !== undefined ? `: ${panic.trim()}` : ''}${serial.length > 0 ? `; serial log tail: ${serial.join(' | ')}` : ''}` }
       }
       return { state }
     }

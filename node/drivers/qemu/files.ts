@@ -61,6 +61,11 @@ export async function readJson<T> (path: string): Promise<T | undefined> {
   }
 }
 
+/** The last line of the log's last 16 KiB that matches `pattern` (e.g. the "Kernel panic" line above an oops dump). */
+export async function lastMatch (path: string, pattern: RegExp): Promise<string | undefined> {
+  return (await tail(path, 1000)).findLast(l => pattern.test(l))
+}
+
 /** The last `lines` non-empty lines of a log, read from at most its last 16 KiB. */
 export async function tail (path: string, lines: number): Promise<string[]> {
   try {

@@ -12,6 +12,19 @@ export type { GrammarContext, IncludeHook } from './token-stream.ts'
 // Recursion is bounded by MAX_DEPTH so that 10,000 nested braces give a diagnostic, not a stack overflow.
 
 export class Grammar extends TokenStream {
+  /**
+   * The one array for a recurring one-word attribute name or reference text (`shell`, `LAZY ATTRIB myShell`): a
+   * pool repeats them hundreds of thousands of times, and the tree is read-only for its consumers (ast.ts), so
+   * they share it. One table per parse (keyed by its DiagnosticBag, shared by the included files).
+   */
+  #shared<T> (key: string, make: () => T[]): T[] {
+    let table = SHARED.get(this.ctx.diag)
+    if (table === undefined) { table = new Map(); SHARED.set(this.ctx.diag, table) }
+    let a = table.get(key) as T[] | undefined
+    if (a === undefined) { a = make(); table.set(key, a) }
+    return a
+  }
+
   // ---- entry points -------------------------------------------------------------------------------
 
   /** File ::= ( "extends" "{" AttrList "}" | AttrList ) EOF */
@@ -148,6 +161,7 @@ export class Grammar extends TokenStream {
         return name
       }
       this.next()
+      if (name.length === 0 && this.peek() !== ':') return this.#shared('n' + (t.value as string), () => [t.value as string])
       name.push(t.value as string)
       if (this.peek() !== ':') return exact(name)
       this.next()
@@ -290,7 +304,7 @@ export class Grammar extends TokenStream {
       this.next()
     }
     const text = this.lx.text.slice(start.start, end).replace(/\s+/g, ' ')
-    return { type: 'ref', parts: exact(parts), lazy, data, text, pos: start.pos }
+    return { type: 'ref', parts: this.#shared('r' + text, () => exact(parts)), lazy, data, text, pos: start.pos }
   }
 
   // ---- simple values ---------------------------------------------------------------------------
@@ -476,6 +490,8 @@ export class Grammar extends TokenStream {
  * 152 bytes for a one-part name, which made most of the syntax tree of a big pool (an attribute has a name array,
  * its component a prototype array, a reference a parts array). A copy of a short array costs less than the slack.
  */
+const SHARED = new WeakMap<object, Map<string, unknown[]>>()
+
 function exact<T> (a: T[]): T[] {
   return a.length < 16 ? a.slice() : a
 }
