@@ -3,7 +3,7 @@ import type { CliIO } from '../command.ts'
 import { UsageError } from '../command.ts'
 import { checkFile } from '../../node/sf/index.ts'
 import { formatDiagnostic, SfFileNotFoundError } from '../../node/sf/diagnostics.ts'
-import { printConfig } from '../../node/sf/print.ts'
+import { writeConfig } from '../../node/sf/print.ts'
 import { writeJson } from '../../node/sf/to-json.ts'
 
 export const summary = 'parse and resolve a .sf description, print the resolved sfConfig or its errors'
@@ -59,6 +59,6 @@ export async function run (argv: string[], io: CliIO): Promise<number> {
   }
   if (warnings.length > 0) io.stderr.write(warnings.map(formatDiagnostic).join('\n') + '\n')
   if (values.json === true) writeJson(result.resolved!.config!, chunk => io.stdout.write(chunk))
-  else io.stdout.write(printConfig(result.resolved!.config!))
+  else writeConfig(result.resolved!.config!, chunk => io.stdout.write(chunk))
   return 0
 }

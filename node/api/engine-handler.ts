@@ -54,7 +54,8 @@ async function deploy (engine: PoolEngine, req: DeployRequest, ctx: ApiContext, 
     // Progress is per component state; a pool's command output would multiply the traffic (it is in `logs`).
     if (req.wait && e.kind === 'state') ctx.emit({ kind: 'event', event: e })
   })
-  const deployed = engine.deploy(req.pool, req.config)
+  // Without --wait nobody hears the outcome: a failed pool stays in `status` with its reason (see DeployOptions).
+  const deployed = engine.deploy(req.pool, req.config, req.wait ? {} : { keepFailed: true })
   if (req.wait) {
     try {
       return await deployed

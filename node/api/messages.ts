@@ -248,7 +248,7 @@ export function parseRequest (raw: unknown): Request {
     case 'cancel':
       return { ...base, op, target: checkId(raw.target) }
     default:
-      throw new ApiRequestError(`unknown operation ${JSON.stringify(String(op).slice(0, 40))}`, 'op')
+      throw new ApiRequestError(`unknown operation ${typeof op === 'string' ? JSON.stringify(op.slice(0, 40)) : `of type ${Array.isArray(op) ? 'array' : op === null ? 'null' : typeof op}`}`, 'op')
   }
 }
 

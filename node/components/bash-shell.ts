@@ -10,7 +10,7 @@ export class BashShell extends LiveComponent {
   private shell: Shell | undefined
 
   get commands (): Shell {
-    this.shell ??= this.env.makeShell(this.path, line => this.log('info', line))
+    this.shell ??= this.env.makeShell(this.path, line => this.transcript(line))
     return this.shell
   }
 
@@ -27,12 +27,12 @@ export function shellOf (c: LiveComponent): Shell {
     if (!(target instanceof BashShell)) throw new Error(`attribute shell leads to ${target.path}, a ${target.type}, not a BashShell`)
     inner = target.commands
   } else {
-    inner = c.env.makeShell(c.path, line => c.log('info', line))
+    inner = c.env.makeShell(c.path, line => c.transcript(line))
     return inner
   }
   return {
     async run (cmd: ShellCommand): Promise<ShellResult> {
-      c.log('info', `$ ${formatArgv([cmd.file, ...cmd.args])} (via ${target.path})`)
+      c.transcript(`$ ${formatArgv([cmd.file, ...cmd.args])} (via ${target.path})`)
       try {
         return await inner.run(cmd)
       } catch (err) {

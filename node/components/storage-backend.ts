@@ -12,6 +12,8 @@ import { checkAbsolutePath, checkDomainName, checkFileName, checkImageExtension 
 
 // A storage backend component prepares its guest's disks when it starts and tears them down when it terminates,
 // reading keepVolumes and saveImage* at that moment (so `sdpeer set ... saveImage true` on a running pool counts).
+// Those attributes may also be set on the XenDomain that uses the backend (the tutorial's console sets them on the
+// VM): an attribute the domain has wins over the backend's own, which still applies when the domain has none.
 // Every step is recorded in the pool's durable state before it acts, so a restarted daemon can finish it.
 
 const SCALARS = ['domainName', 'baseImage', 'volumeGroup', 'volumeSize', 'swapSize', 'volumeBaseName',
@@ -22,6 +24,12 @@ export class StorageBackendComponent extends LiveComponent {
   private backend: StorageBackend | undefined
   private readyWaiters: Array<{ resolve: (p: PreparedStorage) => void, reject: (e: unknown) => void }> = []
   private prepareError: unknown
+  /** The domain whose disks these are (it attaches itself): its termination-time attributes count at teardown. */
+  private user: LiveComponent | undefined
+
+  attachDomain (domain: LiveComponent): void {
+    this.user = domain
+  }
 
   get workDir (): string {
     return join(this.env.storageDir, this.pool, ...this.path.split(':'))
@@ -61,7 +69,11 @@ export class StorageBackendComponent extends LiveComponent {
       this.saved = { kind: this.kind, workDir: this.workDir, preparing: true }
       await mkdir(this.workDir, { recursive: true })
       const backend = await this.getBackend()
-      const prepared = await backend.prepare({ shell: shellOf(this), workDir: this.workDir, signal: this.terminationSignal })
+      const intend = async (record: Record<string, unknown>): Promise<void> => {
+        this.saved = { kind: this.kind, workDir: this.workDir, preparing: true, intent: record }
+        await this.env.persist()
+      }
+      const prepared = await backend.prepare({ shell: shellOf(this), workDir: this.workDir, signal: this.terminationSignal, intend })
       this.saved = { kind: this.kind, workDir: this.workDir, prepared }
       // LVM volumes live outside the work dir: only their record lets a restarted daemon remove them.
       if (this.kind === 'lvm') await this.env.persist(); else this.saveLater()
@@ -85,7 +97,15 @@ export class StorageBackendComponent extends LiveComponent {
   }
 
   private async teardown (options: TeardownOptions): Promise<void> {
-    const prepared = this.prepared
+    let prepared = this.prepared
+    const intent = this.saved.intent as Record<string, unknown> | undefined
+    if (!prepared && intent) {
+      // Killed (or failed) in the middle of prepare: what the intent names may exist, half made and never handed to
+      // a guest. It goes, whatever keepVolumes and saveImage say; the backend's teardown skips volumes not present.
+      this.log('warn', 'removing the volumes of an interrupted prepare')
+      prepared = { disks: [], record: intent }
+      options = { keepVolumes: false }
+    }
     if (prepared) {
       const backend = await this.getBackend()
       if (options.saveImageTo) await mkdir(join(options.saveImageTo, '..'), { recursive: true })
@@ -101,14 +121,25 @@ export class StorageBackendComponent extends LiveComponent {
 
   /** keepVolumes and saveImage* as the live attributes say now; throws on values unfit for a path. */
   teardownOptions (): TeardownOptions {
-    const keepVolumes = this.bool('keepVolumes', false)
-    if (!this.bool('saveImage', false)) return { keepVolumes }
-    const dir = this.string('saveImagePath') ?? join(this.env.storageDir, 'saved')
-    const name = this.string('saveImageName') ?? this.volumeName()
-    const ext = (this.string('saveImageExtension') ?? 'tar.gz').replace(/^\./, '')
-    const bad = checkAbsolutePath('saveImagePath', dir) ?? checkFileName('saveImageName', name) ?? checkImageExtension('saveImageExtension', ext)
-    if (bad) throw new EngineError(bad, this.pool, this.path)
+    const keepVolumes = this.from('keepVolumes').bool('keepVolumes', false)
+    if (!this.from('saveImage').bool('saveImage', false)) return { keepVolumes }
+    const dir = this.from('saveImagePath').string('saveImagePath') ?? join(this.env.storageDir, 'saved')
+    const name = this.from('saveImageName').string('saveImageName') ?? this.volumeName()
+    const ext = (this.from('saveImageExtension').string('saveImageExtension') ?? 'tar.gz').replace(/^\./, '')
+    const problem = (attr: string, bad: string | undefined): EngineError | undefined => {
+      if (bad === undefined) return undefined
+      const at = this.from(attr)
+      return new EngineError(bad, this.pool, at.path)
+    }
+    const err = problem('saveImagePath', checkAbsolutePath('saveImagePath', dir)) ?? problem('saveImageName', checkFileName('saveImageName', name)) ??
+      problem('saveImageExtension', checkImageExtension('saveImageExtension', ext))
+    if (err) throw err
     return { keepVolumes, saveImageTo: join(dir, `${name}.${ext}`) }
+  }
+
+  /** Where a termination-time attribute is read: the domain when it has it, else this backend. */
+  private from (attr: string): LiveComponent {
+    return this.user !== undefined && Object.hasOwn(this.user.attrs, attr) ? this.user : this
   }
 
   private async getBackend (): Promise<StorageBackend> {

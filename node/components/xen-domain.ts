@@ -1,10 +1,12 @@
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs'
+import { isAbsolute } from 'node:path'
 import type { DomainHandle, DomainSpec } from '../drivers/types.ts'
 import { LiveComponent } from '../engine/component.ts'
 import type { Timer } from '../seams/clock.ts'
 import type { TerminationRecord } from '../engine/types.ts'
 import { EngineError } from '../engine/types.ts'
 import { sizeMiB } from '../sf/schemas.ts'
-import type { PreparedStorage } from '../storage/types.ts'
+import type { PreparedStorage, TeardownOptions } from '../storage/types.ts'
 import { StorageBackendComponent } from './storage-backend.ts'
 import { checkDomainName, checkHostname, checkIPv4, checkNetmask } from './validate.ts'
 
@@ -13,6 +15,9 @@ import { checkDomainName, checkHostname, checkIPv4, checkNetmask } from './valid
 // ABNORMAL with the driver's reason, seen within delay x factor.
 
 const DEAD = new Set(['stopped', 'crashed', 'missing'])
+const CONSOLE_BYTES = 64 * 1024
+/** Description attributes the drivers read from DomainSpec.options (qemu: node/drivers/qemu/cmdline.ts; xen: xenType). */
+const DRIVER_OPTIONS = new Set(['accel', 'forwardPort', 'guestPort', 'network', 'tap', 'bridge', 'netns', 'mac', 'xenType'])
 
 export class XenDomain extends LiveComponent {
   private watch: Timer | undefined
@@ -81,15 +86,39 @@ export class XenDomain extends LiveComponent {
       if (v !== undefined) spec[a] = v
     }
     for (const k of Object.keys(this.attrs)) {
-      if (!/^(sim|qemu)[A-Z]/.test(k)) continue
+      if (!/^(sim|qemu)[A-Z]/.test(k) && !DRIVER_OPTIONS.has(k)) continue
       const v = this.value(k)
       if (typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean') spec.options[k] = v
     }
     return spec
   }
 
+  /**
+   * keepVolumes and saveImage* set on the domain act on its backend at teardown; checked here when `set` changes
+   * one of them, so a value that would stop the teardown is refused at once.
+   */
+  teardownOptions (): TeardownOptions {
+    const backend = this.storage()
+    if (backend === undefined) {
+      if (this.bool('saveImage', false)) throw new EngineError('saveImage: this domain has no storageBackend whose image could be saved', this.pool, this.path)
+      return { keepVolumes: this.bool('keepVolumes', false) }
+    }
+    backend.attachDomain(this)
+    return backend.teardownOptions()
+  }
+
+  /** Attaches to the backend (whose teardown reads this domain's termination-time attributes); quiet when unresolvable. */
+  private attachToBackend (): void {
+    try { this.storage()?.attachDomain(this) } catch { /* its own start or teardown reports a bad storageBackend */ }
+  }
+
+  protected override onRestore (): void {
+    this.attachToBackend()
+  }
+
   protected override async onStart (): Promise<void> {
     const backend = this.storage()
+    backend?.attachDomain(this)
     const prepared = backend ? await backend.ready() : undefined
     const name = this.domainName(backend)
     const spec = this.spec(name, prepared)
@@ -155,6 +184,7 @@ export class XenDomain extends LiveComponent {
   }
 
   protected override async onTerminate (_record: TerminationRecord): Promise<void> {
+    this.attachToBackend()
     const handle = this.handle
     if (handle) {
       await this.env.driver.shutdown(handle, this.number('shutdownTimeout', 10_000))
@@ -180,6 +210,32 @@ export class XenDomain extends LiveComponent {
     if (!running.includes(name)) return
     await this.env.driver.destroy({ driver: this.env.driver.name, name, data: {} })
     this.log('info', `domain ${name} destroyed (started without a recorded handle)`)
+  }
+
+  /**
+   * The guest's console as the driver records it (qemu: the handle's data.serialLog), its last CONSOLE_BYTES, for
+   * `sdpeer logs` after this component's own lines. Read only on request, so a quiet guest costs nothing.
+   */
+  consoleLines (): string[] {
+    const file = this.handle?.data.serialLog
+    // The handle comes from our own state dir, but only a driver's serial log is ever read through it.
+    if (typeof file !== 'string' || !isAbsolute(file) || !file.endsWith('.serial.log')) return []
+    let fd: number | undefined
+    try {
+      fd = openSync(file, 'r')
+      const size = fstatSync(fd).size
+      const start = Math.max(0, size - CONSOLE_BYTES)
+      const buf = Buffer.alloc(size - start)
+      const n = readSync(fd, buf, 0, buf.length, start)
+      const lines = buf.subarray(0, n).toString('utf8').replaceAll('\r', '').split('\n')
+      if (start > 0) lines.shift()
+      if (lines.at(-1) === '') lines.pop()
+      return lines.map(l => `console: ${l}`)
+    } catch {
+      return []
+    } finally {
+      if (fd !== undefined) closeSync(fd)
+    }
   }
 
   protected override async onResume (): Promise<void> {

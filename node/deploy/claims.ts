@@ -23,7 +23,8 @@ import type { Claims, DeployTransport } from './types.ts'
 
 export const CLAIM_REPLICAS = 3
 
-export type ClaimKind = 'name' | 'ip'
+/** 'pool': the pool's own name, held by one deploy id, so two peers deploying one pool name at once cannot both win. */
+export type ClaimKind = 'name' | 'ip' | 'pool'
 
 export const claimKey = (kind: ClaimKind, value: string): string => `${kind}:${value}`
 
@@ -33,14 +34,19 @@ export function claimHolders (kind: ClaimKind, value: string, members: readonly 
 
 interface Held { pool: string, deployId: string, confirmed: boolean, expiresAt: number }
 
+/** Who a key belongs to: a pool for names and addresses (its owners all claim them), one deploy for a pool name. */
+const ownerOf = (kind: ClaimKind, pool: string, deployId: string): string => kind === 'pool' ? `deploy ${deployId}` : pool
+
+export type UsedBy = (kind: ClaimKind, value: string, except: { pool: string, deployId: string }) => string | undefined
+
 /** The holder side: the claims this peer holds for others. */
 export class ClaimTable {
   readonly #clock: Clock
   readonly #held = new Map<string, Held>()
   /** Another live pool using the key according to the registry replica, if any. */
-  readonly #usedBy: (kind: ClaimKind, value: string, exceptPool: string) => string | undefined
+  readonly #usedBy: UsedBy
 
-  constructor (init: { clock: Clock, usedBy: (kind: ClaimKind, value: string, exceptPool: string) => string | undefined }) {
+  constructor (init: { clock: Clock, usedBy: UsedBy }) {
     this.#clock = init.clock
     this.#usedBy = init.usedBy
   }
@@ -50,8 +56,9 @@ export class ClaimTable {
     const key = claimKey(kind, value)
     const h = this.#held.get(key)
     const live = h !== undefined && (h.confirmed || h.expiresAt > this.#clock.now())
-    if (live && h.pool !== pool) return { granted: false, heldBy: h.pool }
-    const other = this.#usedBy(kind, value, pool)
+    const me = ownerOf(kind, pool, deployId)
+    if (live && ownerOf(kind, h.pool, h.deployId) !== me) return { granted: false, heldBy: ownerOf(kind, h.pool, h.deployId) }
+    const other = this.#usedBy(kind, value, { pool, deployId })
     if (other !== undefined) return { granted: false, heldBy: other }
     if (live && h.confirmed) return { granted: true }
     this.#held.set(key, { pool, deployId, confirmed: false, expiresAt: this.#clock.now() + leaseMs })
@@ -63,15 +70,16 @@ export class ClaimTable {
     for (const [kind, value] of entries(claims)) {
       const key = claimKey(kind, value)
       const h = this.#held.get(key)
-      if (h !== undefined && h.pool !== pool && (h.confirmed || h.expiresAt > this.#clock.now())) continue
+      if (h !== undefined && ownerOf(kind, h.pool, h.deployId) !== ownerOf(kind, pool, deployId) && (h.confirmed || h.expiresAt > this.#clock.now())) continue
       this.#held.set(key, { pool, deployId, confirmed: true, expiresAt: Infinity })
     }
   }
 
-  release (pool: string, claims: Claims): void {
+  release (deployId: string, pool: string, claims: Claims): void {
     for (const [kind, value] of entries(claims)) {
       const key = claimKey(kind, value)
-      if (this.#held.get(key)?.pool === pool) this.#held.delete(key)
+      const h = this.#held.get(key)
+      if (h !== undefined && ownerOf(kind, h.pool, h.deployId) === ownerOf(kind, pool, deployId)) this.#held.delete(key)
     }
   }
 
@@ -94,7 +102,11 @@ export class ClaimTable {
 }
 
 export function entries (c: Claims): Array<[ClaimKind, string]> {
-  return [...c.names.map((v): [ClaimKind, string] => ['name', v]), ...c.ips.map((v): [ClaimKind, string] => ['ip', v])]
+  return [
+    ...c.names.map((v): [ClaimKind, string] => ['name', v]),
+    ...c.ips.map((v): [ClaimKind, string] => ['ip', v]),
+    ...(c.pool !== undefined ? [['pool', c.pool] as [ClaimKind, string]] : [])
+  ]
 }
 
 export interface ClaimClient {
@@ -116,20 +128,21 @@ export async function claimAll (c: ClaimClient, deployId: string, pool: string, 
   const perHolder = new Map<string, Claims>()
   for (const k of keys) {
     for (const h of k.holders) {
-      const cl = perHolder.get(h) ?? { names: [], ips: [] }
-      ;(k.kind === 'name' ? cl.names : cl.ips).push(k.value)
+      const cl: Claims = perHolder.get(h) ?? { names: [], ips: [] }
+      if (k.kind === 'pool') cl.pool = k.value
+      else (k.kind === 'name' ? cl.names : cl.ips).push(k.value)
       perHolder.set(h, cl)
     }
   }
   await Promise.all([...perHolder].map(async ([h, mine]) => {
-    let refused: Array<{ kind: ClaimKind, value: string, heldBy: string }>
+    let refused: Array<{ kind: ClaimKind, value: string, heldBy: string }> = []
     try {
       const r = await requestWithRetry(c.transport, c.clock, h, { type: 'claim', deployId, pool, claims: mine, leaseMs }, { timeoutMs: c.timeoutMs, attempts: 2 })
       if (r.type !== 'claim') return
       refused = r.refused
     } catch { return }
     for (const k of keys) {
-      if (!k.holders.includes(h) || !(k.kind === 'name' ? mine.names : mine.ips).includes(k.value)) continue
+      if (!k.holders.includes(h)) continue
       const no = refused.find(x => x.kind === k.kind && x.value === k.value)
       if (no === undefined) k.granted++
       else k.heldBy ??= no.heldBy

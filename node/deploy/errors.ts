@@ -85,11 +85,13 @@ export class DeployFailedError extends Error {
 export class ClaimConflictError extends Error {
   override readonly name = 'ClaimConflictError'
   readonly pool: string
-  readonly kind: 'name' | 'ip'
+  readonly kind: 'name' | 'ip' | 'pool'
   readonly value: string
   readonly heldBy: string
-  constructor (pool: string, kind: 'name' | 'ip', value: string, heldBy: string) {
-    super(`${pool}: ${kind === 'name' ? 'domain name' : 'address'} ${JSON.stringify(value)} is already used by pool ${JSON.stringify(heldBy)}`)
+  constructor (pool: string, kind: 'name' | 'ip' | 'pool', value: string, heldBy: string) {
+    super(kind === 'pool'
+      ? `${pool}: the pool name is being deployed from another peer at the same time (${heldBy})`
+      : `${pool}: ${kind === 'name' ? 'domain name' : 'address'} ${JSON.stringify(value)} is already used by pool ${JSON.stringify(heldBy)}`)
     this.pool = pool
     this.kind = kind
     this.value = value
@@ -114,9 +116,19 @@ export class ClaimUnavailableError extends Error {
   override readonly name = 'ClaimUnavailableError'
   readonly pool: string
   readonly value: string
-  constructor (pool: string, kind: 'name' | 'ip', value: string) {
+  constructor (pool: string, kind: 'name' | 'ip' | 'pool', value: string) {
     super(`${pool}: too few claim holders answered for ${kind} ${JSON.stringify(value)}`)
     this.pool = pool
     this.value = value
+  }
+}
+
+/** terminate while the pool's deploy is still in its two phases: the deploy ends it (abort) or it runs first. */
+export class PoolBusyError extends Error {
+  override readonly name = 'PoolBusyError'
+  readonly pool: string
+  constructor (pool: string, state: string) {
+    super(`${pool}: the pool is ${state}; terminate it once its deploy has finished`)
+    this.pool = pool
   }
 }

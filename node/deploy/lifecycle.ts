@@ -25,6 +25,8 @@ export interface LivePart {
   participants: string[]
   state: PartState
   lastPingAt: number
+  /** The parent's first ping arrived (until then the parent may still be committing its own part). */
+  pinged: boolean
   missed: Map<string, number>
   timers: Timer[]
   /** True once reported as an orphan and kept by the coordinator's decision. */
@@ -73,7 +75,7 @@ export class PartLifecycle {
   }
 
   adopt (pool: string, plan: PartPlan, participants: string[]): LivePart {
-    const part: LivePart = { pool, plan, participants, state: 'running', lastPingAt: this.#i.clock.now(), missed: new Map(), timers: [], orphaned: false }
+    const part: LivePart = { pool, plan, participants, state: 'running', lastPingAt: this.#i.clock.now(), pinged: false, missed: new Map(), timers: [], orphaned: false }
     this.#parts.set(key(pool, plan.path), part)
     if (plan.livenessDelayMs > 0) {
       if (plan.remoteChildren.length > 0) this.#every(part, plan.livenessDelayMs, () => this.#pingChildren(part))
@@ -120,6 +122,7 @@ export class PartLifecycle {
     const part = this.get(pool, path)
     if (part === undefined || part.state !== 'running') return false
     part.lastPingAt = this.#i.clock.now()
+    part.pinged = true
     return true
   }
 
@@ -191,13 +194,14 @@ export class PartLifecycle {
   async #pingChildren (part: LivePart): Promise<void> {
     const { pool, plan } = part
     await Promise.all(plan.remoteChildren.map(async c => {
-      let alive = false
+      // 'gone': the child's peer answered that the part is not running (authoritative, fails at once);
+      // 'silent': no answer, counted until sfLivenessFactor in a row.
+      let answer: 'alive' | 'gone' | 'silent' = 'silent'
       try {
         const r = await this.#i.transport.request(c.peer, { type: 'ping', pool, path: c.path }, { timeoutMs: Math.min(this.#i.timings.requestTimeoutMs, plan.livenessDelayMs) })
-        alive = r.type === 'pong' && r.alive
-        if (!alive) part.missed.set(c.path, Infinity)
+        answer = r.type === 'pong' && r.alive ? 'alive' : 'gone'
       } catch {}
-      const missed = alive ? 0 : (part.missed.get(c.path) ?? 0) + 1
+      const missed = answer === 'alive' ? 0 : answer === 'gone' ? plan.livenessFactor : (part.missed.get(c.path) ?? 0) + 1
       part.missed.set(c.path, missed)
       if (missed >= plan.livenessFactor && part.state === 'running') {
         this.#i.log('remote child failed liveness', { pool, path: c.path, peer: c.peer, missed })
@@ -209,7 +213,9 @@ export class PartLifecycle {
   async #watchParent (part: LivePart): Promise<void> {
     const { plan } = part
     if (part.orphaned || plan.parentPeer === undefined) return
-    if (this.#i.clock.now() - part.lastPingAt <= (plan.livenessFactor + 1) * plan.livenessDelayMs) return
+    // Before the first ping the parent's own part may still be committing (hypervisor time): wait as long as a commit may take.
+    const limit = (plan.livenessFactor + 1) * plan.livenessDelayMs
+    if (this.#i.clock.now() - part.lastPingAt <= (part.pinged ? limit : Math.max(limit, this.#i.timings.commitTimeoutMs))) return
     const report = { pool: part.pool, path: plan.path, peer: this.#i.self, parentPeer: plan.parentPeer }
     const coordinator = coordinatorOf(part.pool, part.participants, p => p !== plan.parentPeer && (p === this.#i.self || this.#i.isLive(p)))
     this.#i.log('parent lost: reporting to the pool coordinator', { ...report, coordinator })

@@ -1,19 +1,19 @@
 import type { Clock, Timer } from '../seams/clock.ts'
 import type { ComponentStatus, TerminationRecord } from '../engine/types.ts'
 import type { SfJson } from '../sf/sfjson.ts'
-import { claimAll, confirmClaims, releaseClaims } from './claims.ts'
 import type { ClaimClient } from './claims.ts'
 import { PathNotFoundError } from './errors.ts'
 import { PartLifecycle } from './lifecycle.ts'
 import type { LivePart } from './lifecycle.ts'
-import { claimsOf, partOf } from './split.ts'
-import type { Claims, DeployResponse, DeployTimings, DeployTransport, OrphanPolicy, PartEngine, PartPlan } from './types.ts'
+import { partOf } from './split.ts'
+import type { DeployResponse, DeployTimings, DeployTransport, OrphanPolicy, PartEngine, PartPlan } from './types.ts'
 import type { PoolRegistry } from './registry.ts'
 
-// The owner's side of the two-phase deploy. prepare validates and reserves through the engine, then claims the
-// parts' domain names and addresses; commit deploys and starts; abort undoes whatever stage was reached. Every
+// The owner's side of the two-phase deploy. prepare validates and reserves through the engine (the pool's domain
+// names and addresses are claimed by the coordinator in the same phase: see coordinator.ts); commit deploys and
+// starts; abort undoes whatever stage was reached. Every
 // message is idempotent per deploy id: a retried prepare or commit gets the answer of the first one. A prepared
-// deploy that hears neither commit nor abort within the lease releases its reservation and claims by itself, and
+// deploy that hears neither commit nor abort within the lease releases its reservation by itself, and
 // an aborted deploy id is remembered (tombstone) so a prepare that arrives late is refused.
 
 type Stage = 'preparing' | 'prepared' | 'refused' | 'committing' | 'committed' | 'aborted'
@@ -23,7 +23,6 @@ interface DeployEntry {
   pool: string
   parts: PartPlan[]
   participants: string[]
-  claims: Claims
   stage: Stage
   lease?: Timer
   prepared?: Promise<DeployResponse>
@@ -82,7 +81,7 @@ export class Participant {
   prepare (deployId: string, pool: string, parts: PartPlan[], participants: string[], leaseMs: number): Promise<DeployResponse> {
     const old = this.#deploys.get(deployId)
     if (old !== undefined) return old.prepared ?? Promise.resolve({ type: 'prepared', ok: false, reason: `deploy ${deployId} was ${old.stage}` })
-    const d: DeployEntry = { deployId, pool, parts, participants, claims: claimsOf(parts), stage: 'preparing' }
+    const d: DeployEntry = { deployId, pool, parts, participants, stage: 'preparing' }
     this.#deploys.set(deployId, d)
     d.prepared = this.#prepare(d, leaseMs)
     return d.prepared
@@ -106,16 +105,9 @@ export class Participant {
       return refuse((err as Error).message)
     }
     if (!verdict.ok) return refuse(verdict.reason ?? 'refused by the engine')
-    try {
-      await claimAll(this.#i.claimClient, d.deployId, d.pool, d.claims, leaseMs)
-    } catch (err) {
-      this.#i.engine.release(d.deployId)
-      return refuse(`${(err as Error).name}: ${(err as Error).message}`)
-    }
-    // An abort may have arrived while we were claiming: it wins.
+    // An abort may have arrived while the engine was checking: it wins.
     if (d.stage !== 'preparing') {
       this.#i.engine.release(d.deployId)
-      void releaseClaims(this.#i.claimClient, d.deployId, d.pool, d.claims)
       return { type: 'prepared', ok: false, reason: `deploy ${d.deployId} was ${d.stage}` }
     }
     d.stage = 'prepared'
@@ -134,7 +126,6 @@ export class Participant {
     d.lease?.cancel()
     this.#i.engine.release(d.deployId)
     this.#forgetLater(d)
-    await releaseClaims(this.#i.claimClient, d.deployId, d.pool, d.claims)
   }
 
   commit (deployId: string): Promise<DeployResponse> {
@@ -163,7 +154,6 @@ export class Participant {
     for (const p of d.parts) this.lifecycle.adopt(d.pool, p, d.participants)
     if ((d.stage as Stage) === 'aborted') return { type: 'committed', ok: false, reason: `deploy ${d.deployId} was aborted during commit` }
     d.stage = 'committed'
-    await confirmClaims(this.#i.claimClient, d.deployId, d.pool, d.claims)
     return { type: 'committed', ok: true, components }
   }
 
@@ -180,7 +170,7 @@ export class Participant {
     const d = this.#deploys.get(deployId)
     if (d === undefined) {
       // Remember it: a prepare that was overtaken by its abort must not reserve anything.
-      const t: DeployEntry = { deployId, pool, parts: [], participants: [], claims: { names: [], ips: [] }, stage: 'aborted' }
+      const t: DeployEntry = { deployId, pool, parts: [], participants: [], stage: 'aborted' }
       this.#deploys.set(deployId, t)
       this.#forgetLater(t)
       return { type: 'ok' }
@@ -208,7 +198,6 @@ export class Participant {
     this.lifecycle.forget(d.pool, d.parts.map(p => p.path))
     this.#i.engine.release(d.deployId)
     this.#forgetLater(d)
-    await releaseClaims(this.#i.claimClient, d.deployId, d.pool, d.claims)
   }
 
   #forgetLater (d: DeployEntry): void {

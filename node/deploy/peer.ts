@@ -95,7 +95,7 @@ export class DeployPeer {
       case 'abort': return await this.#within(p.abort(req.deployId, req.pool, req.reason), req.waitMs)
       case 'claim': return { type: 'claim', refused: this.claims.claimMany(req.deployId, req.pool, req.claims, req.leaseMs) }
       case 'claim-confirm': this.claims.confirm(req.deployId, req.pool, req.claims); return { type: 'ok' }
-      case 'claim-release': this.claims.release(req.pool, req.claims); return { type: 'ok' }
+      case 'claim-release': this.claims.release(req.deployId, req.pool, req.claims); return { type: 'ok' }
       case 'terminate-part': {
         const done = p.lifecycle.terminate(req.pool, req.path, { type: req.kind, reason: req.reason, path: req.path }, { report: !req.fromParent, cascade: true })
         return await this.#within(done.then((): DeployResponse => ({ type: 'ok' })), req.waitMs)

@@ -6,7 +6,8 @@ import type { DeployTransport, PoolRecordView, PoolState } from './types.ts'
 // `sdpeer ls` answers from any peer. Records are pushed to every live member on each change and pulled whole from
 // one peer when a peer joins (anti-entropy). A record replaces another only with a higher version; two writers
 // that raced to the same version are ordered by how far along the lifecycle their state is, so every replica
-// converges on the same record whatever order the pushes arrive in. Terminated and failed pools stay as
+// converges on the same record whatever order the pushes arrive in; between two deploys of one name, the live
+// record wins over the other deploy's end. Terminated and failed pools stay as
 // tombstones (a re-deploy of the name continues their version) until pruned.
 
 const STATE_RANK: Record<PoolState, number> = { preparing: 0, committing: 1, running: 2, failed: 3, terminating: 4, terminated: 5 }
@@ -14,6 +15,9 @@ const STATE_RANK: Record<PoolState, number> = { preparing: 0, committing: 1, run
 export const isActive = (r: PoolRecordView): boolean => r.state !== 'terminated' && r.state !== 'failed'
 
 function newer (a: PoolRecordView, b: PoolRecordView): boolean {
+  // Two deploys of one pool name (one lost the name's claim, or a re-deploy after a tombstone): the live one wins
+  // over the other's end, whatever the versions say, so a loser's 'failed' never hides the winner.
+  if (a.deployId !== b.deployId && isActive(a) !== isActive(b)) return isActive(a)
   if (a.version !== b.version) return a.version > b.version
   return STATE_RANK[a.state] > STATE_RANK[b.state]
 }
@@ -53,9 +57,13 @@ export class PoolRegistry {
   }
 
   /** Another live pool whose claims include the key. */
-  usedBy (kind: ClaimKind, value: string, exceptPool: string): string | undefined {
+  usedBy (kind: ClaimKind, value: string, except: { pool: string, deployId: string }): string | undefined {
+    if (kind === 'pool') {
+      const r = this.#records.get(value)
+      return r !== undefined && isActive(r) && r.state !== 'preparing' && r.deployId !== except.deployId ? `deploy ${r.deployId}` : undefined
+    }
     for (const r of this.#records.values()) {
-      if (r.pool === exceptPool || !isActive(r) || r.state === 'preparing') continue
+      if (r.pool === except.pool || !isActive(r) || r.state === 'preparing') continue
       if ((kind === 'name' ? r.claims.names : r.claims.ips).includes(value)) return r.pool
     }
     return undefined

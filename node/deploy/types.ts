@@ -36,7 +36,12 @@ export interface SplitPlan {
   parts: PartPlan[]
 }
 
-export interface Claims { names: string[], ips: string[] }
+export interface Claims {
+  names: string[]
+  ips: string[]
+  /** The pool's own name, claimed by the deploy that creates it. */
+  pool?: string
+}
 
 // ---- messages -------------------------------------------------------------------------------------------------
 
@@ -72,7 +77,7 @@ export type DeployResponse =
   | { type: 'committed', ok: true, components: ComponentStatus[] }
   | { type: 'committed', ok: false, reason: string }
   /** The keys refused, each with the pool holding it; every other key of the request was granted. */
-  | { type: 'claim', refused: Array<{ kind: 'name' | 'ip', value: string, heldBy: string }> }
+  | { type: 'claim', refused: Array<{ kind: 'name' | 'ip' | 'pool', value: string, heldBy: string }> }
   | { type: 'status', components: ComponentStatus[], termination?: TerminationRecord }
   | { type: 'value', value: SfJson }
   | { type: 'pong', alive: boolean }
@@ -170,6 +175,6 @@ export const DEFAULT_TIMINGS: DeployTimings = {
   attempts: 3,
   prepareLeaseMs: 30_000,
   commitTimeoutMs: 180_000,
-  longPollMs: 5000,
+  longPollMs: 1000,
   tombstoneMs: 600_000
 }

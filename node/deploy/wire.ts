@@ -36,8 +36,8 @@ const opt = <T> (o: Obj, k: string, f: (v: unknown) => T): Record<string, T> => 
 const pathStr = (v: unknown, p: string): string => str(v, p, PATH, 0)
 
 function claims (v: unknown, p: string): Claims {
-  const o = obj(v, p); onlyKeys(o, p, ['names', 'ips'])
-  return { names: strs(o.names, `${p}.names`, MAX_KEYS, 255), ips: strs(o.ips, `${p}.ips`, MAX_KEYS, 64) }
+  const o = obj(v, p); onlyKeys(o, p, ['names', 'ips', 'pool'])
+  return { names: strs(o.names, `${p}.names`, MAX_KEYS, 255), ips: strs(o.ips, `${p}.ips`, MAX_KEYS, 64), ...opt(o, 'pool', x => str(x, `${p}.pool`, ID)) }
 }
 
 function remoteChild (v: unknown, p: string): RemoteChild {
@@ -92,7 +92,7 @@ function component (v: unknown, p: string): ComponentStatus {
 }
 
 const waitMs = (o: Obj): Record<string, number> => opt(o, 'waitMs', x => int(x, 'waitMs', 0, 3_600_000))
-const kind = (v: unknown, p: string): 'name' | 'ip' => oneOf(v, p, ['name', 'ip'] as const)
+const kind = (v: unknown, p: string): 'name' | 'ip' | 'pool' => oneOf(v, p, ['name', 'ip', 'pool'] as const)
 
 export function validateDeployRequest (v: unknown): DeployRequest {
   const o = obj(v, '')

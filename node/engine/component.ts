@@ -23,7 +23,8 @@ export interface ComponentEnv {
   readonly clock: Clock
   readonly driver: HypervisorDriver
   readonly storageDir: string
-  log (c: LiveComponent, level: string, msg: string): void
+  /** `hostLevel`: the level in the daemon's own log when it differs from the component's (command transcripts). */
+  log (c: LiveComponent, level: string, msg: string, hostLevel?: string): void
   stateChanged (c: LiveComponent): void
   /** Saves the pool's durable record; resolves once it is on disk. Writes coalesce, so a burst costs one fsync. */
   persist (): Promise<void>
@@ -371,6 +372,16 @@ export class LiveComponent implements ChildHandle, ResolveNode {
 
   log (level: string, msg: string): void {
     this.env.log(this, level, msg)
+  }
+
+  /**
+   * A line of a host command's transcript: kept in this component's log (`sdpeer logs`) at info, but only at debug
+   * in the daemon's log, where a pool of 200 VMs would otherwise write 600 lines that `sdpeer logs` already holds.
+   * Standard error and failed or timed-out commands stay at info there.
+   */
+  transcript (line: string): void {
+    const routine = line.startsWith('$ ') || line.startsWith('| ') || /^= exit 0 /.test(line)
+    this.env.log(this, 'info', line, routine ? 'debug' : 'info')
   }
 
   protected setState (s: ComponentState): void {

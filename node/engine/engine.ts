@@ -38,15 +38,24 @@ export interface EngineOptions {
   components?: Record<string, ComponentFactory>
   /** Schema check for `set`; default node/sf/schemas.ts's checkAttribute. */
   checkAttribute?: CheckAttribute
+  /**
+   * How long a pool that ended without being asked (a failed deploy nobody waited on, a pool taken down by a crashed
+   * VM under sfSyncTerminate) stays in `status` with its reason before it is forgotten. Default one hour. Kept in
+   * memory only: its resources are gone and its state file removed, so a restarted daemon does not list it.
+   */
+  finishedRetentionMs?: number
 }
 
 const MAX_LINES = 5000
+const FINISHED_RETENTION_MS = 3_600_000
 /**
  * Window of lazy saves. What they record is either derivable again from the description (domain names, work dirs)
  * or idempotent to redo (teardown), so losing the last window to a crash costs nothing; saves that must precede an
  * action (the config before deploying, LVM volume records, `running`) are written at once and awaited.
+ * Each write rewrites the whole pool file (an fsync and, for 200 VMs, ~100 KB), so the window bounds the cost of a
+ * long deploy at one write per window: 250 ms keeps a 200-VM deploy to a few dozen writes (50 ms made it ~100).
  */
-const SAVE_WINDOW_MS = 50
+const SAVE_WINDOW_MS = 250
 
 export class Engine implements PoolEngine {
   private readonly opts: EngineOptions
@@ -77,9 +86,13 @@ export class Engine implements PoolEngine {
   }
 
   async stop (): Promise<void> {
+    for (const t of this.retention.values()) t.cancel()
+    this.retention.clear()
     for (const p of this.pools.values()) p.root?.halt()
-    // Lazy saves are written now: the next daemon must find what this one knew.
-    await Promise.all([...this.soon.keys()].map(p => this.persist(p)))
+    // Lazy saves are written now, and writes already under way (a `set`'s) finish: the next daemon must find what
+    // this one knew.
+    await Promise.all([...this.soon.keys()].map(p => this.persist(p).catch(err => this.hostLog('error', `saving state: ${(err as Error).message}`, p.name))))
+    await this.store.idle()
   }
 
   onEvent (listener: (e: EngineEvent) => void): () => void {
@@ -126,7 +139,14 @@ export class Engine implements PoolEngine {
       if (p.root) await p.root.terminate(record)
       await (this.ended.get(pool) ?? Promise.resolve())
       await this.store.remove(pool)
-      if (this.pools.get(pool) === p) this.pools.delete(pool)
+      if (this.pools.get(pool) === p) {
+        if (options.keepFailed === true) {
+          p.termination ??= record
+          this.retain(p)
+        } else {
+          this.forget(p)
+        }
+      }
       throw e
     } finally {
       signal?.removeEventListener('abort', onAbort)
@@ -137,8 +157,30 @@ export class Engine implements PoolEngine {
     const p = this.pool(pool)
     if (p.root && !p.finished) await p.root.terminate({ type, reason: reason ?? `terminated by request (${type})`, path: '' })
     await (this.ended.get(pool) ?? Promise.resolve())
-    this.pools.delete(pool)
+    this.forget(p)
     return p.status()
+  }
+
+  private forget (p: LivePool): void {
+    if (this.pools.get(p.name) === p) this.pools.delete(p.name)
+    this.retention.get(p)?.cancel()
+    this.retention.delete(p)
+  }
+
+  /** Timers that forget ended pools, by pool. */
+  private readonly retention = new Map<LivePool, Timer>()
+
+  /** Keeps an ended pool listed (state and reason, nothing on the host) for the retention time, then forgets it. */
+  private retain (p: LivePool): void {
+    if (this.retention.has(p)) return
+    const ms = this.opts.finishedRetentionMs ?? FINISHED_RETENTION_MS
+    this.retention.set(p, this.clock.setTimeout(() => {
+      this.retention.delete(p)
+      if (this.pools.get(p.name) === p && p.finished) {
+        this.pools.delete(p.name)
+        this.hostLog('info', 'ended pool forgotten after its retention time', p.name)
+      }
+    }, ms))
   }
 
   private newPool (pool: string, config: SfJsonObject): LivePool {
@@ -146,6 +188,8 @@ export class Engine implements PoolEngine {
       this.emit({ pool: lp.name, path: '', kind: 'state', state: lp.root?.state, message: `pool ${record.type}: ${record.reason}` })
       // The pool is down and everything it created is gone: nothing left for a restarted daemon to do.
       this.ended.set(lp.name, this.store.remove(lp.name).catch(err => this.hostLog('error', `removing state of ${lp.name}: ${(err as Error).message}`, lp.name)))
+      // A pool that ended by itself stays listed for a while; terminate() and a failed waited-on deploy drop it now.
+      this.retain(lp)
     })
   }
 
@@ -202,7 +246,10 @@ export class Engine implements PoolEngine {
   }
 
   logs (pool: string, path: string): string[] {
-    return [...this.pool(pool).find(path).lines]
+    const c = this.pool(pool).find(path)
+    // A VM adds its guest's console after its own lines (XenDomain.consoleLines).
+    const guestConsole = (c as { consoleLines?: () => string[] }).consoleLines?.() ?? []
+    return [...c.lines, ...guestConsole]
   }
 
   // ---- restart ---------------------------------------------------------------------------------------------------
@@ -233,6 +280,7 @@ export class Engine implements PoolEngine {
       } else if (isDown(root.state)) {
         p.termination = (rec.termination as TerminationRecord | undefined) ?? { type: 'abnormal', reason: 'ended', path: '' }
         await this.store.remove(rec.pool)
+        this.retain(p)
       } else {
         this.hostLog('warn', `pool was ${rec.state} when the daemon stopped: terminating it`, rec.pool)
         await root.terminate({ type: 'abnormal', reason: `daemon restarted while the pool was ${rec.state}`, path: '' })
@@ -276,10 +324,10 @@ export class Engine implements PoolEngine {
       clock: this.clock,
       driver: o.driver,
       storageDir: this.storageDir,
-      log (c: LiveComponent, level: string, msg: string): void {
+      log (c: LiveComponent, level: string, msg: string, hostLevel?: string): void {
         c.lines.push(`${level}: ${msg}`)
         if (c.lines.length > MAX_LINES) c.lines.splice(0, c.lines.length - MAX_LINES)
-        o.log?.({ level, host: o.host, pool: p.name, path: c.path, msg })
+        o.log?.({ level: hostLevel ?? level, host: o.host, pool: p.name, path: c.path, msg })
         engine.emit({ pool: p.name, path: c.path, kind: 'log', message: msg })
       },
       stateChanged (c: LiveComponent): void {

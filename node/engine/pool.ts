@@ -36,7 +36,8 @@ export class LivePool implements ParentLink {
     const root = this.root
     const s: PoolStatus = {
       pool: this.name,
-      state: root?.state ?? 'deploying',
+      // A pool whose description could not even be instantiated has no root but has failed.
+      state: root?.state ?? (this.termination ? 'failed' : 'deploying'),
       components: root ? root.statuses() : []
     }
     // The root's record is set before its state turns final, the pool's link hears of it a little later.

@@ -46,6 +46,13 @@ export interface EngineEvent {
 export interface DeployOptions {
   /** Rejects and rolls back if the pool is not running by then. */
   signal?: AbortSignal
+  /**
+   * Keep the failed pool in `status` (state failed, its termination record with the reason, nothing left on the host)
+   * after the rollback, instead of forgetting it: for callers that do not wait for the outcome (`deploy` without
+   * `--wait`), whose operator would otherwise find the pool simply gone. It stays until removed with `terminate`,
+   * replaced by a deploy of the same name, or the engine's retention time (`finishedRetentionMs`) passes.
+   */
+  keepFailed?: boolean
 }
 
 export interface PoolEngine {
@@ -54,7 +61,10 @@ export interface PoolEngine {
    * terminates what was deployed (storage removed, domains destroyed), forgets the pool and rejects with the reason.
    */
   deploy (pool: string, config: SfJsonObject, options?: DeployOptions): Promise<PoolStatus>
-  /** Terminates the pool (children in reverse order) and resolves when everything is down. */
+  /**
+   * Terminates the pool (children in reverse order) and resolves when everything is down. On a pool that already
+   * ended (failed, or ended by itself) it only removes it from `status`, answering its final status.
+   */
   terminate (pool: string, type: 'normal' | 'abnormal', reason?: string): Promise<PoolStatus>
   status (pool?: string): PoolStatus[]
   /** Reads an attribute (or all attributes) of a live component; LAZY references resolved against the live tree. */

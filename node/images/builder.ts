@@ -1,7 +1,7 @@
 import { chmod, mkdir, open, readFile, rm, writeFile } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { execa } from 'execa'
-import { ImageBuildError } from './errors.ts'
+import { ImageBuildError, ImageParamsError } from './errors.ts'
 import { FSTAB, INIT_PATH, INIT_SCRIPT } from './guest-files.ts'
 import { defaultName, imageIdOf, normaliseBuild } from './params.ts'
 import type { BuildParams, BuildRequest } from './params.ts'
@@ -32,11 +32,13 @@ export interface BuildResult { record: ImageRecord, cached: boolean, durationMs:
 export async function buildImage (req: BuildRequest, options: BuildOptions): Promise<BuildResult> {
   const started = performance.now()
   const params = await normaliseBuild(req)
+  if (!/^(https?|file):\/\/[^\s]+$/.test(options.mirror)) throw new ImageParamsError('mirror', `"${options.mirror}" is not an http(s) or file URL`)
   const id = imageIdOf(params)
   const warehouse = new Warehouse(options.stateDir)
   const names = [options.name ?? defaultName(params)]
   if (await warehouse.has(id)) {
-    const record = await warehouse.add(id, '', { format: params.format, params, source: 'build', names })
+    let record = await warehouse.get(id)
+    for (const n of names) if (!record.names.includes(n)) record = await warehouse.setName(id, n)
     return { record, cached: true, durationMs: performance.now() - started }
   }
   const work = await warehouse.makeTmp(`build-${id.slice(0, 12)}`)
@@ -69,7 +71,8 @@ export function debootstrapArgs (p: BuildParams, root: string, mirror: string): 
     ...(p.variant !== 'standard' ? [`--variant=${p.variant}`] : []),
     ...(p.packages.length > 0 ? [`--include=${p.packages.join(',')}`] : []),
     '--components=main',
-    '--',
+    // debootstrap takes no `--`: the suite is checked against a name pattern and the mirror must be a URL, so
+    // neither can pass for an option.
     p.suite,
     root,
     mirror
@@ -134,26 +137,44 @@ export async function setRootPassword (shadowPath: string, hash: string): Promis
 }
 
 async function runStreaming (id: string, step: string, file: string, args: string[], o: { onLine: (l: string) => void, signal?: AbortSignal, timeoutMs: number }): Promise<void> {
+  if (o.signal?.aborted === true) throw new ImageBuildError(id, step, `${file} aborted before it started`)
+  // Its own process group: debootstrap's children (wget, dpkg, chroot'd scripts) hold the output pipes, so an
+  // abort or timeout must stop all of them, not only the direct child.
   const sub = execa(file, args, {
     shell: false,
     all: true,
     buffer: false,
     reject: false,
     stdin: 'ignore',
-    cancelSignal: o.signal,
-    timeout: o.timeoutMs,
-    forceKillAfterDelay: 2_000,
+    detached: true,
     env: { DEBIAN_FRONTEND: 'noninteractive', LC_ALL: 'C' }
   })
+  let why: string | undefined
+  const stop = (reason: string): void => {
+    why ??= reason
+    try { if (sub.pid != null) process.kill(-sub.pid, 'SIGTERM') } catch {}
+    setTimeout(() => { try { if (sub.pid != null) process.kill(-sub.pid, 'SIGKILL') } catch {} }, 2_000).unref()
+    sub.all?.destroy()
+  }
+  const onAbort = (): void => { stop('aborted') }
+  o.signal?.addEventListener('abort', onAbort, { once: true })
+  const timer = setTimeout(() => { stop(`timed out after ${o.timeoutMs} ms`) }, o.timeoutMs)
   const tail: string[] = []
-  for await (const line of sub.iterable({ from: 'all' })) {
-    const text = String(line)
-    tail.push(text)
-    if (tail.length > 5) tail.shift()
-    o.onLine(text)
+  try {
+    for await (const line of sub.iterable({ from: 'all' })) {
+      const text = String(line)
+      tail.push(text)
+      if (tail.length > 5) tail.shift()
+      o.onLine(text)
+    }
+  } catch (err) {
+    if (why == null) throw err
+  } finally {
+    clearTimeout(timer)
+    o.signal?.removeEventListener('abort', onAbort)
   }
   const r = await sub
-  if (r.exitCode === 0) return
-  const why = r.isCanceled ? 'aborted' : r.timedOut ? `timed out after ${o.timeoutMs} ms` : r.exitCode !== undefined ? `exit code ${r.exitCode}` : (r.signal ?? r.originalMessage ?? 'could not start')
+  if (why == null && r.exitCode === 0) return
+  why ??= r.exitCode !== undefined ? `exit code ${r.exitCode}` : (r.signal ?? r.originalMessage ?? 'could not start')
   throw new ImageBuildError(id, step, `${file} ${why}${tail.length > 0 ? `: ${tail.join(' | ')}` : ''}`)
 }

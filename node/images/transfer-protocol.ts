@@ -3,8 +3,9 @@ import type { RpcCodec, RpcProtocolSpec } from '../mesh/rpc.ts'
 import { parseRecord } from './warehouse.ts'
 import type { ImageRecord } from './warehouse.ts'
 
-// The wire of image transfer: three request/response protocols over the mesh's rpc streams. `info` asks a peer
-// for its record of an image (by id or name), `manifest` for the chunk hashes, `chunk` for one chunk's bytes.
+// The wire of image transfer: two request/response protocols over the mesh's rpc streams, `info` (a peer's record
+// of an image, by id or name) and `manifest` (its chunk hashes); chunk bytes go on IMAGE_CHUNK_PROTOCOL, a raw
+// stream protocol that answers a batch of chunks (chunk-stream.ts).
 // A record is checked (its id must follow from its parameters or content) before it is believed; chunk bytes are
 // checked by the fetcher against the manifest, which is checked against the record.
 
@@ -48,7 +49,6 @@ function checkId (v: unknown, path: string): string {
 export interface InfoRequest { ref: string }
 export interface InfoResponse { record: ImageRecord | null }
 export interface ManifestRequest { id: string }
-export interface ChunkRequest { id: string, index: number }
 
 export const imageInfoProtocol: RpcProtocolSpec<InfoRequest, InfoResponse> = {
   id: IMAGE_INFO_PROTOCOL,
@@ -68,14 +68,4 @@ export const imageManifestProtocol: RpcProtocolSpec<ManifestRequest, Uint8Array>
   id: IMAGE_MANIFEST_PROTOCOL,
   request: jsonCodec(256, v => ({ id: checkId((v as ManifestRequest)?.id, 'id') })),
   response: bytesCodec(MAX_MANIFEST_BYTES)
-}
-
-export const imageChunkProtocol: RpcProtocolSpec<ChunkRequest, Uint8Array> = {
-  id: IMAGE_CHUNK_PROTOCOL,
-  request: jsonCodec(256, v => {
-    const index = (v as ChunkRequest)?.index
-    if (!Number.isSafeInteger(index) || index < 0) throw new ProtocolValidationError('index', 'expected a chunk index')
-    return { id: checkId((v as ChunkRequest)?.id, 'id'), index }
-  }),
-  response: bytesCodec(MAX_CHUNK_BYTES)
 }

@@ -59,6 +59,8 @@ export interface MeshNodeInit {
    * every connection before any protocol runs.
    */
   connectionProtector?: Libp2pInit['connectionProtector']
+  /** A libp2p connection gater (which peers and addresses we accept); tests use it to cut links. */
+  connectionGater?: Libp2pInit['connectionGater']
 }
 
 export interface HostView {
@@ -107,6 +109,7 @@ export async function createMeshNode (init: MeshNodeInit): Promise<MeshNode> {
     start: false,
     privateKey,
     ...(init.connectionProtector != null ? { connectionProtector: init.connectionProtector } : {}),
+    ...(init.connectionGater != null ? { connectionGater: init.connectionGater } : {}),
     addresses: { listen: init.listen ?? ['/ip4/127.0.0.1/tcp/0'] },
     transports: [tcp()],
     connectionEncrypters: [noise()],
@@ -182,6 +185,9 @@ export class MeshNode {
       if (e.type === 'join' || e.type === 'alive') void this.#learned(e.member.id, e.member.addrs)
     })
     this.#membership = membership
+    // A dropped connection is a hint worth a probe now rather than in a few rounds (SIGKILL closes every socket of
+    // a peer at once). The verdict still comes from SWIM: ping, indirect probes, suspicion.
+    this.libp2p.addEventListener('peer:disconnect', (evt) => { this.#membership?.probeNow(evt.detail.toString()) })
     await this.#announce()
     membership.start()
     this.#scheduleAnnounce()

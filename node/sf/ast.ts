@@ -4,8 +4,9 @@
 // - operators, IF/SWITCH and `[ ... ]` vectors are already desugared into APPLY nodes as SmartFrog does
 //   (sf-language.md §10), so the resolver only knows references, APPLY/ASSERT and component descriptions;
 // - every node carries the position of its first character, for diagnostics `FILE:LINE:COL`;
-// - the tree is read-only for its consumers: nodes may share objects (positions, and the empty `tags` array of
-//   untagged attributes, which is frozen), so copy before changing anything.
+// - the tree is read-only for its consumers: nodes may share objects (positions; the empty `tags` array of
+//   untagged attributes, which is frozen; the `name` array of every attribute with the same one-word name, and the
+//   `parts` array and `text` of every reference with the same text), so copy before changing anything.
 
 export interface Pos {
   /** Path as given on the command line or as found on the include path. */

@@ -71,6 +71,7 @@ const absolutePath = (v: SfJson): string | undefined =>
   typeof v === 'string' && !v.startsWith('/') ? `${JSON.stringify(v)} is not an absolute path on the host` : undefined
 
 const positive = (v: SfJson): string | undefined => typeof v === 'number' && v <= 0 ? `${v} must be positive` : undefined
+const port = (v: SfJson): string | undefined => typeof v === 'number' && (v < 1 || v > 65535) ? `${v} is not a TCP port (1-65535)` : undefined
 
 /** Size in MiB of an Integer (MiB) or a String like "512M", "1G", "1.5T"; undefined when malformed. */
 export function sizeMiB (v: SfJson): number | undefined {
@@ -112,7 +113,19 @@ const XEN: Record<string, AttrSchema> = {
   domainName: { type: 'string', required: false, doc: 'domain name (SmartDomains: useless since 0.9.02)' },
   domainLivenessCheck: { type: 'boolean', required: false, default: true, doc: 'watch that the domain runs' },
   domainLivenessDelay: { type: 'integer', required: false, default: 2000, doc: 'ms between domain checks', validate: positive },
-  domainLivenessFactor: { type: 'integer', required: false, default: 3, doc: 'missed checks before the domain is dead', validate: positive }
+  domainLivenessFactor: { type: 'integer', required: false, default: 3, doc: 'missed checks before the domain is dead', validate: positive },
+  // Options our drivers read (node/components/xen-domain.ts passes them on; examples/qemu/twoGuests.sf uses them).
+  shutdownTimeout: { type: 'integer', required: false, doc: 'ms for a clean power-off before the guest is stopped', validate: positive },
+  guestPort: { type: 'integer', required: false, doc: 'qemu user networking: guest TCP port reached from the host', validate: port },
+  forwardPort: { type: 'integer', required: false, doc: 'qemu user networking: host port on 127.0.0.1 forwarded to guestPort', validate: port },
+  accel: { type: 'string', required: false, doc: 'qemu accelerator (kvm, tcg)' },
+  network: { type: 'string', required: false, doc: 'driver network mode' },
+  tap: { type: 'string', required: false, doc: 'host tap device' },
+  bridge: { type: 'string', required: false, doc: 'host bridge' },
+  netns: { type: 'string', required: false, doc: 'host network namespace' },
+  mac: { type: 'string', required: false, doc: 'guest MAC address' },
+  xenType: { type: 'string', required: false, doc: 'Xen guest type' },
+  saveImage: { type: 'boolean', required: false, doc: 'save the root file system when the pool is terminated (done by its storage backend)' }
 }
 
 const STORAGE: Record<string, AttrSchema> = {

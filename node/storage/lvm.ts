@@ -16,6 +16,8 @@ import { saveFileSystem } from './save-image.ts'
 //   dd if=IMAGE of=/dev/VG/NAME-disk bs=4M conv=notrunc,fsync status=none; e2fsck -f -y; resize2fs   (image baseImage)
 //   lvcreate --yes -L <MiB>m -n NAME-swap VG; mkswap /dev/VG/NAME-swap
 //   lvremove -f VG/NAME-disk                       teardown, and rollback of a failed prepare
+// Before the first lvcreate, prepare hands its intent (the record teardown reads) to ctx.intend, so that volumes a
+// killed daemon created can be removed by the next one.
 
 export interface LvmOptions {
   domainName: string
@@ -66,6 +68,9 @@ export function lvmBackend (options: LvmOptions): StorageBackend {
             throw new StorageError('lvm', `baseImage ${image.path} is larger than volumeSize ${volumeMiB} MiB`)
           }
           const [root, swap] = volumes
+          // Volumes live outside the work dir: their names are on record before the first one exists. Written after
+          // the checks above, so an intent never names a volume that was there before (teardown would remove it).
+          await ctx.intend?.({ backend: 'lvm', domainName, devDir, volumes })
           await run('lvcreate', ['--yes', '-L', `${volumeMiB}m`, '-n', root.lv, vg])
           created.push(root)
           if (image?.kind === 'image') {

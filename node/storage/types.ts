@@ -9,6 +9,12 @@ export interface StorageContext {
   /** Directory for this backend's files (loopback images, overlays), created by the caller. */
   workDir: string
   signal?: AbortSignal
+  /**
+   * Called (and awaited) by prepare before it creates anything outside the work dir (LVM volumes), with a record of
+   * the same shape as PreparedStorage.record naming what it is about to create. The caller saves it durably, so a
+   * daemon killed in the middle of prepare can give it to teardown and remove what was created. Absent: no intent kept.
+   */
+  intend?: (record: Record<string, unknown>) => Promise<void>
 }
 
 export interface PreparedStorage {

@@ -82,6 +82,11 @@ export class PoolStore {
     void run.then(() => this.pump(pool))
   }
 
+  /** Resolves once no write is in flight or queued for any pool (a stopping daemon must not lose the last ones). */
+  async idle (): Promise<void> {
+    while (this.writing.size > 0) await Promise.all([...this.writing.values()])
+  }
+
   /** Waits for writes in flight, then removes the pool's file. */
   async remove (pool: string): Promise<void> {
     while (this.writing.has(pool)) await this.writing.get(pool)

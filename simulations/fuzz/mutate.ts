@@ -91,7 +91,7 @@ function applyJson (root: unknown, op: JsonOp): unknown {
       if (typeof v === 'string' && v.length > 0) {
         const i = op.n % v.length
         set(v.slice(0, i) + String.fromCharCode((v.charCodeAt(i) + 1 + (op.n % 7)) % 0x7f) + v.slice(i + 1))
-      } else set(String(v))
+      } else set(typeof v === 'object' && v !== null ? (JSON.stringify(v) ?? 'x') : String(v))
       break
     }
     case 'number': { const v = get(); set(typeof v === 'number' ? [v + 1, v - 1, -v, v * 2 ** 32, 0][op.n % 5] : op.n) }

@@ -35,7 +35,8 @@ for (let round = 0; round < rounds; round++) {
       r = runTarget(t, slice, seed++)
     } catch (err) {
       faults++
-      console.log(`FAULT in ${t.name}:\n${(err as Error).message}\n${String(((err as Error).cause as Error | undefined)?.message ?? '')}`)
+      const cause = (err as Error).cause as Error | undefined
+      console.log(`FAULT in ${t.name}:\n${(err as Error).stack ?? String(err)}\n${cause?.stack ?? ''}`)
       continue
     }
     console.log(`round ${round + 1}: ${formatReport(r)}`)

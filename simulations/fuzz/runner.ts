@@ -1,4 +1,6 @@
 import fc from 'fast-check'
+import { setFlagsFromString } from 'node:v8'
+import { runInNewContext } from 'node:vm'
 import { KNOWN_FAULTS, knownFaultCounts } from './targets.ts'
 import type { FuzzTarget } from './targets.ts'
 
@@ -14,10 +16,20 @@ export interface FuzzReport {
   seed: number
 }
 
+// A full collection before each heap reading, so the growth reported is what the target retained, not garbage
+// waiting for the collector (the same trick as node --expose-gc, enabled at run time).
+setFlagsFromString('--expose-gc')
+const gc = runInNewContext('gc') as () => void
+
+function retainedHeap (): number {
+  gc()
+  return process.memoryUsage().heapUsed
+}
+
 export function runTarget (target: FuzzTarget, budgetMs: number, seed: number): FuzzReport {
   let inputs = 0
   let slowest = 0
-  const heap0 = process.memoryUsage().heapUsed
+  const heap0 = retainedHeap()
   const t0 = performance.now()
   fc.assert(fc.property(target.input, x => {
     inputs++
@@ -30,7 +42,7 @@ export function runTarget (target: FuzzTarget, budgetMs: number, seed: number): 
     inputs,
     ms: Math.round(performance.now() - t0),
     slowestMs: Math.round(slowest),
-    heapGrowthMB: Math.round((process.memoryUsage().heapUsed - heap0) / 1e6),
+    heapGrowthMB: Math.round((retainedHeap() - heap0) / 1e6),
     seed
   }
 }

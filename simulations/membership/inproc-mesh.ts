@@ -1,6 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { PING_PROTOCOL } from '@libp2p/ping'
 import { createMeshNode } from '../../node/mesh/node.ts'
 import type { MeshNode } from '../../node/mesh/node.ts'
 import type { PeerEvent } from './process-mesh.ts'
@@ -43,7 +44,12 @@ export class InprocMesh {
   kill (p: InprocPeer): number {
     const at = Date.now()
     p.killed = true
-    void p.node.stop()
+    // As abrupt as SIGKILL: a graceful libp2p stop takes seconds and keeps answering pings meanwhile. Stop the
+    // membership core, refuse pings, cut every connection, then let the stop finish in the background.
+    p.node.membership.stop()
+    void p.node.libp2p.unhandle(PING_PROTOCOL).catch(() => {})
+    for (const c of p.node.libp2p.getConnections()) c.abort(new Error('killed'))
+    void p.node.stop().catch(() => {})
     return at
   }
 

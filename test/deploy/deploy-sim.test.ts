@@ -144,6 +144,22 @@ describe('distributed deploy (in-memory mesh, virtual clock)', () => {
     }
   })
 
+  it('one pool name deployed from two peers at the same moment: exactly one deploy wins (10 seeds)', async () => {
+    for (let seed = 1; seed <= 10; seed++) {
+      const c = new DeployCluster({ seed, jitterMs: 2, hosts: [{ name: 'h1' }, { name: 'h2' }, { name: 'h3' }, { name: 'h4' }, { name: 'h5' }] })
+      const a = c.get('h1').peer.deploy('same', pool({ x: computer('h2', [{ name: 'web1', ip: '10.0.0.1' }]) }))
+      const b = c.get('h5').peer.deploy('same', pool({ y: computer('h4', [{ name: 'web2', ip: '10.0.0.2' }]) }))
+      const [ra, rb] = await Promise.all([outcome(c, a), outcome(c, b)])
+      expect([ra, rb].filter(r => r.ok), `seed ${seed}`).toHaveLength(1)
+      const loser = (ra.ok ? rb : ra) as { error: Error }
+      expect(loser.error.message).toMatch(/same: the pool name is being deployed from another peer at the same time \(deploy same\./)
+      await c.runFor(1000)
+      expect(c.leftovers().reservations).toBe(0)
+      expect(c.peers.reduce((n, p) => n + p.engine.live().filter(x => x.type === 'XenDomain').length, 0)).toBe(1)
+      for (const p of c.peers) expect(p.peer.ls().map(r => r.state)).toEqual(['running'])
+    }
+  })
+
   it('a name used by a running pool is refused later, naming both pools; freed once it is terminated', async () => {
     const c = cluster()
     await c.settle(c.get(ENTRY).peer.deploy('alpha', pool({ x: computer(M9, [{ name: 'web', ip: '10.0.0.1' }]) })))
@@ -166,7 +182,11 @@ describe('distributed deploy (in-memory mesh, virtual clock)', () => {
   it('long hypervisor times: commit is long-polled, no request outlives the request timeout', async () => {
     const slow = { storageMs: 4000, domainMs: 20_000 }
     const c = cluster({ hosts: [{ name: ENTRY }, { name: M9, knobs: slow }, { name: M10, knobs: slow }], timings: { requestTimeoutMs: 1000, longPollMs: 5000 } })
-    const res = await c.settle(c.get(ENTRY).peer.deploy('dist', distVirtualPool()))
+    const deploying = c.get(ENTRY).peer.deploy('dist', distVirtualPool())
+    await c.runFor(10_000)
+    // A terminate while the deploy is in its phases is refused, from any peer that knows the pool.
+    await expect(c.get(M9).peer.terminate('dist')).rejects.toMatchObject({ name: 'PoolBusyError' })
+    const res = await c.settle(deploying)
     // machine9 boots two domains one after the other: 2 x (4 s + 20 s) of hypervisor time.
     expect(res.elapsedMs).toBeGreaterThan(48_000)
     expect(res.elapsedMs).toBeLessThan(55_000)

@@ -77,10 +77,12 @@ describe('cross-peer lifecycle', () => {
       orphanPolicy: async (r) => { reports.push({ ...r, at: 'policy' }); return 'keep' }
     })
     await c.settle(c.get('entry').peer.deploy('p', threeComputers({ sfLivenessDelay: 1 })))
+    await c.runFor(1500) // the parent's pings have begun
     c.kill('entry')
-    await c.runFor(2500)
+    // Reports come once more than sfLivenessFactor (2) pings were missed: not before 2 s after the kill.
+    await c.runFor(1500)
     expect(reports).toEqual([])
-    await c.runFor(3000)
+    await c.runFor(4000)
     expect(reports.map(r => [r.path, r.peer, r.parentPeer]).sort()).toEqual([
       ['a', 'peer-h1', 'peer-entry'], ['b', 'peer-h2', 'peer-entry'], ['c', 'peer-h3', 'peer-entry']
     ])
@@ -91,9 +93,21 @@ describe('cross-peer lifecycle', () => {
     c = undefined
   })
 
+  it('a child whose parent never pinged waits as long as a commit may take before reporting', async () => {
+    const reports: OrphanReport[] = []
+    const c = new DeployCluster({ hosts, seed: 9, detectionMs: 1000, timings: { requestTimeoutMs: 500, commitTimeoutMs: 30_000 }, orphanPolicy: async (r) => { reports.push(r); return 'keep' } })
+    await c.settle(c.get('entry').peer.deploy('p', threeComputers({ sfLivenessDelay: 1 })))
+    c.kill('entry')
+    await c.runFor(20_000)
+    expect(reports).toEqual([])
+    await c.runFor(15_000)
+    expect(reports).toHaveLength(3)
+  })
+
   it('the default policy terminates an orphan (SmartFrog\'s answer), with nothing reported upwards', async () => {
     const c = new DeployCluster({ hosts, seed: 9, detectionMs: 1000, timings: { requestTimeoutMs: 500 } })
     await c.settle(c.get('entry').peer.deploy('p', threeComputers({ sfLivenessDelay: 1 })))
+    await c.runFor(1500) // the parent's pings have begun
     c.kill('entry')
     await c.runFor(6000)
     for (const h of ['h1', 'h2', 'h3']) expect(c.get(h).engine.live(), h).toEqual([])

@@ -1,7 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { execFileSync } from 'node:child_process'
 import net from 'node:net'
-import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises'
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { DaemonProcess } from './harness.ts'
@@ -137,11 +137,21 @@ describe('sdpeer host daemon, end to end', () => {
     expect(logs.code).toBe(0)
     expect(logs.stdout).toMatch(/mkfs\.ext4 .*domainLoopback-disk\.img/)
 
-    // saveImage is an attribute of the storage backend (the engine refuses it on the XenDomain itself).
-    const set = await sdpeer(d.api, ['set', 'web:loop', 'saveImage', 'true'])
+    // Issue 3's words: `sdpeer set ... saveImage true` on a running VM. Set on the XenDomain, it applies to the VM's
+    // storage backend at termination; the backend's own saveImagePath/saveImageName (from the description) still count.
+    const set = await sdpeer(d.api, ['set', 'web:domain1', 'saveImage', 'true'])
     expect(set.stderr).toBe('')
     expect(set.code).toBe(0)
-    expect((await sdpeer(d.api, ['get', 'web:loop', 'saveImage'])).stdout).toBe('true\n')
+    expect((await sdpeer(d.api, ['get', 'web:domain1', 'saveImage'])).stdout).toBe('true\n')
+    // The cow VM: every saveImage* attribute on the VM itself.
+    for (const [attr, value] of [['saveImage', 'true'], ['saveImagePath', JSON.stringify(h.saved)], ['saveImageName', '"dom2"'], ['saveImageExtension', '"tar"']]) {
+      const r = await sdpeer(d.api, ['set', 'web:domain2', attr!, value!])
+      expect(r.stderr).toBe('')
+      expect(r.code).toBe(0)
+    }
+    const unsafe = await sdpeer(d.api, ['set', 'web:domain2', 'saveImageName', '"../escape"'])
+    expect(unsafe.code).toBe(1)
+    expect(unsafe.stderr).toMatch(/saveImageName/)
     const wrong = await sdpeer(d.api, ['set', 'web:domain1', 'memory', '"lots"'])
     expect(wrong.code).toBe(1)
 
@@ -160,6 +170,8 @@ describe('sdpeer host daemon, end to end', () => {
     expect((await stat(join(h.saved, 'dom1.tar.gz'))).size).toBeGreaterThan(0)
     const listing = execFileSync('tar', ['-tzf', join(h.saved, 'dom1.tar.gz')], { encoding: 'utf8' })
     expect(listing).toContain('etc/motd')
+    expect(execFileSync('tar', ['-tf', join(h.saved, 'dom2.tar')], { encoding: 'utf8' })).toContain('etc/motd')
+    expect((await readdir(h.saved)).sort()).toEqual(['dom1.tar.gz', 'dom2.tar'])
     expect(await filesUnder(join(h.stateDir, 'storage'))).toEqual([])
     expect(await filesUnder(join(h.stateDir, 'pools'))).toEqual([])
     expect(await simDomains(h.stateDir)).toEqual([])
@@ -177,6 +189,35 @@ describe('sdpeer host daemon, end to end', () => {
     expect(await filesUnder(join(h.stateDir, 'pools'))).toEqual([])
     expect(await simDomains(h.stateDir)).toEqual([])
     expect(await filesUnder(h.saved)).toEqual([])
+  })
+
+  it('a deploy without --wait that fails later stays in status as failed, with the reason, until terminated', async () => {
+    const h = await newHost('nowait')
+    const d = await daemon(h.stateDir)
+    const dep = await sdpeer(d.api, ['deploy', h.failing, '--name', 'bad'])
+    expect(dep.code).toBe(0)
+    let status: { state: string, components: Array<{ path: string, state: string, reason?: string }> } | undefined
+    for (let i = 0; i < 600; i++) {
+      const st = await sdpeer(d.api, ['status', 'bad', '--json'])
+      expect(st.code).toBe(0)
+      status = JSON.parse(st.stdout)
+      if (status!.state === 'failed') break
+      await new Promise(resolve => setTimeout(resolve, 50))
+    }
+    expect(status!.state).toBe('failed')
+    expect(status!.components.find(c => c.path === 'domain1')).toMatchObject({ state: 'failed' })
+    expect(status!.components.find(c => c.path === 'domain1')!.reason).toContain('no hypervisor today')
+    const text = await sdpeer(d.api, ['status', 'bad'])
+    expect(text.stdout).toContain('no hypervisor today')
+    // Rolled back: nothing of it is left on the host.
+    expect(await filesUnder(join(h.stateDir, 'storage'))).toEqual([])
+    expect(await filesUnder(join(h.stateDir, 'pools'))).toEqual([])
+    expect(await simDomains(h.stateDir)).toEqual([])
+    // The operator clears it; then it is gone.
+    // (exit 1: `sdpeer terminate` reports a pool that did not end `terminated`, and this one ended failed)
+    const term = await sdpeer(d.api, ['terminate', 'bad', '--json'])
+    expect(JSON.parse(term.stdout).state).toBe('failed')
+    expect(JSON.parse((await sdpeer(d.api, ['status', '--json'])).stdout)).toEqual([])
   })
 
   it('honours --capacity: a pool larger than the host is refused and rolled back', async () => {

@@ -9,6 +9,7 @@ import type { EngineOptions, PoolEngine } from '../../node/engine/index.ts'
 import { SF_CLASS } from '../../node/sf/component-classes.ts'
 import type { SfJsonObject } from '../../node/sf/sfjson.ts'
 import { ManualClock } from '../seams/manual-clock.ts'
+import { shellOf } from '../../node/components/bash-shell.ts'
 import { bashShell, compound, domain, fileStorage, filesUnder, lazy, storage, tempDir, waitFor, removeTempDirs } from './fixtures.ts'
 import type { StorageCall } from './fixtures.ts'
 
@@ -175,6 +176,46 @@ describe('liveness and termination records', () => {
     expect(await driver.list()).toEqual([])
     expect(engine.status()).toEqual([])
   })
+
+  it('a failed deploy nobody waits on (keepFailed) stays in status with its reason until removed, without resources', async () => {
+    const err = await engine.deploy('p', vmPool({ simStartFail: 'no such kernel' }), { keepFailed: true }).catch(e => e)
+    expect(err.message).toMatch(/no such kernel/)
+    const [st] = engine.status()
+    expect(st).toMatchObject({ pool: 'p', state: 'failed', termination: { type: 'abnormal', path: 'domain1' } })
+    expect(st!.termination!.reason).toMatch(/no such kernel/)
+    expect(st!.components.find(c => c.path === 'domain1')).toMatchObject({ state: 'failed' })
+    expect(st!.components.every(c => c.state === 'failed' || c.state === 'terminated')).toBe(true)
+    // Nothing on the host: storage, domains and the state file are gone.
+    expect(await filesUnder(join(dir, 'state', 'storage'))).toEqual([])
+    expect(await driver.list()).toEqual([])
+    expect(await readdir(join(dir, 'state', 'pools'))).toEqual([])
+    expect(() => engine.set('p', 'domain1', 'memory', 64)).toThrow(/failed/)
+    // The operator removes it with terminate, which answers its final status.
+    expect((await engine.terminate('p', 'normal')).state).toBe('failed')
+    expect(engine.status()).toEqual([])
+  })
+
+  it('a kept failed pool is forgotten after the retention time, and a deploy of the same name replaces it', async () => {
+    engine = make({ finishedRetentionMs: 60_000 })
+    await engine.start()
+    // A root that cannot even be made: no component at all, the pool still shows failed with the reason.
+    await engine.deploy('p', { sfClass: 'com.example.Nope' }, { keepFailed: true }).catch(() => {})
+    expect(engine.status('p')[0]).toMatchObject({ state: 'failed', components: [] })
+    expect(engine.status('p')[0]!.termination!.reason).toMatch(/unknown sfClass/)
+    await clock.advance(59_000)
+    expect(engine.status().map(p => p.pool)).toEqual(['p'])
+    await clock.advance(2_000)
+    expect(engine.status()).toEqual([])
+
+    await engine.deploy('q', vmPool({ simStartFail: 'nope' }), { keepFailed: true }).catch(() => {})
+    expect(engine.status('q')[0]!.state).toBe('failed')
+    const again = await engine.deploy('q', vmPool())
+    expect(again.state).toBe('running')
+    // The first pool's retention timer must not forget the second one.
+    await clock.advance(61_000)
+    expect(engine.status('q')[0]!.state).toBe('running')
+    await engine.terminate('q', 'normal')
+  })
 })
 
 describe('runtime attributes and LAZY references', () => {
@@ -224,6 +265,72 @@ describe('runtime attributes and LAZY references', () => {
     expect(await filesUnder(join(dir, 'state', 'storage'))).toEqual(['p/loop/dom1-disk.img'])
   })
 
+  it('`set saveImage true` on the running VM (not its backend) makes its termination save the image', async () => {
+    await engine.deploy('p', vmPool())
+    const saved = join(dir, 'saved-vm')
+    engine.set('p', 'domain1', 'saveImage', true)
+    engine.set('p', 'domain1', 'saveImagePath', saved)
+    engine.set('p', 'domain1', 'saveImageName', 'golden')
+    engine.set('p', 'domain1', 'saveImageExtension', 'tar')
+    expect(engine.get('p', 'domain1', 'saveImage')).toBe(true)
+    // The backend's own attributes did not change: the domain's apply to it at teardown.
+    expect(() => engine.get('p', 'loop', 'saveImage')).toThrow(/no attribute saveImage/)
+    await engine.terminate('p', 'normal')
+    expect(calls.at(-1)).toMatchObject({ op: 'teardown', options: { keepVolumes: false, saveImageTo: join(saved, 'golden.tar') } })
+    expect(await filesUnder(saved)).toEqual(['golden.tar'])
+    expect(await filesUnder(join(dir, 'state', 'storage'))).toEqual([])
+  })
+
+  it('termination attributes of the VM win over its backend\'s, and the backend\'s apply where the VM has none', async () => {
+    const saved = join(dir, 'saved-both')
+    await engine.deploy('p', compound({
+      myShell: bashShell(),
+      loop: storage('Loopback', { domainName: 'dom1', saveImage: true, saveImagePath: saved, saveImageExtension: 'tar', keepVolumes: true }),
+      domain1: domain({ ip: '192.0.2.10', hostname: 'dom1', storageBackend: lazy('ATTRIB loop'), domainLivenessCheck: false })
+    }))
+    engine.set('p', 'domain1', 'keepVolumes', false)
+    engine.set('p', 'domain1', 'saveImageName', 'fromvm')
+    await engine.terminate('p', 'normal')
+    expect(calls.at(-1)?.options).toEqual({ keepVolumes: false, saveImageTo: join(saved, 'fromvm.tar') })
+    expect(await filesUnder(join(dir, 'state', 'storage'))).toEqual([])
+  })
+
+  it('`set keepVolumes true` on the VM keeps its volumes; unsafe values set on the VM are refused', async () => {
+    await engine.deploy('p', vmPool())
+    expect(() => engine.set('p', 'domain1', 'saveImage', 'yes')).toThrow(/saveImage/)
+    engine.set('p', 'domain1', 'saveImage', true)
+    expect(() => engine.set('p', 'domain1', 'saveImageName', '../../etc/passwd')).toThrow(/saveImageName/)
+    expect(() => engine.set('p', 'domain1', 'saveImagePath', 'relative/dir')).toThrow(/saveImagePath/)
+    expect(engine.get('p', 'domain1')).not.toHaveProperty('saveImageName')
+    engine.set('p', 'domain1', 'saveImage', false)
+    engine.set('p', 'domain1', 'keepVolumes', true)
+    await engine.terminate('p', 'normal')
+    expect(calls.at(-1)?.options).toEqual({ keepVolumes: true })
+    expect(await filesUnder(join(dir, 'state', 'storage'))).toEqual(['p/loop/dom1-disk.img'])
+  })
+
+  it('saveImage set on the VM survives a daemon restart and still saves the image at termination', async () => {
+    await engine.deploy('p', vmPool())
+    const saved = join(dir, 'saved-restart')
+    engine.set('p', 'domain1', 'saveImage', true)
+    engine.set('p', 'domain1', 'saveImagePath', saved)
+    await engine.stop()
+    // The next daemon on the same state dir (and the same hypervisor): it learns the override from the state file.
+    engine = make()
+    await engine.recover()
+    expect(engine.status('p')[0]!.state).toBe('running')
+    expect(engine.get('p', 'domain1', 'saveImage')).toBe(true)
+    await engine.terminate('p', 'normal')
+    expect(calls.at(-1)?.options).toEqual({ keepVolumes: false, saveImageTo: join(saved, 'dom1.tar.gz') })
+    expect(await filesUnder(saved)).toEqual(['dom1.tar.gz'])
+  })
+
+  it('`set saveImage true` on a VM without storage is refused', async () => {
+    await engine.deploy('p', compound({ vm: domain({ ip: '192.0.2.10', hostname: 'dom1', domainLivenessCheck: false }) }))
+    expect(() => engine.set('p', 'vm', 'saveImage', true)).toThrow(/no storageBackend/)
+    expect(engine.get('p', 'vm')).not.toHaveProperty('saveImage')
+  })
+
   it('refuses values of the wrong type and unsafe termination paths, keeping the old value', async () => {
     await engine.deploy('p', vmPool())
     expect(() => engine.set('p', 'domain1', 'memory', 'lots')).toThrow(/memory/)
@@ -246,6 +353,27 @@ describe('runtime attributes and LAZY references', () => {
     expect(lines.every(l => l.host === 'h1' && l.pool === 'p' && typeof l.path === 'string')).toBe(true)
     const tarLines = lines.filter(l => /^\$ tar /.test((l as { msg?: string }).msg ?? ''))
     expect(tarLines.map(l => l.path).sort()).toEqual(['loop', 'myShell'])
+    // Routine transcript lines go to the daemon's log at debug (a 200-VM pool would write hundreds at info); the
+    // component's own log (`sdpeer logs`) keeps them at info.
+    expect(tarLines.every(l => (l as { level?: string }).level === 'debug')).toBe(true)
+    expect(lines.some(l => /^= exit 0 /.test((l as { msg?: string }).msg ?? '') && (l as { level?: string }).level === 'debug')).toBe(true)
+    expect(lines.some(l => /^domain dom1 started/.test((l as { msg?: string }).msg ?? '') && (l as { level?: string }).level === 'info')).toBe(true)
+  })
+
+  it('a failing command stays at info (or above) in the daemon\'s log, with its standard error', async () => {
+    const lines: Array<{ level: string, msg: string }> = []
+    class Runner extends LiveComponent {
+      protected override async onStart (): Promise<void> {
+        await expect(shellOf(this).run({ file: 'sh', args: ['-c', 'echo oops >&2; exit 3'] })).rejects.toThrow(/exit code 3/)
+      }
+    }
+    engine = make({ log: e => lines.push(e), components: { Runner: (i: ComponentInit) => new Runner(i) } })
+    await engine.deploy('p', compound({ myShell: bashShell(), r: { sfClass: 'Runner', shell: lazy('ATTRIB myShell') } }))
+    expect(lines.find(l => l.msg === '! oops')?.level).toBe('info')
+    expect(lines.find(l => /^= exit 3/.test(l.msg))?.level).toBe('info')
+    expect(lines.find(l => /^\$ sh -c/.test(l.msg))?.level).toBe('debug')
+    expect(engine.logs('p', 'myShell')).toEqual(expect.arrayContaining(['info: ! oops', expect.stringMatching(/^info: = exit 3/)]))
+    await engine.terminate('p', 'normal')
   })
 })
 

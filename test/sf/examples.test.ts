@@ -16,7 +16,8 @@ function sfFiles (dir: string): string[] {
   })
 }
 
-const check = (file: string) => checkFile(file, { cwd: dirname(file), env: {} })
+// examples/qemu/ reads the guest's directory as PROPERTY SDPEER_GUEST_DIR, as its header says to pass it.
+const check = (file: string) => checkFile(file, { cwd: dirname(file), env: {}, defines: { SDPEER_GUEST_DIR: '/var/lib/sdpeer-guest' } })
 
 describe('examples/', () => {
   const files = sfFiles(EXAMPLES)

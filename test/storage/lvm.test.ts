@@ -48,6 +48,24 @@ beforeEach(async () => {
 afterEach(async () => { await cleanup(dir) })
 
 describe('LVM storage (recording stand-in)', () => {
+  it('hands its intent to ctx.intend before the first lvcreate; teardown of that intent removes what exists', async () => {
+    const seen: Array<{ record: Record<string, unknown>, callsBefore: number }> = []
+    const b = backend({ swapSize: '16M' })
+    // An intend that fails stops prepare before anything is created (its record could not be kept).
+    await expect(b.prepare({ ...ctx, intend: async () => { throw new Error('disk full') } })).rejects.toThrow(/disk full/)
+    expect((await recorded()).filter(a => a[0] === 'lvcreate')).toEqual([])
+    const p = await b.prepare({ ...ctx, intend: async record => { seen.push({ record: JSON.parse(JSON.stringify(record)), callsBefore: shell.calls.filter(c => c[0] === 'lvcreate').length }) } })
+    expect(seen).toEqual([{ record: p.record, callsBefore: 0 }])
+    // A daemon killed mid-prepare has only the intent: teardown from it removes the volumes.
+    await b.teardown(ctx, { disks: [], record: seen[0]!.record }, { keepVolumes: false })
+    expect(await readdir(join(dev, 'vg0'))).toEqual([])
+    // Reusing existing volumes creates nothing, so there is no intent to record.
+    await execa('truncate', ['-s', '64M', join(dev, 'vg0', 'dom-disk')])
+    seen.length = 0
+    await backend({ usingExistingVolumes: true }).prepare({ ...ctx, intend: async record => { seen.push({ record, callsBefore: 0 }) } })
+    expect(seen).toEqual([])
+  })
+
   it('runs exactly these command lines to prepare from a tarball and to tear down', async () => {
     const b = backend({ swapSize: '16M', baseImage: tarball })
     const p = await b.prepare(ctx)

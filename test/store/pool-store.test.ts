@@ -64,3 +64,17 @@ describe('PoolStore', () => {
     expect(() => new PoolStore(dir).fileOf('../etc')).toThrow(/invalid pool name/)
   })
 })
+
+describe('PoolStore.idle', () => {
+  it('resolves only once every save asked for, on every pool, is on disk (unawaited saves included)', async () => {
+    const store = new PoolStore(dir)
+    for (let i = 0; i < 5; i++) {
+      void store.save('a', () => record('a', `s${i}`))
+      void store.save('b', () => record('b', `s${i}`))
+    }
+    await store.idle()
+    expect((await store.load('a'))?.state).toBe('s4')
+    expect((await store.load('b'))?.state).toBe('s4')
+    await store.idle()
+  })
+})

@@ -347,7 +347,12 @@ export class QemuDriver implements HypervisorDriver {
 
   async #exitOf (name: string, id: ProcessIdentity, paths: DomainPaths): Promise<ExitRecord | undefined> {
     const mine = this.#exits.get(name)
-    if (mine !== undefined && sameProcess(mine.id, id)) return await mine.exit
+    if (mine !== undefined && sameProcess(mine.id, id)) {
+      // Reported only once it is on disk too, so a daemon that recovers right after reads the same cause.
+      const exit = await mine.exit
+      await Promise.race([mine.saved, this.#clock.sleep(1_000)])
+      return exit
+    }
     const saved = await readJson<ExitRecord>(paths.exitFile)
     return saved !== undefined && sameProcess(saved, id) ? saved : undefined
   }

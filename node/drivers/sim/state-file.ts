@@ -7,7 +7,8 @@ import { randomBytes } from 'node:crypto'
 // old one, fsync the directory so the rename itself survives a power cut.
 
 export async function writeJsonAtomic (path: string, value: unknown): Promise<void> {
-  const text = JSON.stringify(value, null, 1) + '\n'
+  // Compact: the table is rewritten after every start and stop, and grows with the domains.
+  const text = JSON.stringify(value) + '\n'
   const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`)
   const fh = await open(tmp, 'w', 0o600)
   try {

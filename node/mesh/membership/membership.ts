@@ -40,6 +40,8 @@ export class Membership {
   #running = false
   /** Set once a state sync answered us: until then the join is retried quickly (a datagram may be lost). */
   #joined = false
+  /** Members with an out-of-band probe under way (probeNow), so a burst of hints costs one probe. */
+  readonly #urgent = new Set<string>()
   #leaving = false
 
   constructor (init: MembershipInit) {
@@ -184,6 +186,24 @@ export class Membership {
       if (!this.#running) return
       if (ok) { this.#awareness.applyDelta(-1); next(); return }
       this.#indirectProbe(target, inc, start, interval, next)
+    })
+  }
+
+  /**
+   * Probes `id` at once, outside the round-robin: a hint from the transport (its connection to the member just
+   * dropped). Only the timing changes: failure still goes through indirect probes and suspicion, so a false hint
+   * costs one ping.
+   */
+  probeNow (id: string): void {
+    const m = this.#members.get(id)
+    if (!this.#running || m == null || m.status !== 'alive' || this.#urgent.has(id)) return
+    this.#urgent.add(id)
+    const start = this.#clock.now()
+    const inc = m.incarnation
+    const done = (): void => { this.#urgent.delete(id) }
+    this.#transport.probe(m, this.#awareness.scale(this.#config.probeTimeoutMs), (ok) => {
+      if (!this.#running || ok) { done(); return }
+      this.#indirectProbe(m, inc, start, this.#awareness.scale(this.#config.probeIntervalMs), done)
     })
   }
 

@@ -32,6 +32,9 @@ export function fillBody (cd: CD, attrs: Attribute[], diags: DiagnosticBag): voi
     }
     cd.set(name, buildValue(a.value, cd, diags), a.pos, a.tags.length > 0 ? a.tags.slice() : undefined)
   }
+  // Arrays grown by push keep room for 17+ entries; this tree lives until type resolution (and is promoted to
+  // the old generation meanwhile), so it is cut to size once filled.
+  if (cd.size > 0 && cd.size < 16) cd.trim()
 }
 
 export function buildValue (v: Value, parent: CD, diags: DiagnosticBag): RValue {

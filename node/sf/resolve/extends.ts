@@ -45,6 +45,8 @@ export class TypeResolver {
     const protos = cd.protos
     if (protos !== undefined) {
       cd.protos = undefined
+      /** Arrays already at their final length (no trim needed). */
+      let exact = false
       for (let k = 0; k < protos.length; k++) {
         const p = protos[k]!
         if (p.kind === 'body') {
@@ -73,17 +75,26 @@ export class TypeResolver {
           continue
         }
         this.resolve(target)
-        if (k === 0 && cd.size === 0) {
+        if (k === 0 && cd.size === 0 && target.tags === undefined) {
           // The usual `x extends Proto {...}`: the first prototype lands in an empty component, so its attributes
-          // are taken whole (arrays copied at their exact size) instead of one set() and one array growth each.
-          cd.takeCopyOf(target)
+          // (and those of an untagged body right after it, the last prototype) are taken whole into arrays made
+          // at their final length, instead of one set() and one array growth each.
+          const next = protos[k + 1]
+          if (k + 2 === protos.length && next !== undefined && next.kind === 'body' && next.cd.tags === undefined) {
+            for (let j = 0; j < next.cd.size; j++) reparent(next.cd.vals[j]!, cd)
+            cd.takeCopyOf(target, next.cd)
+            k++
+            exact = true
+          } else {
+            cd.takeCopyOf(target)
+          }
           continue
         }
         for (let j = 0; j < target.size; j++) {
           this.#merge(cd, target.names[j]!, copyValue(target.vals[j]!, cd), target.tagsAt(j), target.poss[j]!, k > 0)
         }
       }
-      cd.trim()
+      if (!exact) cd.trim()
     }
     // Children after the merge: a child extending an ancestor still sees it in progress and is reported as a cycle.
     for (let i = 0; i < cd.size; i++) this.#visit(cd.vals[i]!)

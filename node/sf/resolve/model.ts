@@ -101,21 +101,46 @@ export class CD {
   tagsAt (i: number): string[] | undefined { return this.tags?.[i] }
 
   /**
-   * Fills this empty component with copies of `src`'s attributes, as set() one by one would (same order, values
-   * copied with copyValue, tags and positions kept), but with each array copied at once.
+   * Fills this empty component with copies of `src`'s attributes, then `body`'s (an explicit `{...}` prototype
+   * whose values are moved here), exactly as set() one attribute at a time would (same order: src's, overridden
+   * in place, then body's new ones; values copied with copyValue), but with each array made once at its final
+   * length: the usual `x extends Proto {...}` otherwise grows three arrays push by push and trims them again.
+   * Not for tagged attributes (sfFinal/sfOverride need the one-by-one merge).
    */
-  takeCopyOf (src: CD): void {
+  takeCopyOf (src: CD, body?: CD): void {
     if (this.names.length !== 0) throw new Error('takeCopyOf needs an empty component')
-    this.names = src.names.slice()
-    this.poss = src.poss.slice()
-    this.tags = src.tags?.slice()
-    const n = src.vals.length
-    const vals = new Array<RValue>(n)
+    const n = src.names.length
+    // Where each body attribute lands: its index in src, or after src's for a new name.
+    let extra = 0
+    const at: number[] = []
+    if (body !== undefined) {
+      for (let j = 0; j < body.names.length; j++) {
+        const i = src.indexOf(body.names[j]!)
+        at.push(i >= 0 ? i : n + extra++)
+      }
+    }
+    const total = n + extra
+    const names = new Array<string>(total)
+    const vals = new Array<RValue>(total)
+    const poss = new Array<Pos>(total)
     for (let i = 0; i < n; i++) {
+      names[i] = src.names[i]!
+      poss[i] = src.poss[i]!
       const v = src.vals[i]!
       vals[i] = (v instanceof CD || v.type === 'vector' || v.type === 'apply') ? copyValue(v, this) : v
     }
+    if (body !== undefined) {
+      for (let j = 0; j < at.length; j++) {
+        const i = at[j]!
+        names[i] = body.names[j]!
+        vals[i] = body.vals[j]!
+        poss[i] = body.poss[j]!
+      }
+    }
+    this.names = names
     this.vals = vals
+    this.poss = poss
+    this.tags = undefined
     this.#index = undefined
   }
 

@@ -17,12 +17,13 @@ export class Grammar extends TokenStream {
    * pool repeats them hundreds of thousands of times, and the tree is read-only for its consumers (ast.ts), so
    * they share it. One table per parse (keyed by its DiagnosticBag, shared by the included files).
    */
-  #shared<T> (key: string, make: () => T[]): T[] {
-    let table = SHARED.get(this.ctx.diag)
-    if (table === undefined) { table = new Map(); SHARED.set(this.ctx.diag, table) }
-    let a = table.get(key) as T[] | undefined
-    if (a === undefined) { a = make(); table.set(key, a) }
-    return a
+  #tables?: SharedTables
+  #shared (): SharedTables {
+    if (this.#tables !== undefined) return this.#tables
+    let t = SHARED.get(this.ctx.diag)
+    if (t === undefined) { t = { names: new Map(), refs: new Map() }; SHARED.set(this.ctx.diag, t) }
+    this.#tables = t
+    return t
   }
 
   // ---- entry points -------------------------------------------------------------------------------
@@ -153,7 +154,7 @@ export class Grammar extends TokenStream {
     const name: string[] = []
     for (;;) {
       const t = this.tok
-      if (t.kind === '--') { this.next(); return [this.ctx.names.next()] }
+      if (t.kind === '--') { this.next(); name.push(this.ctx.names.next()); return exact(name) }
       if (t.kind === 'STRING') { this.next(); name.push(t.value as string); return exact(name) }
       if (t.kind !== 'WORD') {
         this.unexpected(name.length === 0 ? 'an attribute name' : 'a name part after ":"')
@@ -161,7 +162,14 @@ export class Grammar extends TokenStream {
         return name
       }
       this.next()
-      if (name.length === 0 && this.peek() !== ':') return this.#shared('n' + (t.value as string), () => [t.value as string])
+      if (name.length === 0 && this.peek() !== ':') {
+        // Words come interned from the lexer, so this lookup hashes each distinct name once.
+        const names = this.#shared().names
+        const word = t.value as string
+        let one = names.get(word)
+        if (one === undefined) { one = [word]; names.set(word, one) }
+        return one
+      }
       name.push(t.value as string)
       if (this.peek() !== ':') return exact(name)
       this.next()
@@ -303,8 +311,13 @@ export class Grammar extends TokenStream {
       if (this.peek() !== ':') break
       this.next()
     }
-    const text = this.lx.text.slice(start.start, end).replace(/\s+/g, ' ')
-    return { type: 'ref', parts: this.#shared('r' + text, () => exact(parts)), lazy, data, text, pos: start.pos }
+    let text = this.lx.text.slice(start.start, end)
+    // Usually written with single spaces already: replacing them with themselves would make a new string each time.
+    if (ODD_SPACE.test(text)) text = text.replace(/\s+/g, ' ')
+    const refs = this.#shared().refs
+    let shared = refs.get(text)
+    if (shared === undefined) { shared = { parts: exact(parts), text }; refs.set(text, shared) }
+    return { type: 'ref', parts: shared.parts, lazy, data, text: shared.text, pos: start.pos }
   }
 
   // ---- simple values ---------------------------------------------------------------------------
@@ -485,13 +498,16 @@ export class Grammar extends TokenStream {
   }
 }
 
+const ODD_SPACE = /[^\S ]| {2}/
+
+interface SharedTables { names: Map<string, string[]>, refs: Map<string, { parts: RefPart[], text: string }> }
+const SHARED = new WeakMap<object, SharedTables>()
+
 /**
  * The array at its exact length. V8 gives an array literal grown by push() room for 17 elements at the first push:
  * 152 bytes for a one-part name, which made most of the syntax tree of a big pool (an attribute has a name array,
  * its component a prototype array, a reference a parts array). A copy of a short array costs less than the slack.
  */
-const SHARED = new WeakMap<object, Map<string, unknown[]>>()
-
 function exact<T> (a: T[]): T[] {
   return a.length < 16 ? a.slice() : a
 }

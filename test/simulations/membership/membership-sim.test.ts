@@ -131,4 +131,18 @@ describe('membership core on the in-memory network', () => {
     expect(inc).toBeGreaterThan(0)
     expect(c.runUntil(() => c.live([target]).every(o => c.member(o).member(target)?.incarnation === inc), 10_000)).toBeDefined()
   })
+
+  it('probeNow (a transport hint such as a dropped connection) brings detection down to about the minimum suspicion', () => {
+    const n = 20
+    const c = new SimCluster({ n, seed: 31 })
+    expect(c.runUntil(() => c.converged(), 30_000)).toBeDefined()
+    c.runFor(5_000)
+    const victim = memberName(11)
+    c.kill(victim)
+    for (const id of c.live()) c.member(id).probeNow(victim)
+    const t = c.runUntil(() => c.allSayDead(victim), 20_000, 10)
+    const min = suspicionTimeout(cfg.suspicionMult, n, cfg.probeIntervalMs)
+    expect(t).toBeGreaterThanOrEqual(min)
+    expect(t).toBeLessThan(min + cfg.probeIntervalMs + 500)
+  })
 })

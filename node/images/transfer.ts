@@ -1,0 +1,321 @@
+import { createHash } from 'node:crypto'
+import { access, open, readFile, rm, writeFile } from 'node:fs/promises'
+import type { FileHandle } from 'node:fs/promises'
+import { join } from 'node:path'
+import type { RpcHandler, RpcProtocolSpec } from '../mesh/rpc.ts'
+import { ImageIntegrityError, ImageNotFoundError, TransferIncompleteError } from './errors.ts'
+import { chunkCount, digestFile, manifestRootOf, writeFileAtomic } from './files.ts'
+import { handleChunkStreams, MAX_BATCH, requestChunks } from './chunk-stream.ts'
+import type { StreamHost } from './chunk-stream.ts'
+import { IMAGE_CHUNK_PROTOCOL, imageInfoProtocol, imageManifestProtocol } from './transfer-protocol.ts'
+import type { Warehouse, ImageRecord } from './warehouse.ts'
+
+// Peer-to-peer image transfer. Serving: answer info, manifest and chunk requests from the local warehouse.
+// Fetching: learn the record from the peers that have the image, take the chunk manifest (checked against the
+// record), then pull the missing chunks from all those peers at once, each chunk checked against its hash before it
+// is written to a partial file whose bitmap survives an interruption. Only when every chunk is in and the whole
+// file matches the record's checksum is it moved into the warehouse: a half or wrong image is never used.
+
+/** The part of the mesh rpc the transfer needs (node/mesh/rpc.ts's Rpc fits). */
+export interface ImageRpc {
+  handle<Req, Res> (spec: RpcProtocolSpec<Req, Res>, handler: RpcHandler<Req, Res>): Promise<void>
+  unhandle (spec: { id: string }): Promise<void>
+  request<Req, Res> (peer: string, spec: RpcProtocolSpec<Req, Res>, req: Req, options?: { signal?: AbortSignal, timeoutMs?: number }): Promise<Res>
+}
+
+export interface ServeHooks {
+  /** Test hook: return true to send this chunk with a flipped byte (a faulty or hostile server). */
+  corrupt?: (id: string, index: number) => boolean
+  /** Called after each chunk is read, before it is sent. */
+  onChunk?: (id: string, index: number) => void
+}
+
+export class ImageServer {
+  readonly #rpc: ImageRpc
+  readonly #streams: StreamHost
+  readonly #warehouse: Warehouse
+  readonly #hooks: ServeHooks
+  /** Open image files by id: a 1 GiB image is 1,024 requests, not worth 1,024 opens. */
+  readonly #files = new Map<string, Promise<{ fh: FileHandle, record: ImageRecord }>>()
+
+  constructor (rpc: ImageRpc, streams: StreamHost, warehouse: Warehouse, hooks: ServeHooks = {}) {
+    this.#rpc = rpc
+    this.#streams = streams
+    this.#warehouse = warehouse
+    this.#hooks = hooks
+  }
+
+  async start (): Promise<void> {
+    await this.#rpc.handle(imageInfoProtocol, async (req) => ({ record: (await this.#warehouse.find(req.ref)) ?? null }))
+    await this.#rpc.handle(imageManifestProtocol, async (req) => await this.#warehouse.manifest(req.id))
+    await handleChunkStreams(this.#streams, async (id, index) => await this.#chunk(id, index))
+  }
+
+  async stop (): Promise<void> {
+    for (const spec of [imageInfoProtocol, imageManifestProtocol]) await this.#rpc.unhandle(spec).catch(() => {})
+    await this.#streams.unhandle(IMAGE_CHUNK_PROTOCOL).catch(() => {})
+    const files = [...this.#files.values()]
+    this.#files.clear()
+    for (const f of files) await f.then(({ fh }) => fh.close(), () => {})
+  }
+
+  async #open (id: string): Promise<{ fh: FileHandle, record: ImageRecord }> {
+    let p = this.#files.get(id)
+    if (p == null) {
+      p = (async () => {
+        const record = await this.#warehouse.get(id)
+        return { fh: await open(this.#warehouse.imagePath(record), 'r'), record }
+      })()
+      this.#files.set(id, p)
+      p.catch(() => { this.#files.delete(id) })
+    }
+    return await p
+  }
+
+  async #chunk (id: string, index: number): Promise<Uint8Array> {
+    const { fh, record } = await this.#open(id)
+    const total = chunkCount(record.size, record.chunkSize)
+    if (index >= total) throw new ImageNotFoundError(`${id}#${index}`, `an image of ${total} chunks`)
+    const start = index * record.chunkSize
+    const len = Math.min(record.chunkSize, record.size - start)
+    const buf = Buffer.allocUnsafe(len)
+    let filled = 0
+    while (filled < len) {
+      const { bytesRead } = await fh.read(buf, filled, len - filled, start + filled)
+      if (bytesRead === 0) throw new ImageIntegrityError(id, 'image file shorter than its record')
+      filled += bytesRead
+    }
+    this.#hooks.onChunk?.(id, index)
+    if (this.#hooks.corrupt?.(id, index) === true) buf[0] ^= 0xff
+    return buf
+  }
+}
+
+export interface FetchOptions {
+  rpc: ImageRpc
+  /** Carries the chunk streams (a MeshNode's libp2p). */
+  streams: StreamHost
+  warehouse: Warehouse
+  /** Image id or name (with or without `image:`). */
+  ref: string
+  /** Peers to ask (those announcing the image first, ideally); peers that lack it are skipped. */
+  peers: string[]
+  /** Batch streams in flight per peer. Default 4. */
+  perPeer?: number
+  /** Chunks asked for in one stream. Default 8. */
+  batch?: number
+  /** Failures in a row after which a peer is given up (a dead peer fails fast). Default 3. */
+  maxPeerFailures?: number
+  /** Bad chunks after which a peer is given up. Default 3. */
+  maxBadChunks?: number
+  requestTimeoutMs?: number
+  signal?: AbortSignal
+  onProgress?: (p: { have: number, total: number, peer?: string }) => void
+}
+
+export interface FetchResult {
+  record: ImageRecord
+  /** Already in the warehouse: nothing fetched. */
+  local: boolean
+  /** Chunks received in this call, by peer. */
+  chunksByPeer: Record<string, number>
+  /** Chunks already in the partial file when this call started (a resumed transfer). */
+  resumedChunks: number
+  /** Chunks that failed their hash and were fetched again. */
+  badChunks: Array<{ index: number, peer: string }>
+  bytes: number
+  durationMs: number
+}
+
+/** How often (in chunks) the partial file is synced and its bitmap saved. */
+const BITMAP_EVERY = 64
+
+export async function fetchImage (o: FetchOptions): Promise<FetchResult> {
+  const started = performance.now()
+  const local = await o.warehouse.find(o.ref)
+  const empty = { chunksByPeer: {}, resumedChunks: 0, badChunks: [], bytes: 0 }
+  if (local != null) return { record: local, local: true, ...empty, durationMs: performance.now() - started }
+  const { record, sources } = await chooseRecord(o)
+  if (await o.warehouse.has(record.id)) return { record: await o.warehouse.get(record.id), local: true, ...empty, durationMs: performance.now() - started }
+  const hashes = await fetchManifest(o, record, sources)
+  const total = chunkCount(record.size, record.chunkSize)
+
+  await o.warehouse.init()
+  // Keyed by content too: two hosts may have built one id into different bytes.
+  const base = join(o.warehouse.partialDir, `${record.id}-${record.sha256.slice(0, 16)}`)
+  const part = `${base}.part`
+  const bitmapPath = `${base}.bitmap`
+  const partExists = await exists(part)
+  // A bitmap without its partial file describes nothing: start afresh.
+  if (!partExists) await rm(bitmapPath, { force: true })
+  const bitmap = await loadBitmap(bitmapPath, total)
+  const resumedChunks = countSet(bitmap)
+  const fh = await open(part, partExists ? 'r+' : 'w+')
+  const result: FetchResult = { record, local: false, chunksByPeer: {}, resumedChunks, badChunks: [], bytes: 0, durationMs: 0 }
+  try {
+    await fh.truncate(record.size)
+    const queue: number[] = []
+    for (let i = 0; i < total; i++) if (!isSet(bitmap, i)) queue.push(i)
+    let sinceSave = 0
+    const save = async (): Promise<void> => { await fh.sync(); await writeFileAtomic(bitmapPath, bitmap) }
+    const tried: string[] = []
+    // A worker whose queue is empty waits while others still have chunks in flight: one of them may fail and
+    // put its chunk back, and the peer that failed may be gone for good.
+    let inFlight = 0
+    let waiting: Array<() => void> = []
+    const wake = (): void => { const w = waiting; waiting = []; for (const f of w) f() }
+    o.signal?.addEventListener('abort', wake, { once: true })
+    const worker = async (peer: string, state: { failures: number, bad: number, dropped: boolean }): Promise<void> => {
+      const batchSize = Math.min(MAX_BATCH, Math.max(1, o.batch ?? 8))
+      while (!state.dropped) {
+        o.signal?.throwIfAborted()
+        if (queue.length === 0) {
+          if (inFlight === 0) break
+          await new Promise<void>(resolve => { waiting.push(resolve) })
+          continue
+        }
+        const indices = queue.splice(0, batchSize)
+        const received = new Set<number>()
+        inFlight++
+        let refused: number[] = []
+        let failed = false
+        try {
+          refused = await requestChunks(o.streams, peer, { id: record.id, indices }, async (index, bytes) => {
+            received.add(index)
+            const expected = hashes.subarray(index * 32, index * 32 + 32)
+            const expectedLen = Math.min(record.chunkSize, record.size - index * record.chunkSize)
+            if (bytes.byteLength !== expectedLen || !createHash('sha256').update(bytes).digest().equals(expected)) {
+              result.badChunks.push({ index, peer })
+              received.delete(index)
+              state.bad++
+              if (state.bad >= (o.maxBadChunks ?? 3)) state.dropped = true
+              return
+            }
+            await writeAll(fh, bytes, index * record.chunkSize)
+            setBit(bitmap, index)
+            result.bytes += bytes.byteLength
+            result.chunksByPeer[peer] = (result.chunksByPeer[peer] ?? 0) + 1
+            o.onProgress?.({ have: countSet(bitmap), total, peer })
+            if (++sinceSave >= BITMAP_EVERY) { sinceSave = 0; await save() }
+          }, { signal: o.signal, timeoutMs: o.requestTimeoutMs ?? 30_000 })
+        } catch (err) {
+          if (o.signal?.aborted === true) throw err
+          failed = true
+        } finally {
+          inFlight--
+        }
+        // Whatever did not arrive intact goes back, to the front: other workers (other peers) take it next.
+        const back = indices.filter(i => !received.has(i))
+        queue.unshift(...back)
+        if (failed || refused.length > 0) {
+          state.failures++
+          if (state.failures >= (o.maxPeerFailures ?? 3)) state.dropped = true
+        } else if (back.length === 0) {
+          state.failures = 0
+        }
+        wake()
+      }
+    }
+    const runWorker = async (peer: string, state: { failures: number, bad: number, dropped: boolean }): Promise<void> => {
+      try { await worker(peer, state) } finally { wake() }
+    }
+    const workers: Array<Promise<void>> = []
+    for (const peer of sources) {
+      tried.push(peer)
+      const state = { failures: 0, bad: 0, dropped: false }
+      for (let k = 0; k < (o.perPeer ?? 4); k++) workers.push(runWorker(peer, state))
+    }
+    const settled = await Promise.allSettled(workers)
+    o.signal?.removeEventListener('abort', wake)
+    await save()
+    const have = countSet(bitmap)
+    if (have < total) {
+      const aborted = settled.find(s => s.status === 'rejected')
+      throw new TransferIncompleteError(record.id, have, total, tried, aborted != null ? `abort: ${String((aborted as PromiseRejectedResult).reason)}` : 'every peer failed or went away')
+    }
+  } finally {
+    await fh.close()
+  }
+  // Each chunk matched its hash; the whole file must also match the record before anything may use it.
+  const digest = await digestFile(part, record.chunkSize)
+  if (digest.sha256 !== record.sha256) {
+    // Chunks on disk that no longer match (a torn write before a crash): forget them so the next call refetches.
+    const bitmapNow = await loadBitmap(bitmapPath, total)
+    for (let i = 0; i < total; i++) {
+      if (!digest.chunkHashes.subarray(i * 32, i * 32 + 32).equals(hashes.subarray(i * 32, i * 32 + 32))) clearBit(bitmapNow, i)
+    }
+    await writeFileAtomic(bitmapPath, bitmapNow)
+    throw new ImageIntegrityError(record.id, 'assembled file does not match the record checksum; bad chunks will be fetched again')
+  }
+  const installed = await o.warehouse.installFetched(record, part, hashes)
+  await rm(bitmapPath, { force: true })
+  result.record = installed
+  result.durationMs = performance.now() - started
+  return result
+}
+
+/** Asks every peer for its record; keeps the content most peers agree on. */
+async function chooseRecord (o: FetchOptions): Promise<{ record: ImageRecord, sources: string[] }> {
+  const answers = await Promise.all(o.peers.map(async peer => {
+    try {
+      const res = await o.rpc.request(peer, imageInfoProtocol, { ref: o.ref }, { signal: o.signal, timeoutMs: o.requestTimeoutMs ?? 10_000 })
+      return { peer, record: res.record }
+    } catch {
+      return { peer, record: null }
+    }
+  }))
+  const groups = new Map<string, { record: ImageRecord, peers: string[] }>()
+  for (const a of answers) {
+    if (a.record == null) continue
+    const key = `${a.record.id}/${a.record.sha256}/${a.record.manifestRoot}`
+    const g = groups.get(key) ?? { record: a.record, peers: [] }
+    g.peers.push(a.peer)
+    groups.set(key, g)
+  }
+  const best = [...groups.values()].sort((a, b) => b.peers.length - a.peers.length)[0]
+  if (best == null) throw new ImageNotFoundError(o.ref, `any of ${o.peers.length} peers`)
+  return { record: best.record, sources: best.peers }
+}
+
+async function fetchManifest (o: FetchOptions, record: ImageRecord, sources: string[]): Promise<Buffer> {
+  const want = chunkCount(record.size, record.chunkSize) * 32
+  for (const peer of sources) {
+    try {
+      const bytes = Buffer.from(await o.rpc.request(peer, imageManifestProtocol, { id: record.id }, { signal: o.signal, timeoutMs: o.requestTimeoutMs ?? 30_000 }))
+      if (bytes.byteLength === want && manifestRootOf(bytes) === record.manifestRoot) return bytes
+    } catch {}
+  }
+  throw new TransferIncompleteError(record.id, 0, chunkCount(record.size, record.chunkSize), sources, 'no peer gave a manifest matching the record')
+}
+
+async function writeAll (fh: FileHandle, bytes: Uint8Array, position: number): Promise<void> {
+  let done = 0
+  while (done < bytes.byteLength) {
+    const { bytesWritten } = await fh.write(bytes, done, bytes.byteLength - done, position + done)
+    done += bytesWritten
+  }
+}
+
+async function exists (path: string): Promise<boolean> {
+  try { await access(path); return true } catch { return false }
+}
+
+async function loadBitmap (path: string, total: number): Promise<Uint8Array> {
+  const size = Math.ceil(total / 8)
+  try {
+    const b = new Uint8Array(await readFile(path))
+    if (b.byteLength === size) return b
+  } catch {}
+  const fresh = new Uint8Array(size)
+  await writeFile(path, fresh)
+  return fresh
+}
+
+function isSet (b: Uint8Array, i: number): boolean { return (b[i >> 3] & (1 << (i & 7))) !== 0 }
+function setBit (b: Uint8Array, i: number): void { b[i >> 3] |= 1 << (i & 7) }
+function clearBit (b: Uint8Array, i: number): void { b[i >> 3] &= ~(1 << (i & 7)) }
+function countSet (b: Uint8Array): number {
+  let n = 0
+  for (const byte of b) { let x = byte; while (x !== 0) { n += x & 1; x >>= 1 } }
+  return n
+}

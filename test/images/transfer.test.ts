@@ -1,0 +1,137 @@
+import { createHash, randomBytes } from 'node:crypto'
+import { readdir, readFile, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { afterEach, describe, expect, it } from 'vitest'
+import type { MeshNode } from '../../node/mesh/node.ts'
+import { fetchImage, ImageServer } from '../../node/images/transfer.ts'
+import type { ServeHooks } from '../../node/images/transfer.ts'
+import { resolveImageRef } from '../../node/images/resolve.ts'
+import { Warehouse } from '../../node/images/warehouse.ts'
+import type { ImageRecord } from '../../node/images/warehouse.ts'
+import { TestMesh, waitFor } from '../mesh/helpers.ts'
+
+// Real libp2p nodes on 127.0.0.1 (TCP, noise, yamux), each with its own warehouse and image server.
+
+interface Host { node: MeshNode, warehouse: Warehouse, server: ImageServer, hooks: ServeHooks, stateDir: string }
+
+let mesh: TestMesh
+afterEach(async () => { await mesh?.close() })
+
+const CHUNKS = 24
+const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex')
+
+async function threeHosts (): Promise<{ a: Host, b: Host, c: Host, image: Buffer, record: ImageRecord }> {
+  mesh = new TestMesh()
+  const hosts: Host[] = []
+  for (const name of ['a', 'b', 'c']) {
+    const node = await mesh.add(`${name}.cern.ch`, hosts.length > 0 ? { bootstrap: [hosts[0].node.multiaddrs()[0]] } : {})
+    const stateDir = await mesh.dir(`${name}.cern.ch`)
+    const warehouse = new Warehouse(stateDir)
+    const hooks: ServeHooks = {}
+    const server = new ImageServer(node.rpc, node.libp2p, warehouse, { corrupt: (id, i) => hooks.corrupt?.(id, i) ?? false, onChunk: (id, i) => hooks.onChunk?.(id, i) })
+    await server.start()
+    hosts.push({ node, warehouse, server, hooks, stateDir })
+  }
+  const [a, b, c] = hosts
+  await waitFor('mesh joined', () => [b, c].every(h => a.node.membership.member(h.node.peerId)?.status === 'alive'))
+  // 24 chunks of 1 MiB and a short last one, so the tail case is exercised.
+  const image = randomBytes(CHUNKS * 1024 * 1024 - 1000)
+  const src = join(a.stateDir, 'src.raw')
+  await writeFile(src, image)
+  const record = await a.warehouse.importFile(src, { name: 'debian-bookworm-minbase' })
+  return { a, b, c, image, record }
+}
+
+describe('peer-to-peer image transfer', () => {
+  it('fetches an image by name from the one peer that has it, verified, into the warehouse', async () => {
+    const { a, b, c, image, record } = await threeHosts()
+    const progress: number[] = []
+    const r = await fetchImage({ rpc: b.node.rpc, streams: b.node.libp2p, warehouse: b.warehouse, ref: 'image:debian-bookworm-minbase', peers: [c.node.peerId, a.node.peerId], onProgress: p => progress.push(p.have) })
+    expect(r.local).toBe(false)
+    expect(r.record).toMatchObject({ id: record.id, sha256: record.sha256, source: 'fetch', names: ['debian-bookworm-minbase'] })
+    expect(r.chunksByPeer).toEqual({ [a.node.peerId]: CHUNKS })
+    expect(progress.at(-1)).toBe(CHUNKS)
+    expect(sha(await readFile(b.warehouse.imagePath(r.record)))).toBe(sha(image))
+    expect(await readdir(b.warehouse.partialDir)).toEqual([])
+    // Now local: the resolver finds it without the mesh, and a second fetch moves nothing.
+    expect(await resolveImageRef('image:debian-bookworm-minbase', { stateDir: b.stateDir })).toBe(b.warehouse.imagePath(r.record))
+    expect((await fetchImage({ rpc: b.node.rpc, streams: b.node.libp2p, warehouse: b.warehouse, ref: record.id, peers: [a.node.peerId] })).local).toBe(true)
+  })
+
+  it('continues from another peer when the serving peer stops in the middle', async () => {
+    const { a, b, c, image, record } = await threeHosts()
+    await fetchImage({ rpc: b.node.rpc, streams: b.node.libp2p, warehouse: b.warehouse, ref: record.id, peers: [a.node.peerId] })
+    let servedByA = 0
+    a.hooks.onChunk = () => { if (++servedByA === 6) void a.node.stop() }
+    const r = await fetchImage({ rpc: c.node.rpc, streams: c.node.libp2p, warehouse: c.warehouse, ref: record.id, peers: [a.node.peerId, b.node.peerId], requestTimeoutMs: 5_000 })
+    expect(r.chunksByPeer[a.node.peerId] ?? 0).toBeLessThan(CHUNKS)
+    expect(r.chunksByPeer[b.node.peerId]).toBeGreaterThan(0)
+    expect((r.chunksByPeer[a.node.peerId] ?? 0) + r.chunksByPeer[b.node.peerId]).toBe(CHUNKS)
+    expect(sha(await readFile(c.warehouse.imagePath(r.record)))).toBe(sha(image))
+  })
+
+  it('keeps the chunks of a cut transfer and resumes from them with another peer; nothing is usable before', async () => {
+    const { a, b, c, image, record } = await threeHosts()
+    await fetchImage({ rpc: b.node.rpc, streams: b.node.libp2p, warehouse: b.warehouse, ref: record.id, peers: [a.node.peerId] })
+    let servedByA = 0
+    a.hooks.onChunk = () => { if (++servedByA === 8) void a.node.stop() }
+    const cut = await fetchImage({ rpc: c.node.rpc, streams: c.node.libp2p, warehouse: c.warehouse, ref: record.id, peers: [a.node.peerId], perPeer: 1, batch: 2, requestTimeoutMs: 3_000 }).catch(e => e)
+    expect(cut).toMatchObject({ name: 'TransferIncompleteError', imageId: record.id, total: CHUNKS })
+    expect(cut.have).toBeGreaterThanOrEqual(6)
+    expect(cut.have).toBeLessThan(CHUNKS)
+    expect(await c.warehouse.find(record.id)).toBeUndefined()
+    await expect(resolveImageRef(`image:${record.id}`, { stateDir: c.stateDir })).rejects.toMatchObject({ name: 'ImageNotFoundError' })
+    const r = await fetchImage({ rpc: c.node.rpc, streams: c.node.libp2p, warehouse: c.warehouse, ref: record.id, peers: [b.node.peerId] })
+    expect(r.resumedChunks).toBe(cut.have)
+    expect(r.chunksByPeer).toEqual({ [b.node.peerId]: CHUNKS - cut.have })
+    expect(sha(await readFile(c.warehouse.imagePath(r.record)))).toBe(sha(image))
+  })
+
+  it('detects a corrupted chunk and fetches it again', async () => {
+    const { a, b, image, record } = await threeHosts()
+    const corrupted = new Set<number>()
+    a.hooks.corrupt = (_id, i) => { if ((i === 3 || i === 17) && !corrupted.has(i)) { corrupted.add(i); return true } return false }
+    const r = await fetchImage({ rpc: b.node.rpc, streams: b.node.libp2p, warehouse: b.warehouse, ref: record.id, peers: [a.node.peerId] })
+    expect(r.badChunks.map(x => x.index).sort((x, y) => x - y)).toEqual([3, 17])
+    expect(r.badChunks.every(x => x.peer === a.node.peerId)).toBe(true)
+    expect(r.chunksByPeer[a.node.peerId]).toBe(CHUNKS)
+    expect(sha(await readFile(b.warehouse.imagePath(r.record)))).toBe(sha(image))
+  })
+
+  it('gives up a peer that keeps sending bad chunks and completes from an honest one', async () => {
+    const { a, b, c, image, record } = await threeHosts()
+    await fetchImage({ rpc: b.node.rpc, streams: b.node.libp2p, warehouse: b.warehouse, ref: record.id, peers: [a.node.peerId] })
+    b.hooks.corrupt = () => true
+    const r = await fetchImage({ rpc: c.node.rpc, streams: c.node.libp2p, warehouse: c.warehouse, ref: record.id, peers: [b.node.peerId, a.node.peerId] })
+    expect(r.chunksByPeer[b.node.peerId]).toBeUndefined()
+    expect(r.badChunks.filter(x => x.peer === b.node.peerId).length).toBeGreaterThanOrEqual(3)
+    expect(r.chunksByPeer[a.node.peerId]).toBe(CHUNKS)
+    expect(sha(await readFile(c.warehouse.imagePath(r.record)))).toBe(sha(image))
+  })
+
+  it('says which peers it asked when nobody has the image', async () => {
+    const { b, c } = await threeHosts()
+    await expect(fetchImage({ rpc: b.node.rpc, streams: b.node.libp2p, warehouse: b.warehouse, ref: 'image:nowhere', peers: [c.node.peerId] })).rejects.toMatchObject({ name: 'ImageNotFoundError', ref: 'image:nowhere' })
+  })
+})
+
+describe('the image service of a daemon', () => {
+  it('resolves baseImage "image:NAME" on a host that lacks it by fetching from the live peers, once for concurrent asks', async () => {
+    const { ImageService } = await import('../../node/images/service.ts')
+    const { a, c, image, record } = await threeHosts()
+    await c.server.stop()
+    const fetched: string[] = []
+    const service = new ImageService({ node: c.node, stateDir: c.stateDir, onFetch: (ref) => fetched.push(ref) })
+    await service.start()
+    await waitFor('peers known', () => service.candidates('x').length === 2)
+    const resolve = service.resolver()
+    const [p1, p2] = await Promise.all([resolve('image:debian-bookworm-minbase'), resolve('image:debian-bookworm-minbase')])
+    expect(p1).toBe(p2)
+    expect(fetched).toEqual(['image:debian-bookworm-minbase'])
+    expect(sha(await readFile(p1))).toBe(sha(image))
+    expect((await service.held()).map(h => h.id)).toEqual([record.id])
+    expect(await resolve('/not/an/image/ref.img')).toBe('/not/an/image/ref.img')
+    await service.stop()
+    void a
+  })
+})

@@ -1,0 +1,43 @@
+import { afterEach, describe, expect, it } from 'vitest'
+import type { PeerId } from '@libp2p/interface'
+import { aliveView, TestMesh, waitFor } from './helpers.ts'
+
+let mesh: TestMesh
+afterEach(async () => { await mesh?.close() })
+
+describe('partition of real libp2p peers', () => {
+  it('split halves declare each other dead, then find each other again without help once the link is back', async () => {
+    mesh = new TestMesh()
+    // One shared switch: while `cut`, a peer refuses connections to and from the other half.
+    const half = new Map<string, number>()
+    let cut = false
+    const blocked = (self: () => string, other: PeerId): boolean => cut && half.get(self()) !== half.get(other.toString())
+    const gater = (self: () => string) => ({
+      denyDialPeer: (p: PeerId) => blocked(self, p),
+      denyInboundEncryptedConnection: (p: PeerId) => blocked(self, p),
+      denyOutboundEncryptedConnection: (p: PeerId) => blocked(self, p)
+    })
+    const ids: string[] = []
+    for (let i = 0; i < 4; i++) {
+      const me = (): string => ids[i]
+      const node = await mesh.add(`h${i}.cern.ch`, { connectionGater: gater(me), ...(i > 0 ? { bootstrap: [mesh.nodes[0].multiaddrs()[0]] } : {}) })
+      ids.push(node.peerId)
+      half.set(node.peerId, i < 2 ? 0 : 1)
+    }
+    const [a, b, c, d] = mesh.nodes
+    await waitFor('all alive', () => mesh.nodes.every(n => aliveView(n, mesh.nodes)))
+
+    cut = true
+    for (const n of mesh.nodes) {
+      for (const conn of n.libp2p.getConnections()) if (half.get(conn.remotePeer.toString()) !== half.get(n.peerId)) conn.abort(new Error('link cut'))
+    }
+    await waitFor('halves dead to each other', () =>
+      [a, b].every(n => [c, d].every(o => n.membership.member(o.peerId)?.status === 'dead')) &&
+      [c, d].every(n => [a, b].every(o => n.membership.member(o.peerId)?.status === 'dead')), 30_000)
+    expect(aliveView(a, [a, b]) && aliveView(c, [c, d])).toBe(true)
+
+    cut = false
+    const ms = await waitFor('re-merged', () => mesh.nodes.every(n => aliveView(n, mesh.nodes)), 40_000)
+    process.stdout.write(`partition healed: mesh whole again ${ms} ms after the link came back\n`)
+  }, 90_000)
+})
