@@ -9,13 +9,19 @@ import { checkPoolName, ApiRequestError } from '../../node/api/messages.ts'
 import type { PoolStatus } from '../../node/engine/types.ts'
 
 export const summary = 'resolve a .sf description and deploy it as a pool'
-export const usage = `sdpeer deploy FILE --name POOL [--wait] [-I DIR]... [--json] [--api PATH]
+export const usage = `sdpeer deploy FILE --name POOL [--at HOST] [--wait] [-I DIR]... [--json] [--api PATH]
 
 Resolves FILE here (as \`sdpeer check\` does) and sends the resolved sfConfig to the daemon, which checks it again,
 deploys every component and starts them. A description with errors is not sent: its diagnostics are printed and the
 exit status is 1.
 
-  --name POOL    the pool's name (letters, digits, "_.-", at most 64)
+A component whose sfProcessHost names another host of the mesh goes to that host's daemon, with its subtree (a
+component without one stays with its parent). Such a pool is deployed in two phases: every host prepares (checks,
+reserves capacity, claims domain names and addresses across the mesh), then all commit; if one host refuses or
+fails, every host aborts and nothing is left anywhere. A host nobody answers to is refused before anything starts.
+
+  --name POOL    the pool's name (letters, digits, "_.-", at most 64), unique in the mesh
+  --at HOST      put the pool's root on HOST instead of on this host (or on the root's own sfProcessHost)
   --wait         show each component's progress and return once the pool runs (exit 0) or failed (exit 1; a failed
                  deploy is rolled back and leaves nothing behind). Without it, returns once the daemon has taken the
                  pool; follow it with \`sdpeer status POOL\`.
@@ -28,6 +34,7 @@ export async function run (argv: string[], io: CliIO): Promise<number> {
     args: argv,
     options: {
       name: { type: 'string' },
+      at: { type: 'string' },
       wait: { type: 'boolean', default: false },
       include: { type: 'string', short: 'I', multiple: true, default: [] },
       json: { type: 'boolean', default: false },
@@ -55,7 +62,7 @@ export async function run (argv: string[], io: CliIO): Promise<number> {
     const progress = new DeployProgress(io.stdout)
     const started = Date.now()
     try {
-      const result = await client.call('deploy', { pool: values.name!, config, wait: values.wait }, {
+      const result = await client.call('deploy', { pool: values.name!, config, wait: values.wait, ...(values.at !== undefined ? { at: values.at } : {}) }, {
         onItem: item => {
           // Component states only: the commands and their output are in `sdpeer logs`.
           if (item.kind === 'event' && !values.json) progress.event(item.event)
@@ -72,7 +79,8 @@ export async function run (argv: string[], io: CliIO): Promise<number> {
       const e = err as Error
       if (values.wait && !values.json) progress.finish(`pool ${values.name} not deployed (${((Date.now() - started) / 1000).toFixed(1)} s)`)
       if (e.name === 'ApiRemoteError') {
-        io.stderr.write(`sdpeer deploy: pool ${values.name} not deployed: ${e.message}\n`)
+        // One line, whatever the error said (a mesh deploy names each refusing host and its peer).
+        io.stderr.write(`sdpeer deploy: pool ${values.name} not deployed: ${e.message.replace(/\s*\n\s*/g, ' ')}\n`)
         return 1
       }
       throw err

@@ -8,7 +8,8 @@ export const summary = 'read an attribute (or all attributes) of a live componen
 export const usage = `sdpeer get POOL[:COMPONENT...] [ATTR] [--json] [--api PATH]
 
 Reads ATTR of the live component at POOL:comp:comp (POOL alone is the pool's root), or all its attributes. LAZY
-references are resolved against the live tree. Values print in .sf syntax (what \`sdpeer set\` takes).
+references are resolved against the live tree. Values print in .sf syntax (what \`sdpeer set\` takes). For a pool
+deployed across the mesh any peer answers: the request goes to the host holding that component.
 
   --json         print the value as JSON (the resolved-tree form of \`sdpeer check --json\`)
 ${API_USAGE}`

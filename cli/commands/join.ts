@@ -6,20 +6,42 @@ import { startDaemon } from '../../node/daemon/daemon.ts'
 import type { Daemon } from '../../node/daemon/daemon.ts'
 import { parseCapacity } from '../../node/drivers/sim/capacity.ts'
 import { parseConsoleAddress } from '../../node/api/console/address.ts'
+import { multiaddr } from '@multiformats/multiaddr'
 
 export const summary = 'run this host\'s daemon in the foreground'
-export const usage = `sdpeer join --host NAME --state-dir DIR --driver sim [--capacity memory=MiB,vcpus=N] [--api PATH] [--json-logs]
+export const usage = `sdpeer join --host NAME --state-dir DIR --driver sim|qemu|xen|libvirt [--alias NAME]...
+       [--listen MULTIADDR]... [--bootstrap MULTIADDR]... [--pool-key FILE] [--allow-path DIR]... [--insecure]
+       [--capacity memory=MiB,vcpus=N] [--api PATH] [--json-logs] [--lvm-volume-group VG] [--lvm-dev-dir DIR]
        [--console ADDR:PORT [--console-public] [--metrics-public]]
 
-Runs the sdpeer daemon of this host in the foreground until SIGINT or SIGTERM.
+Runs the sdpeer daemon of this host in the foreground until SIGINT or SIGTERM: a peer of the mesh (libp2p over TCP,
+noise, yamux; membership by SWIM with Lifeguard; a signed host directory) that deploys the parts of pools placed on
+this host and takes whole pools to split across the mesh by sfProcessHost.
 
   --host NAME           the name descriptions use for this host (sfProcessHost)
+  --alias NAME          a further name or address this host answers to in sfProcessHost (repeatable)
+  --listen MULTIADDR    where the mesh peer listens (repeatable); default /ip4/127.0.0.1/tcp/0 (loopback, any free
+                        port: only peers on this machine can reach it; give e.g. /ip4/0.0.0.0/tcp/4001 for a LAN)
+  --bootstrap MULTIADDR a peer to join the mesh through, with its /p2p/ID (repeatable); the rest of the mesh is
+                        learned from it. Every daemon writes STATE_DIR/mesh.json {peerId, addrs, host} once listening.
+  --pool-key FILE       the mesh's pre-shared key (\`sdpeer keygen pool\`); default STATE_DIR/pool.key when present.
+                        Peers without it cannot complete a connection.
+  --allow-path DIR      a directory descriptions may read images and kernels from and save images to (repeatable;
+                        ro:DIR for read only). Any other path in a description (baseImage, kernel, saveImagePath...)
+                        is refused before anything starts; with --insecure and no --allow-path, paths are not checked.
+  --insecure            start without a pool key or a trust store (STATE_DIR/trust.json): any peer may connect and
+                        requests run unsigned. Logged at every start and shown in \`sdpeer hosts\`. Without it such a
+                        daemon refuses to start (\`sdpeer init\` sets up both). Secure, every deploy, terminate or
+                        set must be signed by an operator key of the trust store; each host holding a part checks the
+                        operator's signature itself.
   --state-dir DIR       durable state: pools, domain handles, the daemon's identity; created mode 0700.
                         A state dir belongs to one host name and driver, and to one running daemon at a time.
-  --driver NAME         hypervisor driver (sim)
+  --driver NAME         hypervisor driver: sim, qemu, xen or libvirt
   --capacity SPEC       memory=MiB,vcpus=N offered to guests (memory=16G also accepted); default: the driver's
   --api PATH            control socket (default STATE_DIR/api.sock), mode 0600. Refuses to start when another
                         daemon answers there; removes a stale socket left by a killed one.
+  --lvm-volume-group VG the volume group of LVMStorageBackend components that name none
+  --lvm-dev-dir DIR     where LVM device nodes appear (default /dev)
   --json-logs           JSON log lines on stderr even when it is a terminal (they are JSON whenever it is not)
   --console ADDR:PORT   serve the management console and Prometheus /metrics (e.g. 127.0.0.1:8080; port 0: any
                         free one). Every request needs the token kept in STATE_DIR/console.token: \`sdpeer console\`
@@ -43,7 +65,15 @@ export async function run (argv: string[], io: CliIO): Promise<number> {
       'json-logs': { type: 'boolean', default: false },
       console: { type: 'string' },
       'console-public': { type: 'boolean', default: false },
-      'metrics-public': { type: 'boolean', default: false }
+      'metrics-public': { type: 'boolean', default: false },
+      alias: { type: 'string', multiple: true, default: [] },
+      listen: { type: 'string', multiple: true, default: [] },
+      bootstrap: { type: 'string', multiple: true, default: [] },
+      'pool-key': { type: 'string' },
+      'allow-path': { type: 'string', multiple: true, default: [] },
+      insecure: { type: 'boolean', default: false },
+      'lvm-volume-group': { type: 'string' },
+      'lvm-dev-dir': { type: 'string' }
     },
     allowPositionals: true,
     strict: true
@@ -68,6 +98,21 @@ export async function run (argv: string[], io: CliIO): Promise<number> {
     throw new UsageError('--console-public and --metrics-public go with --console ADDR:PORT')
   }
 
+  for (const a of [...values.listen, ...values.bootstrap]) {
+    try {
+      multiaddr(a)
+    } catch (err) {
+      throw new UsageError(`${JSON.stringify(a)} is not a multiaddr (e.g. /ip4/127.0.0.1/tcp/4001): ${(err as Error).message}`)
+    }
+  }
+  for (const b of values.bootstrap) {
+    if (!b.includes('/p2p/')) throw new UsageError(`--bootstrap ${b}: needs the peer's id (.../p2p/ID; see that peer's STATE_DIR/mesh.json)`)
+  }
+  const lvm = {
+    ...(values['lvm-volume-group'] !== undefined ? { volumeGroup: values['lvm-volume-group'] } : {}),
+    ...(values['lvm-dev-dir'] !== undefined ? { devDir: resolve(io.cwd, values['lvm-dev-dir']) } : {})
+  }
+
   let daemon: Daemon
   try {
     daemon = await startDaemon({
@@ -78,7 +123,16 @@ export async function run (argv: string[], io: CliIO): Promise<number> {
       ...(values.api !== undefined ? { apiPath: resolve(io.cwd, values.api) } : {}),
       jsonLogs: values['json-logs'],
       ...(values.console !== undefined ? { console: { listen: values.console, public: values['console-public'], metricsPublic: values['metrics-public'] } } : {}),
-      logStream: io.stderr
+      logStream: io.stderr,
+      mesh: {
+        ...(values.alias.length > 0 ? { aliases: values.alias } : {}),
+        ...(values.listen.length > 0 ? { listen: values.listen } : {}),
+        bootstrap: values.bootstrap
+      },
+      ...(values['pool-key'] !== undefined ? { poolKeyFile: resolve(io.cwd, values['pool-key']) } : {}),
+      allowPaths: values['allow-path'].map(p => p.startsWith('ro:') ? `ro:${resolve(io.cwd, p.slice(3))}` : resolve(io.cwd, p)),
+      insecure: values.insecure,
+      ...(Object.keys(lvm).length > 0 ? { lvm } : {})
     })
   } catch (err) {
     io.stderr.write(`sdpeer join: ${err instanceof Error ? `${err.name}: ${err.message}` : String(err)}\n`)

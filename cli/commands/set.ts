@@ -10,7 +10,8 @@ export const usage = `sdpeer set POOL:COMPONENT[:COMPONENT...] ATTR VALUE [--api
 
 Changes ATTR of the running component at POOL:comp:comp. VALUE is in .sf syntax: true, 42, "text", [| 1, 2 |]
 (quote it for the shell: sdpeer set web:loop saveImagePath '"/srv/images"'). The daemon checks it against the
-component type's schema and refuses a wrong type or an attribute the type does not have. Attributes that act at
+component type's schema and refuses a wrong type or an attribute the type does not have (for a pool deployed across
+the mesh, any peer takes the change to the host holding that component). Attributes that act at
 termination (saveImage, saveImagePath, saveImageName, keepVolumes of a storage backend) take effect when the
 component terminates: \`sdpeer set web:loop saveImage true\` then \`sdpeer terminate web\` saves the guest's image.
 

@@ -5,11 +5,14 @@ import { API_OPTION, API_USAGE, apiPath, withClient } from '../lib/api.ts'
 import { poolJson, poolText, poolsText } from '../lib/status-format.ts'
 
 export const summary = 'show the state of one pool or of all pools'
-export const usage = `sdpeer status [POOL] [--json] [--api PATH]
+export const usage = `sdpeer status [POOL] [--local] [--json] [--api PATH]
 
-Without POOL: one line per pool of the daemon (state, components, how many run).
-With POOL: every component of the pool with its path, type, host, state and, when it failed, the reason.
+Without POOL: one line per pool (this host's own pools, and every running pool of the mesh).
+With POOL: every component of the pool with its path, type, host, state and, when it failed, the reason. A pool
+deployed across the mesh is answered from any peer: each host holding a part reports its components.
 
+  --local        only what this host's engine runs: each part of a mesh pool under its own engine pool name
+                 (the root part under POOL, the part at computer1 under POOL--computer1)
   --json         one pool:  {"pool", "state", "components": [{"path", "type", "host", "state", "reason"?}]}
                  all pools: an array of those. Component paths are ":"-separated from the root ("" is the root).
 ${API_USAGE}
@@ -19,7 +22,7 @@ Exit status 1 when POOL is unknown or the daemon cannot be reached.`
 export async function run (argv: string[], io: CliIO): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv,
-    options: { json: { type: 'boolean', default: false }, ...API_OPTION },
+    options: { json: { type: 'boolean', default: false }, local: { type: 'boolean', default: false }, ...API_OPTION },
     allowPositionals: true,
     strict: true
   })
@@ -27,11 +30,15 @@ export async function run (argv: string[], io: CliIO): Promise<number> {
   const pool = positionals[0]
   const path = apiPath(values.api, io)
   return await withClient('status', path, io, async client => {
-    const pools = await client.call('status', pool === undefined ? {} : { pool })
+    const local = values.local ? { local: true } : {}
+    const pools = await client.call('status', pool === undefined ? local : { pool, ...local })
     if (pool !== undefined) {
       const one = pools.find(p => p.pool === pool)
       if (!one) { io.stderr.write(`sdpeer status: no pool ${JSON.stringify(pool)}\n`); return 1 }
       io.stdout.write(values.json ? JSON.stringify(poolJson(one)) + '\n' : poolText(one))
+      // A mesh pool whose owners did not all answer: their components are missing above, so say which.
+      const unreachable = (one as { unreachable?: unknown }).unreachable
+      if (!values.json && Array.isArray(unreachable) && unreachable.length > 0) io.stdout.write(`not answering (their components are not listed): ${unreachable.join(', ')}\n`)
       return 0
     }
     io.stdout.write(values.json ? JSON.stringify(pools.map(poolJson)) + '\n' : poolsText(pools))

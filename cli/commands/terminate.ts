@@ -8,6 +8,9 @@ export const summary = 'terminate a pool (children in reverse order), removing i
 export const usage = `sdpeer terminate POOL [--abnormal] [--reason TEXT] [--json] [--api PATH]
 
 Terminates every component of POOL, children in reverse order of deployment, and returns when everything is down.
+A pool deployed across the mesh can be terminated from any peer: each host holding a part terminates it (remote
+children before their parent), the pool's domain names and addresses are released, and the mesh's registry says
+terminated (\`sdpeer ls\`). A host that cannot be reached is named, and the exit status is 1.
 Attributes that act at termination apply now: saveImage writes the guest's file system to saveImagePath first,
 keepVolumes keeps the volumes; otherwise every file and volume of the pool is removed.
 

@@ -1,4 +1,7 @@
 import net from 'node:net'
+import type { KeyObject } from 'node:crypto'
+import { isAction, requiresSignature } from '../../protocol/auth/index.ts'
+import { actionOf, signApiRequest } from '../security/request-auth.ts'
 import type { Request, RequestId, ResultOf, StreamItem, WireError } from './messages.ts'
 import { MAX_FRAME_BYTES } from './messages.ts'
 import { FrameDecoder, encodeFrame } from './framing.ts'
@@ -36,6 +39,26 @@ export class ApiConnectionError extends Error {
   override readonly name = 'ApiConnectionError'
 }
 
+export interface ApiClientOptions {
+  /** The operator's private key: every request that changes something is signed with it (protocol/auth). Without
+   * one, requests go unsigned and the daemon decides (an --insecure daemon runs them, a secure one refuses). */
+  operatorKey?: KeyObject
+}
+
+// Defaults the daemon's parseRequest fills in: the client sends them explicitly, so the request it signs is exactly
+// the request the daemon verifies.
+const DEFAULTS: Partial<Record<Request['op'], Record<string, unknown>>> = {
+  deploy: { wait: false },
+  terminate: { type: 'normal' },
+  logs: { follow: false }
+}
+
+/** Whether requests of this op must be signed (unknown ops are left to the daemon). */
+function signs (op: string): boolean {
+  const action = op === 'cancel' ? 'ping' : op
+  return isAction(action) && requiresSignature(actionOf(op))
+}
+
 type Params<O extends Request['op']> = Omit<Extract<Request, { op: O }>, 'id' | 'op'>
 
 interface Pending {
@@ -49,31 +72,43 @@ export class ApiClient {
   readonly #socket: net.Socket
   readonly #decoder = new FrameDecoder(MAX_FRAME_BYTES)
   readonly #pending = new Map<RequestId, Pending>()
+  readonly #operatorKey: KeyObject | undefined
   #nextId = 1
   #error: Error | undefined
 
-  private constructor (path: string, socket: net.Socket) {
+  private constructor (path: string, socket: net.Socket, options: ApiClientOptions) {
     this.path = path
     this.#socket = socket
+    this.#operatorKey = options.operatorKey
     socket.on('data', chunk => { this.#onData(chunk) })
     socket.on('error', err => { this.#fail(new ApiConnectionError(`control API connection: ${err.message}`)) })
     socket.on('close', () => { this.#fail(new ApiConnectionError('the daemon closed the connection')) })
   }
 
-  static async connect (path: string): Promise<ApiClient> {
+  static async connect (path: string, options: ApiClientOptions = {}): Promise<ApiClient> {
     const socket = await new Promise<net.Socket>((resolve, reject) => {
       const s = net.connect(path)
       s.once('connect', () => { s.off('error', reject); resolve(s) })
       s.once('error', err => { reject(new DaemonNotRunningError(path, err)) })
     })
-    return new ApiClient(path, socket)
+    return new ApiClient(path, socket, options)
+  }
+
+  /** Whether this client signs its changing requests. */
+  get signing (): boolean { return this.#operatorKey !== undefined }
+
+  /** The request as sent: defaults explicit, through JSON (what the daemon will parse), signed when it changes something. */
+  #prepare (op: string, params: Record<string, unknown>, id: number): Record<string, unknown> {
+    const req = JSON.parse(JSON.stringify({ ...DEFAULTS[op as Request['op']], ...params, id, op })) as Record<string, unknown> & { op: string }
+    if (this.#operatorKey === undefined || !signs(op)) return req
+    return signApiRequest(this.#operatorKey, req)
   }
 
   /** Sends a request and resolves with its result; stream frames go to `onItem`. */
   async call<O extends Request['op']> (op: O, params: Params<O>, options: { onItem?: (item: StreamItem) => void, signal?: AbortSignal } = {}): Promise<ResultOf[O]> {
     if (this.#error) throw this.#error
     const id = this.#nextId++
-    const frame = encodeFrame({ ...params, id, op })
+    const frame = encodeFrame(this.#prepare(op, params as Record<string, unknown>, id))
     const result = new Promise<unknown>((resolve, reject) => {
       this.#pending.set(id, { resolve, reject, ...(options.onItem ? { onItem: options.onItem } : {}) })
     })

@@ -1,5 +1,7 @@
 import type { SfJson, SfJsonObject } from '../sf/sfjson.ts'
 import type { EngineEvent, PoolStatus } from '../engine/types.ts'
+import { AuthError, parseEnvelope } from '../../protocol/auth/index.ts'
+import type { RequestEnvelope } from '../../protocol/auth/index.ts'
 
 // Every message of the local control API (CLI <-> daemon), in one module so that signatures (issue 7: every request
 // that changes anything carries the operator's signature over the request, its id and its time) can be added in one
@@ -14,12 +16,8 @@ export const MAX_VALUE_DEPTH = 64
 
 export type RequestId = number | string
 
-/** Reserved for issue 7: the operator's signature over the request, its id and its time. Checked there, not here. */
-export interface RequestAuth {
-  key: string
-  time: number
-  signature: string
-}
+/** The operator's signature over the request (protocol/auth's envelope); verified by node/api/auth-gate.ts. */
+export type RequestAuth = RequestEnvelope
 
 interface Base { id: RequestId, auth?: RequestAuth }
 
@@ -30,9 +28,12 @@ export interface DeployRequest extends Base {
   config: SfJsonObject
   /** Stream the pool's events and answer only when the pool is running (or the deploy failed). */
   wait: boolean
+  /** `--at HOST`: the host the pool's root goes to (default: its own sfProcessHost, else this peer). */
+  at?: string
 }
 export interface TerminateRequest extends Base { op: 'terminate', pool: string, type: 'normal' | 'abnormal', reason?: string }
-export interface StatusRequest extends Base { op: 'status', pool?: string }
+/** `local`: this host's engine pools only (each part of a mesh pool under its engine name), not the mesh's view. */
+export interface StatusRequest extends Base { op: 'status', pool?: string, local?: boolean }
 export interface GetRequest extends Base { op: 'get', pool: string, path: string, attr?: string }
 export interface SetRequest extends Base { op: 'set', pool: string, path: string, attr: string, value: SfJson }
 export interface LogsRequest extends Base { op: 'logs', pool: string, path: string, follow: boolean }
@@ -40,19 +41,63 @@ export interface LogsRequest extends Base { op: 'logs', pool: string, path: stri
 export interface EventsRequest extends Base { op: 'events', pool?: string }
 /** Stops a streaming request of the same connection. */
 export interface CancelRequest extends Base { op: 'cancel', target: RequestId }
+/** The mesh's hosts as this peer sees them. */
+export interface HostsRequest extends Base { op: 'hosts' }
+/** Every pool of the mesh (this peer's replica of the pool registry) and this host's own pools. */
+export interface LsRequest extends Base { op: 'ls' }
 
 export type Request =
   | PingRequest | DeployRequest | TerminateRequest | StatusRequest | GetRequest | SetRequest | LogsRequest
-  | EventsRequest | CancelRequest
+  | EventsRequest | CancelRequest | HostsRequest | LsRequest
 
 export type Op = Request['op']
 /** Requests that change something: issue 7 will require `auth` on these. */
 export const MUTATING_OPS: readonly Op[] = ['deploy', 'terminate', 'set']
 
-export interface PingResult { host: string, driver: string, version: string, pid: number, api: number }
+export interface PingResult { host: string, driver: string, version: string, pid: number, api: number, peerId?: string }
 export interface DeployAccepted { pool: string, accepted: true }
 export interface GetResult { value: SfJson }
 export interface LogsResult { lines: string[] }
+
+/** One host of `sdpeer hosts`: its announcement joined with this peer's membership view. */
+export interface HostEntry {
+  peerId: string
+  hostNames: string[]
+  addrs: string[]
+  state: 'alive' | 'suspect' | 'dead' | 'self' | 'unknown'
+  capacity?: { memoryMb: number, vcpus: number }
+  load?: { memoryMb: number, vcpus: number, domains: number }
+  driver?: string
+  version?: string
+  /** Clock ms (wall) of the last announcement or membership change heard. */
+  lastHeard?: number
+  incarnation?: number
+  misbehaviour: number
+  /** Known for this peer only (announcements do not carry it). */
+  insecure?: boolean
+}
+
+export interface HostsResult {
+  /** Absent when the daemon runs without a mesh. */
+  self?: { peerId: string, host: string, addrs: string[], insecure: boolean, poolKey?: string }
+  hosts: HostEntry[]
+  /** Host names claimed by more than one peer. */
+  conflicts: Array<{ host: string, peers: string[] }>
+}
+
+export interface LsEntry {
+  pool: string
+  state: string
+  /** The peer that took the deploy, and its host name when known. */
+  entry: string
+  entryHost?: string
+  /** Hosts holding its parts, in definition order, without repeats. */
+  hosts: string[]
+  parts: number
+  /** 'mesh': in the pool registry; 'local': deployed on this host alone, outside the registry. */
+  scope: 'mesh' | 'local'
+  reason?: string
+}
 
 /** What each op answers in its final `result` frame. */
 export interface ResultOf {
@@ -65,6 +110,8 @@ export interface ResultOf {
   logs: LogsResult
   events: Record<string, never>
   cancel: Record<string, never>
+  hosts: HostsResult
+  ls: LsEntry[]
 }
 
 /** Streamed before the final frame: engine events for `deploy --wait` and `events`, log lines for `logs --follow`. */
@@ -100,6 +147,8 @@ const POOL = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/
 // Attribute names as the .sf lexer accepts them; `$` names are ours and never attributes.
 const ATTR = /^[A-Za-z_][A-Za-z0-9_-]{0,127}$/
 const ID_STRING = /^[\x21-\x7e]{1,64}$/
+// sfProcessHost's "either a hostname or an ip address" (RFC 1123 labels; a dotted IPv4 address fits too).
+const HOST = /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/
 
 type Obj = Record<string, unknown>
 
@@ -179,12 +228,12 @@ function checkId (v: unknown): RequestId {
 
 function checkAuth (v: unknown): RequestAuth | undefined {
   if (v === undefined) return undefined
-  if (!isObj(v)) throw new ApiRequestError('must be an object', 'auth')
-  const key = field(v, 'key', 'string') as string
-  const time = field(v, 'time', 'number') as number
-  const signature = field(v, 'signature', 'string') as string
-  if (key.length > 1024 || signature.length > 1024) throw new ApiRequestError('key or signature too long', 'auth')
-  return { key, time, signature }
+  // Shape only (fields, sizes, formats); whether it verifies is the auth gate's business.
+  try {
+    return parseEnvelope(v)
+  } catch (err) {
+    throw new ApiRequestError(err instanceof AuthError ? err.message : 'is not an operator signature', 'auth')
+  }
 }
 
 /** The request id of a frame, if it has a usable one: lets the daemon answer an invalid request by its id. */
@@ -208,7 +257,9 @@ export function parseRequest (raw: unknown): Request {
       const config = checkSfJson(raw.config, 'config')
       if (!isObj(config)) throw new ApiRequestError('must be the resolved sfConfig object', 'config')
       const wait = (field(raw, 'wait', 'boolean', true) as boolean | undefined) ?? false
-      return { ...base, op, pool, config: config as SfJsonObject, wait }
+      const at = field(raw, 'at', 'string', true) as string | undefined
+      if (at !== undefined && !HOST.test(at)) throw new ApiRequestError(`${JSON.stringify(at.slice(0, 80))} is not a host name or address`, 'at')
+      return at === undefined ? { ...base, op, pool, config: config as SfJsonObject, wait } : { ...base, op, pool, config: config as SfJsonObject, wait, at }
     }
     case 'terminate': {
       const pool = checkPoolName(raw.pool)
@@ -219,8 +270,10 @@ export function parseRequest (raw: unknown): Request {
       return reason === undefined ? { ...base, op, pool, type } : { ...base, op, pool, type, reason }
     }
     case 'status': {
-      if (raw.pool === undefined) return { ...base, op }
-      return { ...base, op, pool: checkPoolName(raw.pool) }
+      const local = field(raw, 'local', 'boolean', true) as boolean | undefined
+      const l = local === true ? { local } : {}
+      if (raw.pool === undefined) return { ...base, op, ...l }
+      return { ...base, op, pool: checkPoolName(raw.pool), ...l }
     }
     case 'get': {
       const pool = checkPoolName(raw.pool)
@@ -247,6 +300,9 @@ export function parseRequest (raw: unknown): Request {
     }
     case 'cancel':
       return { ...base, op, target: checkId(raw.target) }
+    case 'hosts':
+    case 'ls':
+      return { ...base, op }
     default:
       throw new ApiRequestError(`unknown operation ${typeof op === 'string' ? JSON.stringify(op.slice(0, 40)) : `of type ${Array.isArray(op) ? 'array' : op === null ? 'null' : typeof op}`}`, 'op')
   }

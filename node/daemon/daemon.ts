@@ -6,17 +6,24 @@ import { realClock } from '../seams/clock.ts'
 import { ApiServer } from '../api/server.ts'
 import type { ApiHandler } from '../api/server.ts'
 import { createEngineHandler } from '../api/engine-handler.ts'
+import { createAuthGate } from '../api/auth-gate.ts'
 import { createLogger } from './logger.ts'
 import type { Logger } from './logger.ts'
 import { ensureStateDir, loadIdentity, lockStateDir } from './state-dir.ts'
 import { loadFactories } from './factories.ts'
 import { startConsole } from '../api/console/index.ts'
+import { meshHostsProvider } from '../api/console/mesh-hosts.ts'
 import type { DaemonFactories } from './factories.ts'
+import { loadHostSecurity } from '../security/startup.ts'
+import type { LvmDefaults } from '../engine/host-io.ts'
+import { startMesh } from './mesh.ts'
+import type { DaemonMesh, MeshOptions } from './mesh.ts'
 
 // Assembles one host's daemon: state dir (lock, identity), logger, hypervisor driver, engine (recovering what an
 // earlier daemon left running), and the control API on a Unix socket. Stopping it never terminates pools: they keep
-// running for the next daemon on this state dir. The mesh (issue 5) and the console (issue 9) will hang off the same
-// object, started after the engine and stopped before it.
+// running for the next daemon on this state dir. The mesh (issue 5, node/daemon/mesh.ts) and the console (issue 9)
+// hang off the same object, started after the engine and stopped before it. Secure by default (issue 7): without a
+// pool key and a trust store the daemon refuses to start unless told `insecure`, which it then logs at every start.
 
 export const VERSION = '0.1.0'
 
@@ -41,6 +48,18 @@ export interface DaemonConfig {
   /** `--console ADDR:PORT`: the management console and /metrics; loopback unless `public`. */
   console?: { listen: string, public?: boolean, metricsPublic?: boolean }
   // --- end console ---
+  // --- mesh and security (issues 5, 7) ---
+  /** The mesh peer's options (listen, bootstrap, aliases); `false`: no mesh, this host alone (tests with fakes). */
+  mesh?: MeshOptions | false
+  /** `--pool-key FILE`; default STATE_DIR/pool.key when it exists. */
+  poolKeyFile?: string
+  /** `--allow-path DIR` (or ro:DIR) values. */
+  allowPaths?: string[]
+  /** `--insecure`: start without a pool key or trust store (logged at every start, shown in `sdpeer hosts`). */
+  insecure?: boolean
+  /** LVM defaults for the engine (`--lvm-volume-group`, `--lvm-dev-dir`). */
+  lvm?: LvmDefaults
+  // --- end mesh ---
 }
 
 export class DaemonConfigError extends Error {
@@ -68,6 +87,8 @@ export interface Daemon {
   readonly log: Logger
   /** The console's URL (without its token) when `--console` was given. */
   readonly consoleUrl?: string
+  /** The mesh peer and its deploy service, unless started with `mesh: false`. */
+  readonly mesh?: DaemonMesh
   /** Stops the API and the engine's watching, releases the state dir. Pools keep running. Idempotent. */
   stop (): Promise<void>
 }
@@ -92,6 +113,15 @@ export async function startDaemon (config: DaemonConfig, factories?: Partial<Dae
       ...(config.driverSettings ? { settings: config.driverSettings } : {})
     })
     await loadIdentity(config.stateDir, host, config.driver)
+    // After the lock (a second daemon on this dir hears StateDirError first), before anything listens.
+    const security = await loadHostSecurity({
+      stateDir: config.stateDir,
+      ...(config.poolKeyFile !== undefined ? { poolKeyFile: config.poolKeyFile } : {}),
+      allowPaths: config.allowPaths ?? [],
+      insecure: config.insecure === true,
+      now: Date.now()
+    })
+    for (const w of security.warnings) log.warn({ insecure: security.insecure }, w)
     // The socket is claimed before recovery acts on any domain: a daemon that cannot serve (another one answers on
     // --api) must stop before touching pools. Requests that arrive during recovery wait for it.
     let handler: ApiHandler | undefined
@@ -112,6 +142,7 @@ export async function startDaemon (config: DaemonConfig, factories?: Partial<Dae
       driver,
       clock,
       ...(config.storageDir ? { storageDir: config.storageDir } : {}),
+      ...(config.lvm ? { lvm: config.lvm } : {}),
       log: entry => {
         const { level, msg, host: _h, ...fields } = entry
         const fn = level === 'error' ? engineLog.error : level === 'warn' ? engineLog.warn : level === 'debug' ? engineLog.debug : engineLog.info
@@ -127,20 +158,37 @@ export async function startDaemon (config: DaemonConfig, factories?: Partial<Dae
     const recovered = engine.status()
     if (recovered.length > 0) log.info({ pools: recovered.map(p => `${p.pool}=${p.state}`) }, 'recovered pools from the state dir')
 
-    handler = createEngineHandler(engine, { host, driver: config.driver, version: VERSION }, log)
+    let mesh: DaemonMesh | undefined
+    if (config.mesh !== false) {
+      const capacity = config.capacity ?? (typeof driver.fingerprint === 'function' ? (await driver.fingerprint()).capacity : { memoryMiB: 0, vcpus: 0 })
+      mesh = await startMesh({ host, stateDir: config.stateDir, driver: config.driver, version: VERSION, capacity, engine, security, clock, log, options: config.mesh ?? {} })
+      const m = mesh
+      // Before the engine stops: the peer leaves the mesh while its parts are still there to answer.
+      undo.splice(1, 0, async () => { await m.stop() })
+    }
+    // Issue 7's door: every changing request must carry a trusted operator's signature (reads may come unsigned on
+    // the 0600 socket); --insecure lets unsigned ones through, logging each.
+    handler = createAuthGate(createEngineHandler(engine, { host, driver: config.driver, version: VERSION }, log, mesh), {
+      trust: security.trust,
+      clock: realClock,
+      insecure: security.insecure,
+      replay: security.replay,
+      log: log.child({ component: 'auth' })
+    })
     becomeReady()
     // --- console (issue 9): stopped first, before the control API ---
     let consoleUrl: string | undefined
     if (config.console) {
       const c = await startConsole({
-        ...config.console, host, driverName: config.driver, stateDir: config.stateDir, engine, driver, clock, log: log.child({ component: 'console' })
+        ...config.console, host, driverName: config.driver, stateDir: config.stateDir, engine, driver, clock, log: log.child({ component: 'console' }),
+        ...(mesh !== undefined ? { hosts: meshHostsProvider(mesh.node, engine) } : {})
       })
       undo.unshift(async () => { await c.close() })
       consoleUrl = c.url
       log.info({ console: c.url }, 'console ready (`sdpeer console` prints the URL with its token)')
     }
     // --- end console ---
-    log.info({ api: apiPath, stateDir: config.stateDir, driver: config.driver }, 'daemon ready')
+    log.info({ api: apiPath, stateDir: config.stateDir, driver: config.driver, ...(mesh ? { peerId: mesh.node.peerId, addrs: mesh.node.multiaddrs() } : {}), insecure: security.insecure }, 'daemon ready')
 
     let stopping: Promise<void> | undefined
     return {
@@ -150,10 +198,12 @@ export async function startDaemon (config: DaemonConfig, factories?: Partial<Dae
       driver,
       log,
       ...(consoleUrl !== undefined ? { consoleUrl } : {}),
+      ...(mesh !== undefined ? { mesh } : {}),
       stop: async () => {
         stopping ??= (async () => {
           log.info({}, 'stopping (pools keep running)')
-          // undo is [server.close, engine.stop, unsubscribe, release]: stop taking requests first, free the dir last.
+          // undo is [console, server.close, mesh.stop, engine.stop, unsubscribe, release]: stop taking requests first,
+          // free the dir last.
           for (const u of undo) await u()
           log.info({}, 'stopped')
           log.flush()

@@ -1,6 +1,8 @@
 import type { Clock } from '../seams/clock.ts'
 import type { ComponentStatus } from '../engine/types.ts'
 import type { SfJsonObject } from '../sf/sfjson.ts'
+import { proveParts } from './auth.ts'
+import type { DeployAuth, PrepareAuth, SignedRequest } from './auth.ts'
 import { claimAll, confirmClaims, releaseClaims } from './claims.ts'
 import type { ClaimClient } from './claims.ts'
 import { DeployFailedError, PoolBusyError, PoolExistsError, PoolNotFoundError } from './errors.ts'
@@ -49,6 +51,11 @@ export interface DeployResult {
 export interface DeployRequestOptions {
   /** `--at HOST`: where the root goes. */
   at?: string
+  /**
+   * The operator's signed request as the entry peer received it (envelope + signed body; auth.ts). Each owner's
+   * prepare then carries the envelope and the proofs of its parts, and owners with a `verifyPart` check them.
+   */
+  auth?: DeployAuth
 }
 
 /** The parts of a plan grouped by owner, in the order owners first appear. */
@@ -74,6 +81,10 @@ export class DeployCoordinator {
     const plan = splitPool(config, { pool, entryPeer: this.#i.self, entryHost: this.#i.selfHost, resolveHost: this.#i.resolveHost, ...(options.at !== undefined ? { at: options.at } : {}) })
     const deployId = this.#i.newDeployId?.(pool) ?? `${pool}.${this.#i.self}.${Math.floor(this.#i.clock.now())}.${++this.#counter}`
     const owners = byOwner(plan.parts)
+    // Proofs before any peer is contacted: a signed body that does not hold the pool fails here, leaving nothing.
+    const memo = new WeakMap<object, string>()
+    const proofs = new Map<string, PrepareAuth>()
+    if (options.auth !== undefined) for (const [peer, parts] of owners) proofs.set(peer, proveParts(pool, options.auth, parts, memo))
     const participants = [...new Set([this.#i.self, ...owners.keys()])]
     const t = this.#i.timings
     const record = (state: PoolRecordView['state'], reason?: string): Omit<PoolRecordView, 'version'> => ({
@@ -104,7 +115,7 @@ export class DeployCoordinator {
     })()
     await Promise.all([claiming, ...[...owners].map(async ([peer, parts]) => {
       try {
-        const r = await requestWithRetry(this.#i.transport, this.#i.clock, peer, { type: 'prepare', deployId, pool, coordinator: this.#i.self, parts, participants, leaseMs }, { timeoutMs: t.requestTimeoutMs, attempts: t.attempts })
+        const r = await requestWithRetry(this.#i.transport, this.#i.clock, peer, { type: 'prepare', deployId, pool, coordinator: this.#i.self, parts, participants, leaseMs, ...(proofs.has(peer) ? { auth: proofs.get(peer)! } : {}) }, { timeoutMs: t.requestTimeoutMs, attempts: t.attempts })
         if (r.type !== 'prepared') failures.push({ peer, host: hostOf(peer), phase: 'prepare', kind: 'error', reason: `unexpected answer ${r.type}` })
         else if (!r.ok) failures.push({ peer, host: hostOf(peer), phase: 'prepare', kind: 'refused', reason: r.reason })
       } catch (err) {
@@ -169,7 +180,7 @@ export class DeployCoordinator {
    * order); then every part is told directly, in reverse definition order, so owners whose parent's peer is gone
    * are reached too (terminate-part is idempotent). Then the claims go back and the registry says terminated.
    */
-  async terminate (pool: string, kind: 'normal' | 'abnormal' = 'normal', reason = 'terminated by the operator'): Promise<{ unreachable: string[] }> {
+  async terminate (pool: string, kind: 'normal' | 'abnormal' = 'normal', reason = 'terminated by the operator', auth?: SignedRequest): Promise<{ unreachable: string[] }> {
     const r = this.#i.registry.get(pool)
     if (r === undefined) throw new PoolNotFoundError(pool)
     if (r.state === 'preparing' || r.state === 'committing') throw new PoolBusyError(pool, r.state)
@@ -178,7 +189,7 @@ export class DeployCoordinator {
     const send = async (part: { path: string, peer: string }, fromParent: boolean): Promise<void> => {
       if (unreachable.has(part.peer)) return
       try {
-        await requestUntilDone(this.#i.transport, this.#i.clock, part.peer, { type: 'terminate-part', pool, path: part.path, kind, reason, fromParent }, this.#longPoll())
+        await requestUntilDone(this.#i.transport, this.#i.clock, part.peer, { type: 'terminate-part', pool, path: part.path, kind, reason, fromParent, ...(auth !== undefined ? { auth } : {}) }, this.#longPoll())
       } catch (err) {
         unreachable.add(part.peer)
         this.#i.log('terminate: owner unreachable', { pool, path: part.path, peer: part.peer, error: (err as Error).message })

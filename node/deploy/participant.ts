@@ -8,6 +8,10 @@ import type { LivePart } from './lifecycle.ts'
 import { partOf } from './split.ts'
 import type { DeployResponse, DeployTimings, DeployTransport, OrphanPolicy, PartEngine, PartPlan } from './types.ts'
 import type { PoolRegistry } from './registry.ts'
+import type { PartVerifier, PrepareAuth } from './auth.ts'
+import { AuthError } from '../../protocol/auth/index.ts'
+import type { VerifiedRequest } from '../../protocol/auth/index.ts'
+import type { PartPolicy } from './policy.ts'
 
 // The owner's side of the two-phase deploy. prepare validates and reserves through the engine (the pool's domain
 // names and addresses are claimed by the coordinator in the same phase: see coordinator.ts); commit deploys and
@@ -23,7 +27,11 @@ interface DeployEntry {
   pool: string
   parts: PartPlan[]
   participants: string[]
+  /** The peer that sent the prepare: the only one whose abort a verifying owner obeys. */
+  coordinator: string
   stage: Stage
+  /** The operator verifyPart accepted: its request id is burnt on this peer at commit. */
+  verified?: VerifiedRequest
   lease?: Timer
   prepared?: Promise<DeployResponse>
   committed?: Promise<DeployResponse>
@@ -41,6 +49,10 @@ export interface ParticipantInit {
   orphanPolicy: OrphanPolicy
   timings: DeployTimings
   log: (message: string, context: Record<string, unknown>) => void
+  /** The operator-signature check of a prepare's parts (auth.ts); absent: no check. */
+  verifyPart?: PartVerifier
+  /** Host policy (policy.ts): paths and names the parts may use here; absent: no check. */
+  policy?: PartPolicy
 }
 
 export class Participant {
@@ -78,10 +90,22 @@ export class Participant {
   /** Stage of a deploy on this owner (tests and `status` of a deploy in flight). */
   stage (deployId: string): Stage | undefined { return this.#deploys.get(deployId)?.stage }
 
-  prepare (deployId: string, pool: string, parts: PartPlan[], participants: string[], leaseMs: number): Promise<DeployResponse> {
+  prepare (deployId: string, pool: string, parts: PartPlan[], participants: string[], leaseMs: number, o: { auth?: PrepareAuth, from?: string, coordinator?: string } = {}): Promise<DeployResponse> {
     const old = this.#deploys.get(deployId)
     if (old !== undefined) return old.prepared ?? Promise.resolve({ type: 'prepared', ok: false, reason: `deploy ${deployId} was ${old.stage}` })
-    const d: DeployEntry = { deployId, pool, parts, participants, stage: 'preparing' }
+    let verified: VerifiedRequest | undefined
+    if (this.#i.verifyPart !== undefined) {
+      // Checked before the deploy id is recorded: a forged prepare cannot occupy the id of the real one.
+      try {
+        verified = this.#i.verifyPart.verify({ pool, parts, ...(o.auth !== undefined ? { auth: o.auth } : {}) }, o.from ?? '')
+        if (verified !== undefined) this.#i.log('prepare: operator verified', { pool, deployId, operator: verified.operator, role: verified.role, requestId: verified.id })
+      } catch (err) {
+        const reason = `${(err as Error).name}: ${(err as Error).message}`
+        this.#i.log('prepare refused: operator signature', { pool, deployId, from: o.from, reason })
+        return Promise.resolve({ type: 'prepared', ok: false, reason })
+      }
+    }
+    const d: DeployEntry = { deployId, pool, parts, participants, coordinator: o.from ?? o.coordinator ?? '', stage: 'preparing', ...(verified !== undefined ? { verified } : {}) }
     this.#deploys.set(deployId, d)
     d.prepared = this.#prepare(d, leaseMs)
     return d.prepared
@@ -98,6 +122,16 @@ export class Participant {
     if (foreign !== undefined) return refuse(`part ${foreign.path || '(root)'} is addressed to ${foreign.peer}, not ${this.#i.self}`)
     const taken = d.parts.find(p => this.lifecycle.get(d.pool, p.path)?.state === 'running')
     if (taken !== undefined) return refuse(`part ${taken.path || '(root)'} of pool ${d.pool} is already deployed here`)
+    if (this.#i.policy !== undefined) {
+      let problems: string[]
+      try {
+        problems = await this.#i.policy(d.pool, d.parts)
+      } catch (err) {
+        return refuse(`host policy: ${(err as Error).message}`)
+      }
+      if (problems.length > 0) return refuse(`host policy refuses ${problems.length === 1 ? 'an attribute' : `${problems.length} attributes`}: ${problems.join('; ')}`)
+      if ((d.stage as Stage) !== 'preparing') return { type: 'prepared', ok: false, reason: `deploy ${d.deployId} was ${d.stage}` }
+    }
     let verdict
     try {
       verdict = await this.#i.engine.prepare(d.deployId, d.pool, d.parts)
@@ -133,6 +167,15 @@ export class Participant {
     if (d === undefined) return Promise.resolve({ type: 'committed', ok: false, reason: `unknown deploy ${deployId} (never prepared here, or forgotten)` })
     if (d.committed !== undefined) return d.committed
     if (d.stage !== 'prepared') return Promise.resolve({ type: 'committed', ok: false, reason: `deploy ${deployId} is ${d.stage}` })
+    if (d.verified !== undefined && this.#i.verifyPart !== undefined) {
+      // Two deploys of one signed request prepared here at once (a replay racing the original): one commits.
+      try {
+        this.#i.verifyPart.admit(d.verified, d.parts.map(p => p.path))
+      } catch (err) {
+        void this.#undoPrepare(d)
+        return Promise.resolve({ type: 'committed', ok: false, reason: `${(err as Error).name}: ${(err as Error).message}` })
+      }
+    }
     d.stage = 'committing'
     d.lease?.cancel()
     d.committed = this.#commit(d)
@@ -158,8 +201,14 @@ export class Participant {
   }
 
   /** Idempotent: a repeated abort waits for the same undo. */
-  abort (deployId: string, pool: string, reason: string): Promise<DeployResponse> {
+  abort (deployId: string, pool: string, reason: string, from?: string): Promise<DeployResponse> {
     const d = this.#deploys.get(deployId)
+    // With signatures enforced, only the deploy's own coordinator (or this peer) may undo it: an abort of a
+    // committed deploy terminates its parts, which no other member may ask for unsigned.
+    if (this.#i.verifyPart !== undefined && d !== undefined && from !== undefined && from !== this.#i.self && from !== d.coordinator) {
+      this.#i.log('abort refused: not from the coordinator', { pool, deployId, from, coordinator: d.coordinator })
+      return Promise.reject(new AuthError('role-not-allowed', `deploy ${deployId}: only its coordinator ${d.coordinator} may abort it, not ${from}`))
+    }
     if (d?.aborting !== undefined) return d.aborting
     const p = this.#abort(deployId, pool, reason)
     if (d !== undefined) d.aborting = p
@@ -170,7 +219,7 @@ export class Participant {
     const d = this.#deploys.get(deployId)
     if (d === undefined) {
       // Remember it: a prepare that was overtaken by its abort must not reserve anything.
-      const t: DeployEntry = { deployId, pool, parts: [], participants: [], stage: 'aborted' }
+      const t: DeployEntry = { deployId, pool, parts: [], participants: [], coordinator: '', stage: 'aborted' }
       this.#deploys.set(deployId, t)
       this.#forgetLater(t)
       return { type: 'ok' }

@@ -7,6 +7,10 @@ import { DeployCoordinator } from './coordinator.ts'
 import type { DeployRequestOptions, DeployResult } from './coordinator.ts'
 import { DeployTransportError, PathNotFoundError, PoolNotFoundError } from './errors.ts'
 import { Participant } from './participant.ts'
+import type { PartVerifier, SignedRequest } from './auth.ts'
+import { AuthError } from '../../protocol/auth/index.ts'
+import { HostPolicyError } from './policy.ts'
+import type { PartPolicy, SetPolicy } from './policy.ts'
 import { PoolRegistry } from './registry.ts'
 import { requestWithRetry } from './retry.ts'
 import { partOf } from './split.ts'
@@ -32,6 +36,15 @@ export interface DeployPeerComponents {
   timings?: Partial<DeployTimings>
   newDeployId?: (pool: string) => string
   log?: (message: string, context: Record<string, unknown>) => void
+  /**
+   * Checks each prepare's parts against the original operator's signature (createPartVerifier of auth.ts). Absent
+   * (simulations, insecure meshes): no check. Present: an unsigned or forged prepare is refused, nothing reserved.
+   */
+  verifyPart?: PartVerifier
+  /** Host policy at prepare (hostPolicy of policy.ts: --allow-path directories, names and addresses). */
+  policy?: PartPolicy
+  /** The same for a runtime change routed to this owner (setPolicy of policy.ts). */
+  setPolicy?: SetPolicy
 }
 
 export interface MeshPoolStatus {
@@ -79,7 +92,7 @@ export class DeployPeer {
     this.registry = new PoolRegistry({ clock: c.clock, transport: c.transport, members: c.members, self: c.self, timeoutMs: this.#t.requestTimeoutMs })
     this.claims = new ClaimTable({ clock: c.clock, usedBy: (k, v, except) => this.registry.usedBy(k, v, except) })
     const claimClient: ClaimClient = { transport: c.transport, clock: c.clock, members: c.members, timeoutMs: this.#t.requestTimeoutMs }
-    this.participant = new Participant({ self: c.self, clock: c.clock, transport: c.transport, engine: c.engine, registry: this.registry, claimClient, isLive, orphanPolicy: this.#orphanPolicy, timings: this.#t, log })
+    this.participant = new Participant({ self: c.self, clock: c.clock, transport: c.transport, engine: c.engine, registry: this.registry, claimClient, isLive, orphanPolicy: this.#orphanPolicy, timings: this.#t, log, ...(c.verifyPart !== undefined ? { verifyPart: c.verifyPart } : {}), ...(c.policy !== undefined ? { policy: c.policy } : {}) })
     this.coordinator = new DeployCoordinator({ self: c.self, selfHost: c.selfHost, clock: c.clock, transport: c.transport, resolveHost: c.resolveHost, registry: this.registry, claimClient, timings: this.#t, log, ...(c.newDeployId !== undefined ? { newDeployId: c.newDeployId } : {}) })
   }
 
@@ -89,27 +102,58 @@ export class DeployPeer {
   /** The handler the transport calls for every request addressed to this peer. */
   readonly handle = async (from: string, req: DeployRequest): Promise<DeployResponse> => {
     const p = this.participant
+    if (req.type === 'prepare' || req.type === 'set' || (req.type === 'terminate-part' && req.auth !== undefined)) await this.#c.verifyPart?.refresh?.()
     switch (req.type) {
-      case 'prepare': return await p.prepare(req.deployId, req.pool, req.parts, req.participants, req.leaseMs)
+      case 'prepare': return await p.prepare(req.deployId, req.pool, req.parts, req.participants, req.leaseMs, { ...(req.auth !== undefined ? { auth: req.auth } : {}), from, coordinator: req.coordinator })
       case 'commit': return await this.#within(p.commit(req.deployId), req.waitMs)
-      case 'abort': return await this.#within(p.abort(req.deployId, req.pool, req.reason), req.waitMs)
+      case 'abort': return await this.#within(p.abort(req.deployId, req.pool, req.reason, from), req.waitMs)
       case 'claim': return { type: 'claim', refused: this.claims.claimMany(req.deployId, req.pool, req.claims, req.leaseMs) }
       case 'claim-confirm': this.claims.confirm(req.deployId, req.pool, req.claims); return { type: 'ok' }
       case 'claim-release': this.claims.release(req.deployId, req.pool, req.claims); return { type: 'ok' }
       case 'terminate-part': {
+        this.#guardTerminate(from, req)
         const done = p.lifecycle.terminate(req.pool, req.path, { type: req.kind, reason: req.reason, path: req.path }, { report: !req.fromParent, cascade: true })
         return await this.#within(done.then((): DeployResponse => ({ type: 'ok' })), req.waitMs)
       }
       case 'status': return { type: 'status', ...p.status(req.pool) }
       case 'get': return { type: 'value', value: p.get(req.pool, req.path, req.attr) }
       case 'resolve': return { type: 'value', value: p.get(req.pool, req.path, req.attr) }
-      case 'set': p.set(req.pool, req.path, req.attr, req.value); return { type: 'ok' }
-      case 'termination': p.lifecycle.childTerminated(req.pool, req.path, req.record); return { type: 'ok' }
+      case 'set': {
+        this.#c.verifyPart?.set(req)
+        const problem = await this.#c.setPolicy?.(req.pool, req.path, req.attr, req.value)
+        if (problem !== undefined) throw new HostPolicyError(req.pool, [problem])
+        p.set(req.pool, req.path, req.attr, req.value)
+        return { type: 'ok' }
+      }
+      case 'termination':
+        this.#guardTermination(from, req.pool, req.path)
+        p.lifecycle.childTerminated(req.pool, req.path, req.record)
+        return { type: 'ok' }
       case 'ping': return { type: 'pong', alive: p.lifecycle.pinged(req.pool, req.path) }
       case 'orphan': return { type: 'orphan', decision: await this.#orphanPolicy({ pool: req.pool, path: req.path, peer: req.peer, parentPeer: req.parentPeer }) }
       case 'registry-put': this.registry.merge(req.record); return { type: 'ok' }
       case 'registry-list': return { type: 'registry', records: this.registry.list() }
     }
+  }
+
+  /**
+   * With signatures enforced, a part ends only on the operator's signed terminate, or on its parent's cascade (from
+   * the parent's peer, which the transport authenticates), or from this peer itself. Throws AuthError.
+   */
+  #guardTerminate (from: string, req: Extract<DeployRequest, { type: 'terminate-part' }>): void {
+    const v = this.#c.verifyPart
+    if (v === undefined) return
+    if (req.auth !== undefined) { v.terminate(req); return }
+    const part = this.participant.lifecycle.get(req.pool, req.path)
+    if (from === this.self || part === undefined || from === part.plan.parentPeer) return
+    throw new AuthError('unsigned', `pool ${req.pool}: an unsigned terminate of part ${req.path || '(root)'} from ${from}, which is not its parent's peer`)
+  }
+
+  /** A child part's termination record is believed only from the peer that holds that child. */
+  #guardTermination (from: string, pool: string, path: string): void {
+    if (this.#c.verifyPart === undefined || from === this.self) return
+    const holder = this.participant.lifecycle.parts(pool).flatMap(p => p.plan.remoteChildren).find(c => c.path === path)
+    if (holder !== undefined && holder.peer !== from) throw new AuthError('role-not-allowed', `pool ${pool}: a termination record for ${path} from ${from}, not from its owner ${holder.peer}`)
   }
 
   /** Long-poll: the work's answer, or `pending` once `waitMs` has passed (the work goes on). */
@@ -129,8 +173,9 @@ export class DeployPeer {
     return this.coordinator.deploy(pool, config, options)
   }
 
-  terminate (pool: string, kind: 'normal' | 'abnormal' = 'normal', reason?: string): Promise<{ unreachable: string[] }> {
-    return this.coordinator.terminate(pool, kind, reason)
+  /** `auth`: the operator's signed terminate (envelope + apiRequestBody), sent to every owner that verifies. */
+  terminate (pool: string, kind: 'normal' | 'abnormal' = 'normal', reason?: string, options: { auth?: SignedRequest } = {}): Promise<{ unreachable: string[] }> {
+    return this.coordinator.terminate(pool, kind, reason, options.auth)
   }
 
   /** `sdpeer ls`: every pool this peer's registry replica knows. */
@@ -173,8 +218,9 @@ export class DeployPeer {
     return res.value
   }
 
-  async set (pool: string, path: string, attr: string, value: SfJson): Promise<void> {
-    await this.#request(this.#owner(pool, path), { type: 'set', pool, path, attr, value })
+  /** `auth`: the operator's signed set (envelope + apiRequestBody), checked by the owner when it verifies. */
+  async set (pool: string, path: string, attr: string, value: SfJson, options: { auth?: SignedRequest } = {}): Promise<void> {
+    await this.#request(this.#owner(pool, path), { type: 'set', pool, path, attr, value, ...(options.auth !== undefined ? { auth: options.auth } : {}) })
   }
 
   /** A LAZY reference whose target (absolute path + attribute) lives on another peer. */

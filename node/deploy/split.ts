@@ -20,7 +20,8 @@ export function remotePlaceholder (p: RemotePlaceholder): SfJsonObject {
 }
 
 export function isRemotePlaceholder (v: SfJson): boolean {
-  return isComponent(v) && v.$data === true && typeof v[REMOTE_KEY] === 'object'
+  const r = isComponent(v) && v.$data === true ? v[REMOTE_KEY] : undefined
+  return typeof r === 'object' && r !== null && !Array.isArray(r)
 }
 
 export interface SplitOptions {

@@ -1,5 +1,6 @@
 import type { SfJson, SfJsonObject } from '../sf/sfjson.ts'
 import type { ComponentStatus, TerminationRecord } from '../engine/types.ts'
+import type { PrepareAuth, SignedRequest } from './auth.ts'
 
 // The seams and the messages of deploy coordination. The coordinator and participant cores see only these: a
 // request/response transport to a peer id, a Clock, a host resolver, and a narrow face of the local engine. The
@@ -46,7 +47,8 @@ export interface Claims {
 // ---- messages -------------------------------------------------------------------------------------------------
 
 export type DeployRequest =
-  | { type: 'prepare', deployId: string, pool: string, coordinator: string, parts: PartPlan[], participants: string[], leaseMs: number }
+  /** `auth`: the operator's signature and the proofs of these parts (auth.ts); absent from an unsigned deploy. */
+  | { type: 'prepare', deployId: string, pool: string, coordinator: string, parts: PartPlan[], participants: string[], leaseMs: number, auth?: PrepareAuth }
   /** `waitMs` (commit, abort, terminate-part): answer `pending` after that long; the work goes on, and the same
    * request sent again waits for the same work (long-poll: no request outlives the transport's own timeout). */
   | { type: 'commit', deployId: string, pool: string, waitMs?: number }
@@ -55,11 +57,12 @@ export type DeployRequest =
   | { type: 'claim', deployId: string, pool: string, claims: Claims, leaseMs: number }
   | { type: 'claim-confirm', deployId: string, pool: string, claims: Claims }
   | { type: 'claim-release', deployId: string, pool: string, claims: Claims }
-  /** Terminate one part (and, first, its remote children). `fromParent`: the parent asked; do not report upwards. */
-  | { type: 'terminate-part', pool: string, path: string, kind: 'normal' | 'abnormal', reason: string, fromParent: boolean, waitMs?: number }
+  /** Terminate one part (and, first, its remote children). `fromParent`: the parent asked; do not report upwards.
+   * `auth`: the operator's signed terminate, when the coordinator sends it for `sdpeer terminate`. */
+  | { type: 'terminate-part', pool: string, path: string, kind: 'normal' | 'abnormal', reason: string, fromParent: boolean, waitMs?: number, auth?: SignedRequest }
   | { type: 'status', pool: string }
   | { type: 'get', pool: string, path: string, attr?: string }
-  | { type: 'set', pool: string, path: string, attr: string, value: SfJson }
+  | { type: 'set', pool: string, path: string, attr: string, value: SfJson, auth?: SignedRequest }
   /** A LAZY reference whose target lives on another peer: the target's absolute path and attribute. */
   | { type: 'resolve', pool: string, path: string, attr: string }
   /** A part's termination record, sent from the child part's peer to its parent's peer. */

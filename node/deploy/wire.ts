@@ -3,6 +3,7 @@ import { arr, bool, int, jsonBytes, obj, oneOf, onlyKeys, parseJsonBytes, str, s
 import type { Obj } from '../../protocol/validate.ts'
 import type { ComponentStatus, TerminationRecord } from '../engine/types.ts'
 import type { SfJson, SfJsonObject } from '../sf/sfjson.ts'
+import type { PrepareAuth, SignedRequest } from './auth.ts'
 import type { Claims, DeployRequest, DeployResponse, PartPlan, PoolRecordView, RemoteChild } from './types.ts'
 
 // How deploy messages cross the wire (one protocol, request/response, node/mesh/rpc.ts): JSON, bounded in size,
@@ -91,6 +92,44 @@ function component (v: unknown, p: string): ComponentStatus {
   return { path: pathStr(o.path, `${p}.path`), type: str(o.type, `${p}.type`, 255), host: str(o.host, `${p}.host`, 255), state: oneOf(o.state, `${p}.state`, COMPONENT_STATES), ...opt(o, 'reason', x => str(x, `${p}.reason`, TEXT, 0)) }
 }
 
+// The envelope's own shape is checked by the verifier (protocol/auth parseEnvelope); here only its size is bounded.
+const MAX_ENVELOPE = 64
+const HEX64 = /^[0-9a-f]{64}$/
+function prepareAuth (v: unknown, p: string): PrepareAuth {
+  const o = obj(v, p); onlyKeys(o, p, ['envelope', 'skeletons', 'parts'])
+  const env = obj(o.envelope, `${p}.envelope`)
+  if (Object.keys(env).length > MAX_ENVELOPE) throw new ProtocolValidationError(`${p}.envelope`, 'too many fields')
+  sfjson(env, `${p}.envelope`)
+  return {
+    envelope: env,
+    skeletons: arr(o.skeletons, `${p}.skeletons`, MAX_DEPTH + 2).map((x, i) => {
+      const q = `${p}.skeletons[${i}]`; const so = obj(x, q); onlyKeys(so, q, ['at', 'skeleton'])
+      return { at: pathStr(so.at, `${q}.at`), skeleton: obj(sfjson(so.skeleton, `${q}.skeleton`), `${q}.skeleton`) }
+    }),
+    parts: arr(o.parts, `${p}.parts`, MAX_PARTS).map((x, i) => {
+      const q = `${p}.parts[${i}]`; const po = obj(x, q); onlyKeys(po, q, ['path', 'cuts', 'placed'])
+      return {
+        path: pathStr(po.path, `${q}.path`),
+        cuts: arr(po.cuts, `${q}.cuts`, MAX_PARTS).map((c, j) => {
+          const r = `${q}.cuts[${j}]`; const co = obj(c, r); onlyKeys(co, r, ['path', 'digest'])
+          const digest = str(co.digest, `${r}.digest`, 64, 64)
+          if (!HEX64.test(digest)) throw new ProtocolValidationError(`${r}.digest`, 'not a sha256 hex digest')
+          return { path: pathStr(co.path, `${r}.path`), digest }
+        }),
+        placed: strs(po.placed, `${q}.placed`, MAX_PARTS, PATH)
+      }
+    })
+  }
+}
+
+function signedRequest (v: unknown, p: string): SignedRequest {
+  const o = obj(v, p); onlyKeys(o, p, ['envelope', 'body'])
+  const env = obj(o.envelope, `${p}.envelope`)
+  if (Object.keys(env).length > MAX_ENVELOPE) throw new ProtocolValidationError(`${p}.envelope`, 'too many fields')
+  sfjson(env, `${p}.envelope`)
+  return { envelope: env, body: obj(sfjson(o.body, `${p}.body`), `${p}.body`) }
+}
+
 const waitMs = (o: Obj): Record<string, number> => opt(o, 'waitMs', x => int(x, 'waitMs', 0, 3_600_000))
 const kind = (v: unknown, p: string): 'name' | 'ip' | 'pool' => oneOf(v, p, ['name', 'ip', 'pool'] as const)
 
@@ -100,18 +139,18 @@ export function validateDeployRequest (v: unknown): DeployRequest {
   const keys = (...k: string[]): void => onlyKeys(o, '', ['type', ...k])
   const s = (k: string, max = ID, min = 1): string => str(o[k], k, max, min)
   switch (t) {
-    case 'prepare': keys('deployId', 'pool', 'coordinator', 'parts', 'participants', 'leaseMs')
-      return { type: t, deployId: s('deployId'), pool: s('pool'), coordinator: s('coordinator'), parts: arr(o.parts, 'parts', MAX_PARTS).map((x, i) => part(x, `parts[${i}]`)), participants: strs(o.participants, 'participants', MAX_PARTS, ID), leaseMs: int(o.leaseMs, 'leaseMs', 1, 86_400_000) }
+    case 'prepare': keys('deployId', 'pool', 'coordinator', 'parts', 'participants', 'leaseMs', 'auth')
+      return { type: t, deployId: s('deployId'), pool: s('pool'), coordinator: s('coordinator'), parts: arr(o.parts, 'parts', MAX_PARTS).map((x, i) => part(x, `parts[${i}]`)), participants: strs(o.participants, 'participants', MAX_PARTS, ID), leaseMs: int(o.leaseMs, 'leaseMs', 1, 86_400_000), ...opt(o, 'auth', x => prepareAuth(x, 'auth')) }
     case 'commit': keys('deployId', 'pool', 'waitMs'); return { type: t, deployId: s('deployId'), pool: s('pool'), ...waitMs(o) }
     case 'abort': keys('deployId', 'pool', 'reason', 'waitMs'); return { type: t, deployId: s('deployId'), pool: s('pool'), reason: s('reason', TEXT, 0), ...waitMs(o) }
     case 'claim': keys('deployId', 'pool', 'claims', 'leaseMs'); return { type: t, deployId: s('deployId'), pool: s('pool'), claims: claims(o.claims, 'claims'), leaseMs: int(o.leaseMs, 'leaseMs', 1, 86_400_000) }
     case 'claim-confirm':
     case 'claim-release': keys('deployId', 'pool', 'claims'); return { type: t, deployId: s('deployId'), pool: s('pool'), claims: claims(o.claims, 'claims') }
-    case 'terminate-part': keys('pool', 'path', 'kind', 'reason', 'fromParent', 'waitMs')
-      return { type: t, pool: s('pool'), path: s('path', PATH, 0), kind: oneOf(o.kind, 'kind', ['normal', 'abnormal'] as const), reason: s('reason', TEXT, 0), fromParent: bool(o.fromParent, 'fromParent'), ...waitMs(o) }
+    case 'terminate-part': keys('pool', 'path', 'kind', 'reason', 'fromParent', 'waitMs', 'auth')
+      return { type: t, pool: s('pool'), path: s('path', PATH, 0), kind: oneOf(o.kind, 'kind', ['normal', 'abnormal'] as const), reason: s('reason', TEXT, 0), fromParent: bool(o.fromParent, 'fromParent'), ...waitMs(o), ...opt(o, 'auth', x => signedRequest(x, 'auth')) }
     case 'status': keys('pool'); return { type: t, pool: s('pool') }
     case 'get': keys('pool', 'path', 'attr'); return { type: t, pool: s('pool'), path: s('path', PATH, 0), ...opt(o, 'attr', x => str(x, 'attr', 255)) }
-    case 'set': keys('pool', 'path', 'attr', 'value'); return { type: t, pool: s('pool'), path: s('path', PATH, 0), attr: s('attr', 255), value: sfjson(o.value, 'value') }
+    case 'set': keys('pool', 'path', 'attr', 'value', 'auth'); return { type: t, pool: s('pool'), path: s('path', PATH, 0), attr: s('attr', 255), value: sfjson(o.value, 'value'), ...opt(o, 'auth', x => signedRequest(x, 'auth')) }
     case 'resolve': keys('pool', 'path', 'attr'); return { type: t, pool: s('pool'), path: s('path', PATH, 0), attr: s('attr', 255) }
     case 'termination': keys('pool', 'path', 'record'); return { type: t, pool: s('pool'), path: s('path', PATH, 0), record: record(o.record, 'record') }
     case 'ping': keys('pool', 'path'); return { type: t, pool: s('pool'), path: s('path', PATH, 0) }

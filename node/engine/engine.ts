@@ -16,6 +16,8 @@ import { isResolveNode, DataNode } from './resolve.ts'
 import { defaultCheckAttribute } from './schema-check.ts'
 import type { CheckAttribute } from './schema-check.ts'
 import { EngineError } from './types.ts'
+import { createImageResolver } from '../images/resolve.ts'
+import type { ResolveImage } from '../storage/image-base.ts'
 import type { DeployOptions, EngineEvent, PoolEngine, PoolStatus, TerminationRecord } from './types.ts'
 
 export interface EngineOptions {
@@ -34,6 +36,11 @@ export interface EngineOptions {
   shell?: ShellFactory
   /** Storage backends; default the node/storage/ factories (loopbackBackend, lvmBackend, cowBackend). */
   storage?: StorageFactory
+  /**
+   * Turns `baseImage "image:NAME"` into a warehouse file for the default storage factory: the daemon passes its
+   * ImageService's resolver (which fetches from peers). Default: this host's warehouse under stateDir, no fetching.
+   */
+  resolveImage?: ResolveImage
   /** Extra component classes by sfClass (tests, later the scheduler). */
   components?: Record<string, ComponentFactory>
   /** Schema check for `set`; default node/sf/schemas.ts's checkAttribute. */
@@ -78,7 +85,7 @@ export class Engine implements PoolEngine {
     this.storageDir = options.storageDir ?? join(options.stateDir, 'storage')
     this.shellFactory = options.shell
     this.check = options.checkAttribute ?? defaultCheckAttribute
-    this.storage = options.storage ?? defaultStorageFactory()
+    this.storage = options.storage ?? defaultStorageFactory({ resolveImage: options.resolveImage ?? createImageResolver({ stateDir: options.stateDir }) })
   }
 
   async start (): Promise<void> {

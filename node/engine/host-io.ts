@@ -3,6 +3,8 @@ import type { SfJson } from '../sf/sfjson.ts'
 import { cowBackend, loopbackBackend, lvmBackend } from '../storage/index.ts'
 import type { ImageInfo } from '../storage/index.ts'
 import type { StorageBackend } from '../storage/types.ts'
+import { withImageBase } from '../storage/image-base.ts'
+import type { ResolveImage } from '../storage/image-base.ts'
 import { ExecaShell } from '../seams/execa-shell.ts'
 import type { StorageKind } from './component.ts'
 import { EngineError } from './types.ts'
@@ -39,10 +41,13 @@ const flag = (v: SfJson | undefined): boolean | undefined => v === true || v ===
 
 /**
  * The node/storage backends built from a storage component's resolved attributes. One instance per engine, so the
- * cow backends of a host share their base-image probe cache.
+ * cow backends of a host share their base-image probe cache. A baseImage of `image:NAME` or `image:ID` is turned
+ * into a warehouse file by `resolveImage` when the backend prepares (node/images's resolver, which fetches from
+ * peers when the daemon gives it a mesh).
  */
-export function defaultStorageFactory (): StorageFactory {
+export function defaultStorageFactory (options: { resolveImage?: ResolveImage } = {}): StorageFactory {
   const imageInfoCache = new Map<string, ImageInfo>()
+  const resolve = options.resolveImage
   return (kind, attrs, info) => {
     const common = {
       domainName: str(attrs.domainName) ?? '',
@@ -54,15 +59,15 @@ export function defaultStorageFactory (): StorageFactory {
     }
     switch (kind) {
       case 'loopback':
-        return loopbackBackend({ ...common, makeFs: flag(attrs.makeFs) })
+        return withImageBase(kind, common.baseImage, resolve, baseImage => loopbackBackend({ ...common, baseImage, makeFs: flag(attrs.makeFs) }))
       case 'lvm': {
         const volumeGroup = str(attrs.volumeGroup) ?? info.lvm?.volumeGroup
         if (volumeGroup === undefined) throw new EngineError('LVMStorageBackend needs volumeGroup (attribute, or the daemon\'s default volume group)', info.pool, info.path)
-        return lvmBackend({ ...common, volumeGroup, makeFs: flag(attrs.makeFs), devDir: info.lvm?.devDir })
+        return withImageBase(kind, common.baseImage, resolve, baseImage => lvmBackend({ ...common, baseImage, volumeGroup, makeFs: flag(attrs.makeFs), devDir: info.lvm?.devDir }))
       }
       case 'cow': {
         if (common.baseImage === undefined) throw new EngineError('CowStorageBackend needs baseImage', info.pool, info.path)
-        return cowBackend({ ...common, baseImage: common.baseImage, imageInfoCache })
+        return withImageBase(kind, common.baseImage, resolve, baseImage => cowBackend({ ...common, baseImage: baseImage ?? '', imageInfoCache }))
       }
     }
   }

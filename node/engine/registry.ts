@@ -2,6 +2,7 @@ import { BashShell } from '../components/bash-shell.ts'
 import { Compound, Parallel } from '../components/compound.ts'
 import { PlaceholderPrim, PlaceholderSchedulee, Prim } from '../components/prim.ts'
 import { CowStorageBackend, LVMStorageBackend, LoopbackStorageBackend } from '../components/storage-backend.ts'
+import { DeployManagement } from '../components/deploy-management.ts'
 import { XenDomain } from '../components/xen-domain.ts'
 import { SF_CLASS } from '../sf/component-classes.ts'
 import type { LiveComponent, ComponentInit } from './component.ts'
@@ -16,7 +17,7 @@ const BY_SHORT_NAME: Record<string, ComponentFactory> = {
   Compound: i => new Compound(i),
   Parallel: i => new Parallel(i),
   BashShell: i => new BashShell(i),
-  DeployManagement: i => new PlaceholderPrim(i),
+  DeployManagement: i => new DeployManagement(i),
   XenDomain: i => new XenDomain(i),
   VM: i => new XenDomain(i),
   LVMStorageBackend: i => new LVMStorageBackend(i),

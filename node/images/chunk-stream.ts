@@ -84,10 +84,11 @@ export class ChunkStreamError extends Error {
 }
 
 /**
- * Asks `peer` for a batch and calls `onChunk` for each chunk as it arrives (in order). Resolves with the indices
- * the peer answered with an error; throws ChunkStreamError when the stream fails, after the chunks that did arrive.
+ * Asks `peer` for a batch and calls `onChunk` for each chunk as it arrives (in order), as the list of pieces it
+ * arrived in (no 1 MiB concatenation). Resolves with the indices the peer answered with an error; throws
+ * ChunkStreamError when the stream fails, after the chunks that did arrive.
  */
-export async function requestChunks (host: StreamHost, peer: string, req: BatchRequest, onChunk: (index: number, bytes: Uint8Array) => Promise<void>, options: { signal?: AbortSignal, timeoutMs?: number } = {}): Promise<number[]> {
+export async function requestChunks (host: StreamHost, peer: string, req: BatchRequest, onChunk: (index: number, bytes: Uint8ArrayList) => Promise<void>, options: { signal?: AbortSignal, timeoutMs?: number } = {}): Promise<number[]> {
   const timeout = AbortSignal.timeout(options.timeoutMs ?? 30_000)
   const signal = options.signal != null ? AbortSignal.any([options.signal, timeout]) : timeout
   let stream: Stream
@@ -103,11 +104,12 @@ export async function requestChunks (host: StreamHost, peer: string, req: BatchR
     await writeFrame(stream, encodeBatch(req), { signal })
     const wanted = new Set(req.indices)
     for await (const frame of lp.decode(stream, { maxDataLength: MAX_CHUNK_BYTES + HEADER })) {
-      const bytes = frame.subarray()
-      if (bytes.byteLength < HEADER) throw new ChunkStreamError(peer, 'short chunk frame')
-      const index = new DataView(bytes.buffer, bytes.byteOffset, HEADER).getUint32(1)
+      // The frame stays in the pieces it arrived in (noise messages of at most 64 KiB): only the header is read.
+      if (frame.byteLength < HEADER) throw new ChunkStreamError(peer, 'short chunk frame')
+      const head = frame.subarray(0, HEADER)
+      const index = new DataView(head.buffer, head.byteOffset, HEADER).getUint32(1)
       if (!wanted.delete(index)) throw new ChunkStreamError(peer, `unasked chunk ${index}`)
-      if (bytes[0] === 0) await onChunk(index, bytes.subarray(HEADER))
+      if (head[0] === 0) await onChunk(index, frame.sublist(HEADER))
       else refused.push(index)
       if (wanted.size === 0) break
     }

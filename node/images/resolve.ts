@@ -30,7 +30,10 @@ export async function resolveImageRef (value: string, options: ImageResolverOpti
   return warehouse.imagePath(record)
 }
 
-/** The resolver bound to one state dir: what the storage backends are handed. */
-export function createImageResolver (options: ImageResolverOptions): (value: string) => Promise<string> {
-  return async (value) => await resolveImageRef(value, options)
+/**
+ * The resolver bound to one state dir: what the storage backends are handed (node/storage/image-base.ts's
+ * ResolveImage). A call's own signal (the prepare's) wins over the one given here.
+ */
+export function createImageResolver (options: ImageResolverOptions): (value: string, call?: { signal?: AbortSignal }) => Promise<string> {
+  return async (value, call = {}) => await resolveImageRef(value, { ...options, signal: call.signal ?? options.signal })
 }

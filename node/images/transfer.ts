@@ -1,11 +1,12 @@
 import { createHash } from 'node:crypto'
-import { access, open, readFile, rm, writeFile } from 'node:fs/promises'
+import { access, open, readFile, rename, rm, writeFile } from 'node:fs/promises'
 import type { FileHandle } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { RpcHandler, RpcProtocolSpec } from '../mesh/rpc.ts'
 import { ImageIntegrityError, ImageNotFoundError, TransferIncompleteError } from './errors.ts'
 import { chunkCount, digestFile, manifestRootOf, writeFileAtomic } from './files.ts'
 import { handleChunkStreams, MAX_BATCH, requestChunks } from './chunk-stream.ts'
+import { ChunkSink } from './chunk-sink.ts'
 import type { StreamHost } from './chunk-stream.ts'
 import { IMAGE_CHUNK_PROTOCOL, imageInfoProtocol, imageManifestProtocol } from './transfer-protocol.ts'
 import type { Warehouse, ImageRecord } from './warehouse.ts'
@@ -26,8 +27,8 @@ export interface ImageRpc {
 export interface ServeHooks {
   /** Test hook: return true to send this chunk with a flipped byte (a faulty or hostile server). */
   corrupt?: (id: string, index: number) => boolean
-  /** Called after each chunk is read, before it is sent. */
-  onChunk?: (id: string, index: number) => void
+  /** Called after each chunk is read, before it is sent; a promise holds the chunk back (a slow or stalled peer). */
+  onChunk?: (id: string, index: number) => void | Promise<void>
 }
 
 export class ImageServer {
@@ -85,7 +86,7 @@ export class ImageServer {
       if (bytesRead === 0) throw new ImageIntegrityError(id, 'image file shorter than its record')
       filled += bytesRead
     }
-    this.#hooks.onChunk?.(id, index)
+    await this.#hooks.onChunk?.(id, index)
     if (this.#hooks.corrupt?.(id, index) === true) buf[0] ^= 0xff
     return buf
   }
@@ -100,9 +101,9 @@ export interface FetchOptions {
   ref: string
   /** Peers to ask (those announcing the image first, ideally); peers that lack it are skipped. */
   peers: string[]
-  /** Batch streams in flight per peer. Default 4. */
+  /** Batch streams in flight per peer. Default DEFAULT_PER_PEER. */
   perPeer?: number
-  /** Chunks asked for in one stream. Default 8. */
+  /** Chunks asked for in one stream. Default DEFAULT_BATCH. */
   batch?: number
   /** Failures in a row after which a peer is given up (a dead peer fails fast). Default 3. */
   maxPeerFailures?: number
@@ -127,8 +128,11 @@ export interface FetchResult {
   durationMs: number
 }
 
-/** How often (in chunks) the partial file is synced and its bitmap saved. */
+/** How often (in chunks) the bitmap of a partial file is saved. */
 const BITMAP_EVERY = 64
+/** Streams in flight per peer, and chunks asked for in one stream (simulations/bench/image-transfer.ts measures them). */
+export const DEFAULT_PER_PEER = 4
+export const DEFAULT_BATCH = 16
 
 export async function fetchImage (o: FetchOptions): Promise<FetchResult> {
   const started = performance.now()
@@ -149,16 +153,29 @@ export async function fetchImage (o: FetchOptions): Promise<FetchResult> {
   // A bitmap without its partial file describes nothing: start afresh.
   if (!partExists) await rm(bitmapPath, { force: true })
   const bitmap = await loadBitmap(bitmapPath, total)
-  const resumedChunks = countSet(bitmap)
   const fh = await open(part, partExists ? 'r+' : 'w+')
-  const result: FetchResult = { record, local: false, chunksByPeer: {}, resumedChunks, badChunks: [], bytes: 0, durationMs: 0 }
+  const result: FetchResult = { record, local: false, chunksByPeer: {}, resumedChunks: 0, badChunks: [], bytes: 0, durationMs: 0 }
+  const expectedHash = (index: number): Buffer => hashes.subarray(index * 32, index * 32 + 32)
+  const expectedLen = (index: number): number => Math.min(record.chunkSize, record.size - index * record.chunkSize)
+  let wholeSha256: string
   try {
     await fh.truncate(record.size)
+    // The partial file is not synced as chunks land (an fsync every 64 chunks stalled the transfer on the disk):
+    // after a crash the bitmap may claim chunks the disk lost, so the chunks it claims are checked before they count.
+    if (countSet(bitmap) > 0) await recheckClaimed(fh, bitmap, total, record.chunkSize, expectedLen, expectedHash)
+  } finally {
+    await fh.close()
+  }
+  result.resumedChunks = countSet(bitmap)
+  const sink = new ChunkSink({ path: part, size: record.size, chunkSize: record.chunkSize, manifest: hashes, bitmap: bitmap.slice() })
+  try {
     const queue: number[] = []
     for (let i = 0; i < total; i++) if (!isSet(bitmap, i)) queue.push(i)
     let sinceSave = 0
-    const save = async (): Promise<void> => { await fh.sync(); await writeFileAtomic(bitmapPath, bitmap) }
+    let have = result.resumedChunks
+    const save = async (): Promise<void> => { await writeFileQuick(bitmapPath, bitmap) }
     const tried: string[] = []
+    let local: Error | undefined
     // A worker whose queue is empty waits while others still have chunks in flight: one of them may fail and
     // put its chunk back, and the peer that failed may be gone for good.
     let inFlight = 0
@@ -166,9 +183,10 @@ export async function fetchImage (o: FetchOptions): Promise<FetchResult> {
     const wake = (): void => { const w = waiting; waiting = []; for (const f of w) f() }
     o.signal?.addEventListener('abort', wake, { once: true })
     const worker = async (peer: string, state: { failures: number, bad: number, dropped: boolean }): Promise<void> => {
-      const batchSize = Math.min(MAX_BATCH, Math.max(1, o.batch ?? 8))
+      const batchSize = Math.min(MAX_BATCH, Math.max(1, o.batch ?? DEFAULT_BATCH))
       while (!state.dropped) {
         o.signal?.throwIfAborted()
+        if (local !== undefined) throw local
         if (queue.length === 0) {
           if (inFlight === 0) break
           await new Promise<void>(resolve => { waiting.push(resolve) })
@@ -180,26 +198,34 @@ export async function fetchImage (o: FetchOptions): Promise<FetchResult> {
         let refused: number[] = []
         let failed = false
         try {
-          refused = await requestChunks(o.streams, peer, { id: record.id, indices }, async (index, bytes) => {
+          refused = await requestChunks(o.streams, peer, { id: record.id, indices }, async (index, chunk) => {
             received.add(index)
-            const expected = hashes.subarray(index * 32, index * 32 + 32)
-            const expectedLen = Math.min(record.chunkSize, record.size - index * record.chunkSize)
-            if (bytes.byteLength !== expectedLen || !createHash('sha256').update(bytes).digest().equals(expected)) {
+            // Checked and written by the sink's thread, from the parts the stream delivered. A sink that fails (the
+            // disk is full, the worker died) is this host's fault, not the peer's: it ends the whole fetch.
+            let ok: boolean
+            try {
+              ok = chunk.byteLength === expectedLen(index) && await sink.put(index, [...chunk], chunk.byteLength)
+            } catch (err) {
+              local ??= err as Error
+              throw err
+            }
+            if (!ok) {
               result.badChunks.push({ index, peer })
               received.delete(index)
               state.bad++
               if (state.bad >= (o.maxBadChunks ?? 3)) state.dropped = true
               return
             }
-            await writeAll(fh, bytes, index * record.chunkSize)
+            if (isSet(bitmap, index)) return
             setBit(bitmap, index)
-            result.bytes += bytes.byteLength
+            result.bytes += chunk.byteLength
             result.chunksByPeer[peer] = (result.chunksByPeer[peer] ?? 0) + 1
-            o.onProgress?.({ have: countSet(bitmap), total, peer })
+            o.onProgress?.({ have: ++have, total, peer })
             if (++sinceSave >= BITMAP_EVERY) { sinceSave = 0; await save() }
           }, { signal: o.signal, timeoutMs: o.requestTimeoutMs ?? 30_000 })
         } catch (err) {
           if (o.signal?.aborted === true) throw err
+          if (local !== undefined) throw local
           failed = true
         } finally {
           inFlight--
@@ -223,26 +249,29 @@ export async function fetchImage (o: FetchOptions): Promise<FetchResult> {
     for (const peer of sources) {
       tried.push(peer)
       const state = { failures: 0, bad: 0, dropped: false }
-      for (let k = 0; k < (o.perPeer ?? 4); k++) workers.push(runWorker(peer, state))
+      for (let k = 0; k < (o.perPeer ?? DEFAULT_PER_PEER); k++) workers.push(runWorker(peer, state))
     }
     const settled = await Promise.allSettled(workers)
     o.signal?.removeEventListener('abort', wake)
     await save()
-    const have = countSet(bitmap)
-    if (have < total) {
+    if (local !== undefined) throw local
+    const haveNow = countSet(bitmap)
+    if (haveNow < total) {
       const aborted = settled.find(s => s.status === 'rejected')
-      throw new TransferIncompleteError(record.id, have, total, tried, aborted != null ? `abort: ${String((aborted as PromiseRejectedResult).reason)}` : 'every peer failed or went away')
+      throw new TransferIncompleteError(record.id, haveNow, total, tried, aborted != null ? `abort: ${String((aborted as PromiseRejectedResult).reason)}` : 'every peer failed or went away')
     }
+    wholeSha256 = await sink.finish()
   } finally {
-    await fh.close()
+    await sink.close()
   }
-  // Each chunk matched its hash; the whole file must also match the record before anything may use it.
-  const digest = await digestFile(part, record.chunkSize)
-  if (digest.sha256 !== record.sha256) {
-    // Chunks on disk that no longer match (a torn write before a crash): forget them so the next call refetches.
+  // Each chunk matched its hash; the whole file must also match the record before anything may use it (for an
+  // imported image the record's id is that checksum: the manifest alone is only the serving peer's word).
+  if (wholeSha256 !== record.sha256) {
+    // Chunks on disk that no longer match: forget them so the next call refetches.
+    const onDisk = await digestFile(part, record.chunkSize)
     const bitmapNow = await loadBitmap(bitmapPath, total)
     for (let i = 0; i < total; i++) {
-      if (!digest.chunkHashes.subarray(i * 32, i * 32 + 32).equals(hashes.subarray(i * 32, i * 32 + 32))) clearBit(bitmapNow, i)
+      if (!onDisk.chunkHashes.subarray(i * 32, i * 32 + 32).equals(expectedHash(i))) clearBit(bitmapNow, i)
     }
     await writeFileAtomic(bitmapPath, bitmapNow)
     throw new ImageIntegrityError(record.id, 'assembled file does not match the record checksum; bad chunks will be fetched again')
@@ -288,12 +317,28 @@ async function fetchManifest (o: FetchOptions, record: ImageRecord, sources: str
   throw new TransferIncompleteError(record.id, 0, chunkCount(record.size, record.chunkSize), sources, 'no peer gave a manifest matching the record')
 }
 
-async function writeAll (fh: FileHandle, bytes: Uint8Array, position: number): Promise<void> {
-  let done = 0
-  while (done < bytes.byteLength) {
-    const { bytesWritten } = await fh.write(bytes, done, bytes.byteLength - done, position + done)
-    done += bytesWritten
+function sha256Of (parts: Iterable<Uint8Array>): Buffer {
+  const h = createHash('sha256')
+  for (const p of parts) h.update(p)
+  return h.digest()
+}
+
+/** Clears the bits of claimed chunks whose bytes on disk do not match the manifest (lost in a crash). */
+async function recheckClaimed (fh: FileHandle, bitmap: Uint8Array, total: number, chunkSize: number, len: (i: number) => number, expected: (i: number) => Buffer): Promise<void> {
+  const buf = Buffer.allocUnsafe(chunkSize)
+  for (let i = 0; i < total; i++) {
+    if (!isSet(bitmap, i)) continue
+    const n = len(i)
+    const { bytesRead } = await fh.read(buf, 0, n, i * chunkSize)
+    if (bytesRead !== n || !sha256Of([buf.subarray(0, n)]).equals(expected(i))) clearBit(bitmap, i)
   }
+}
+
+/** Rename-into-place without fsync: the bitmap is a hint that recheckClaimed verifies, not a promise. */
+async function writeFileQuick (path: string, data: Uint8Array): Promise<void> {
+  const tmp = `${path}.tmp`
+  await writeFile(tmp, data)
+  await rename(tmp, path)
 }
 
 async function exists (path: string): Promise<boolean> {

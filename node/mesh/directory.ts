@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto'
 import type { PrivateKey } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { decodeAnnouncementPayload, decodeSignedAnnouncement, encodeAnnouncementPayload, encodeSignedAnnouncement } from '../../protocol/directory.ts'
@@ -14,6 +15,8 @@ export interface DirectoryEntry {
   announcement: HostAnnouncement
   /** Clock time we accepted it. */
   receivedAt: number
+  /** The signed wire form, relayed as is by directory sync (it verifies wherever it arrives). */
+  bytes?: Uint8Array
 }
 
 export interface HostConflict {
@@ -69,6 +72,8 @@ export class Directory {
   readonly #names = new Map<string, Set<string>>()
   /** IP address → peers listening on it (loopback left out: every test peer shares it). */
   readonly #ips = new Map<string, Set<string>>()
+  /** Hash of every entry's version, computed on demand and dropped on any change. */
+  #digest: string | undefined
 
   constructor (init: { clock: Clock }) {
     this.#clock = init.clock
@@ -77,17 +82,19 @@ export class Directory {
   /** Verifies and stores an announcement. Throws AnnouncementRejectedError; 'stale' when not newer than ours. */
   async accept (bytes: Uint8Array, options: { from?: string } = {}): Promise<AcceptResult> {
     const a = await verifyAnnouncement(bytes, options)
-    return this.#store(a)
+    return this.#store(a, bytes)
   }
 
-  #store (a: HostAnnouncement): AcceptResult {
+  #store (a: HostAnnouncement, bytes: Uint8Array): AcceptResult {
     const old = this.#entries.get(a.peerId)
     if (old != null) {
       const o = old.announcement
       if (a.epoch < o.epoch || (a.epoch === o.epoch && a.seq <= o.seq)) return 'stale'
       this.#unindex(o)
     }
-    this.#entries.set(a.peerId, { announcement: a, receivedAt: this.#clock.now() })
+    // A copy: the caller's bytes may be a view into a larger buffer that is reused.
+    this.#entries.set(a.peerId, { announcement: a, receivedAt: this.#clock.now(), bytes: bytes.slice() })
+    this.#digest = undefined
     for (const name of a.hostNames) addTo(this.#names, name.toLowerCase(), a.peerId)
     for (const addr of a.addrs) {
       const ip = ipOf(addr)
@@ -107,7 +114,26 @@ export class Directory {
     if (e == null) return false
     this.#unindex(e.announcement)
     this.#entries.delete(peerId)
+    this.#digest = undefined
     return true
+  }
+
+  /** True when (epoch, seq) is newer than what we hold of `peerId`, or we hold nothing of it. */
+  isNewer (peerId: string, epoch: number, seq: number): boolean {
+    const o = this.#entries.get(peerId)?.announcement
+    return o == null || epoch > o.epoch || (epoch === o.epoch && seq > o.seq)
+  }
+
+  /** Every entry's version [peerId, epoch, seq], sorted by peer id. */
+  versions (): Array<[string, number, number]> {
+    return [...this.#entries.values()].map(e => [e.announcement.peerId, e.announcement.epoch, e.announcement.seq] as [string, number, number])
+      .sort((a, b) => a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)
+  }
+
+  /** A short hash of versions(): two directories with equal digests hold the same announcements. */
+  digest (): string {
+    this.#digest ??= createHash('sha256').update(this.versions().map(v => v.join(' ')).join('\n')).digest('hex').slice(0, 32)
+    return this.#digest
   }
 
   get (peerId: string): DirectoryEntry | undefined { return this.#entries.get(peerId) }

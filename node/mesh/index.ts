@@ -12,3 +12,6 @@ export { loadOrCreateIdentity, writeFileAtomic, IDENTITY_FILE } from './identity
 export { IdentityKeyError, AnnouncementRejectedError, RpcError } from './errors.ts'
 export { Libp2pMembershipTransport } from './libp2p-transport.ts'
 export * from './membership/index.ts'
+export { DirectorySync, digestProtocol, getProtocol } from './directory-sync.ts'
+export type { DirectorySyncInit } from './directory-sync.ts'
+export { Connector } from './connector.ts'

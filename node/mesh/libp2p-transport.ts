@@ -8,6 +8,7 @@ import { MAX_PUSH_PULL_BYTES } from '../../protocol/limits.ts'
 import { decodeMembershipMessage, encodeMembershipMessage } from '../../protocol/membership.ts'
 import type { MembershipMessage } from '../../protocol/membership.ts'
 import { MessageTooLargeError, ProtocolValidationError } from '../../protocol/errors.ts'
+import { Connector, raceAbort } from './connector.ts'
 import { readFrame, writeFrame } from './framing.ts'
 import type { MemberRef, MembershipTransport } from './membership/types.ts'
 
@@ -20,23 +21,38 @@ export interface Libp2pTransportInit {
   libp2p: Libp2p<{ ping: Ping }>
   /** Called for a peer that sent a malformed or oversized membership frame (count it, hang up). */
   punish: (peer: PeerId, reason: string) => Promise<void>
-  /** Bound on dialing and writing one message. */
+  /** Bound on writing one message (and on reading one) once a connection exists. */
   sendTimeoutMs?: number
+  /**
+   * Bound on establishing a connection (TCP, noise, yamux). Longer than any probe or send: on a loaded host a
+   * handshake can take seconds, and a dial aborted at every attempt would never complete (a joiner retrying its
+   * bootstrap every second stayed alone for minutes at load 50). A late connection serves the next attempt.
+   */
+  dialTimeoutMs?: number
+  /** Shared with the node's rpc, so both wait on one dial per peer. */
+  connector?: Connector
 }
 
 export class Libp2pMembershipTransport implements MembershipTransport {
   readonly #libp2p: Libp2p<{ ping: Ping }>
   readonly #punish: Libp2pTransportInit['punish']
   readonly #sendTimeoutMs: number
+  readonly #dialTimeoutMs: number
+  readonly #connector: Connector
   #handler: ((from: string, msg: MembershipMessage) => void) | undefined
   #running = false
   /** Messages that could not be delivered (peer unreachable): datagram semantics, so counted, not thrown. */
   sendFailures = 0
+  /** Encoded bytes and count sent per message type, and probes started: for the traffic benchmarks. */
+  readonly sent: Record<string, { messages: number, bytes: number }> = {}
+  probes = 0
 
   constructor (init: Libp2pTransportInit) {
     this.#libp2p = init.libp2p
     this.#punish = init.punish
     this.#sendTimeoutMs = init.sendTimeoutMs ?? 2_000
+    this.#dialTimeoutMs = init.dialTimeoutMs ?? 15_000
+    this.#connector = init.connector ?? new Connector(init.libp2p, this.#dialTimeoutMs)
   }
 
   async start (): Promise<void> {
@@ -58,21 +74,30 @@ export class Libp2pMembershipTransport implements MembershipTransport {
   send (to: MemberRef, msg: MembershipMessage): void {
     if (!this.#running) return
     const bytes = encodeMembershipMessage(msg)
+    const count = (this.sent[msg.type] ??= { messages: 0, bytes: 0 })
+    count.messages++
+    count.bytes += bytes.byteLength
     void this.#send(to, bytes).catch(() => { this.sendFailures++ })
   }
 
   probe (to: MemberRef, timeoutMs: number, done: (ok: boolean) => void): void {
     const target = this.#target(to)
     if (target == null) { setImmediate(() => { done(false) }); return }
-    this.#libp2p.services.ping.ping(target, { signal: AbortSignal.timeout(timeoutMs) })
+    this.probes++
+    const signal = AbortSignal.timeout(timeoutMs)
+    // The ping is bounded by the probe timeout; the dial under it is not (see dialTimeoutMs): a refused dial (a
+    // killed peer) still fails at once, a slow one completes for the next probe.
+    raceAbort(this.#connect(target, to), signal)
+      .then(async conn => { await this.#libp2p.services.ping.ping(conn.remotePeer, { signal }) })
       .then(() => { done(true) }, () => { done(false) })
   }
 
   async #send (to: MemberRef, bytes: Uint8Array): Promise<void> {
     const target = this.#target(to)
     if (target == null) throw new Error('no address')
+    const conn = await this.#connect(target, to)
     const signal = AbortSignal.timeout(this.#sendTimeoutMs)
-    const stream = await this.#libp2p.dialProtocol(target, MEMBERSHIP_PROTOCOL, { signal })
+    const stream = await conn.newStream(MEMBERSHIP_PROTOCOL, { signal })
     try {
       await writeFrame(stream, bytes, { signal })
       await stream.close({ signal })
@@ -97,6 +122,13 @@ export class Libp2pMembershipTransport implements MembershipTransport {
     }
     await stream.close().catch(() => {})
     if (this.#running) this.#handler?.(from, msg)
+  }
+
+  /** An open connection to the target, dialed (once, shared) if there is none. */
+  async #connect (target: DialTarget, to: MemberRef): Promise<Connection> {
+    let peer: PeerId | undefined
+    try { peer = to.id !== '' ? peerIdFromString(to.id) : undefined } catch {}
+    return await this.#connector.connect(peer, target, to.id !== '' ? to.id : to.addrs.join(' '))
   }
 
   /** A connected peer is reached over its connection; otherwise by its multiaddrs (which name its peer id). */

@@ -19,6 +19,8 @@ import { MAX_ANNOUNCEMENT_BYTES } from '../../protocol/limits.ts'
 import { realClock } from '../seams/clock.ts'
 import type { Clock, Timer } from '../seams/clock.ts'
 import { Directory, signAnnouncement } from './directory.ts'
+import { DirectorySync } from './directory-sync.ts'
+import { Connector } from './connector.ts'
 import type { HostConflict } from './directory.ts'
 import { AnnouncementRejectedError } from './errors.ts'
 import { loadOrCreateIdentity } from './identity.ts'
@@ -49,8 +51,13 @@ export interface MeshNodeInit {
   capacity?: HostCapacity
   load?: HostLoad
   membership?: Partial<MembershipConfig>
-  /** Re-announcement period on gossipsub, so peers that missed one catch up (default 30 s). */
+  /**
+   * Re-publication period of our unchanged announcement on gossipsub (default 5 min). Not what makes directories
+   * complete (directory sync does): a cheap extra path, kept rare because every copy is flooded to every peer.
+   */
   announceIntervalMs?: number
+  /** Period of the directory anti-entropy with one random member (default 5 s). */
+  directorySyncIntervalMs?: number
   rpcTimeoutMs?: number
   seed?: number
   clock?: Clock
@@ -111,6 +118,9 @@ export async function createMeshNode (init: MeshNodeInit): Promise<MeshNode> {
     ...(init.connectionProtector != null ? { connectionProtector: init.connectionProtector } : {}),
     ...(init.connectionGater != null ? { connectionGater: init.connectionGater } : {}),
     addresses: { listen: init.listen ?? ['/ip4/127.0.0.1/tcp/0'] },
+    // libp2p's connection monitor pings every connection every 10 s from both ends (~530 bytes a ping): at 20
+    // peers ~16 kbit/s per peer of idle traffic that SWIM's probes (one member every 500 ms) already cover.
+    connectionMonitor: { enabled: false },
     transports: [tcp()],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
@@ -139,6 +149,8 @@ export class MeshNode {
   #membership: Membership | undefined
   #announceTimer: Timer | undefined
   #announcement: Uint8Array | undefined
+  #sync: DirectorySync | undefined
+  readonly #connector: Connector
 
   constructor (init: MeshNodeInit, key: PrivateKey, libp2p: Libp2p<Services>) {
     this.#init = init
@@ -147,7 +159,8 @@ export class MeshNode {
     this.#clock = init.clock ?? realClock
     this.#load = init.load ?? { memoryMb: 0, vcpus: 0, domains: 0 }
     this.directory = new Directory({ clock: this.#clock })
-    this.rpc = new Rpc({ host: libp2p, misbehaviour: this.misbehaviourLog, timeoutMs: init.rpcTimeoutMs })
+    this.#connector = new Connector(libp2p)
+    this.rpc = new Rpc({ host: libp2p, misbehaviour: this.misbehaviourLog, timeoutMs: init.rpcTimeoutMs, connector: this.#connector })
   }
 
   get peerId (): string { return this.libp2p.peerId.toString() }
@@ -164,7 +177,7 @@ export class MeshNode {
 
   async start (): Promise<void> {
     await this.libp2p.start()
-    const transport = new Libp2pMembershipTransport({ libp2p: this.libp2p, punish: async (p, r) => { await this.#punish(p, r) } })
+    const transport = new Libp2pMembershipTransport({ libp2p: this.libp2p, connector: this.#connector, punish: async (p, r) => { await this.#punish(p, r) } })
     this.#transport = transport
     await transport.start()
     await this.rpc.handle(directoryFetchProtocol, async () => await this.#ownAnnouncement())
@@ -183,8 +196,23 @@ export class MeshNode {
     })
     membership.on(e => {
       if (e.type === 'join' || e.type === 'alive') void this.#learned(e.member.id, e.member.addrs)
+      // Whatever connection we still hold to a dead member may be stale (a pulled cable leaves TCP "open" for
+      // minutes, and libp2p's connection monitor is off): drop it, so reconnection attempts dial afresh.
+      if (e.type === 'dead') void this.#hangUp(e.member.id)
     })
     this.#membership = membership
+    const seed = this.#init.seed ?? hashString(this.peerId)
+    this.#sync = new DirectorySync({
+      self: this.peerId,
+      directory: this.directory,
+      rpc: this.rpc,
+      clock: this.#clock,
+      random: seededRandom(seed ^ 0x5bd1e995),
+      peers: () => membership.members().filter(m => m.status === 'alive').map(m => m.id),
+      intervalMs: this.#init.directorySyncIntervalMs ?? 5_000,
+      punish: async (p, r) => { await this.#punish(peerIdFromString(p), r) }
+    })
+    await this.#sync.start()
     // A dropped connection is a hint worth a probe now rather than in a few rounds (SIGKILL closes every socket of
     // a peer at once). The verdict still comes from SWIM: ping, indirect probes, suspicion.
     this.libp2p.addEventListener('peer:disconnect', (evt) => { this.#membership?.probeNow(evt.detail.toString()) })
@@ -196,6 +224,7 @@ export class MeshNode {
   /** Stops the node; with `leave`, tells the mesh first (others mark us dead at once instead of suspecting). */
   async stop (options: { leave?: boolean } = {}): Promise<void> {
     this.#announceTimer?.cancel()
+    await this.#sync?.stop()
     this.#membership?.stop(options)
     if (options.leave === true) await new Promise(resolve => setTimeout(resolve, 100)) // let the leave go out
     await this.#transport?.stop()
@@ -278,7 +307,7 @@ export class MeshNode {
   }
 
   #scheduleAnnounce (): void {
-    const every = this.#init.announceIntervalMs ?? 30_000
+    const every = this.#init.announceIntervalMs ?? 300_000
     this.#announceTimer = this.#clock.setTimeout(() => { void this.#publish().finally(() => { this.#scheduleAnnounce() }) }, every)
   }
 
@@ -300,28 +329,51 @@ export class MeshNode {
     pubsub.subscribe(ANNOUNCEMENT_TOPIC)
   }
 
-  /** A member seen (again): remember its addresses for every protocol, then ask for its announcement. */
+  /**
+   * A member seen (again): remember its addresses for every protocol, then ask for its announcement. When that
+   * fails (slow start, a lost stream), a directory sync with it follows: its directory holds its announcement and
+   * every other it knows, so a joiner catches up on the whole mesh in one exchange.
+   */
   async #learned (peerId: string, addrs: string[]): Promise<void> {
     try {
       const multiaddrs = addrs.flatMap(a => { try { return [multiaddr(a)] } catch { return [] } })
       await this.libp2p.peerStore.merge(peerIdFromString(peerId), { multiaddrs })
     } catch {}
-    await this.#fetchAnnouncement(peerId)
+    if (!await this.#fetchAnnouncement(peerId)) this.#sync?.syncSoon(peerId, 1_000)
   }
 
-  async #fetchAnnouncement (peerId: string): Promise<void> {
+  /** Fetches a member's own announcement; false when it could not be had. */
+  async #fetchAnnouncement (peerId: string): Promise<boolean> {
     let bytes: Uint8Array
     try {
       bytes = await this.rpc.request(peerId, directoryFetchProtocol, {}, { timeoutMs: 5_000 })
     } catch {
-      return // the member may be gone already; if not, its announcement comes by gossip
+      return false // the member may be gone already; if not, directory sync brings its announcement
     }
     try {
       await this.directory.accept(bytes, { from: peerId })
     } catch (err) {
       // Asked for its own announcement, it answered with one that does not verify: that is misbehaviour.
       if (err instanceof AnnouncementRejectedError) await this.#punish(peerIdFromString(peerId), err.message)
+      return false
     }
+    return true
+  }
+
+  /** The membership transport (its counters); exists once started. */
+  get transport (): Libp2pMembershipTransport {
+    if (this.#transport == null) throw new Error('mesh node not started')
+    return this.#transport
+  }
+
+  /** Directory anti-entropy; exists once started. */
+  get directorySync (): DirectorySync {
+    if (this.#sync == null) throw new Error('mesh node not started')
+    return this.#sync
+  }
+
+  async #hangUp (peerId: string): Promise<void> {
+    try { await this.libp2p.hangUp(peerIdFromString(peerId)) } catch {}
   }
 
   async #punish (peer: PeerId, reason: string): Promise<void> {

@@ -4,6 +4,8 @@ import { MessageTooLargeError, ProtocolValidationError } from '../../protocol/er
 import { RpcError } from './errors.ts'
 import { readFrame, StreamEndedError, writeFrame } from './framing.ts'
 import { MisbehaviourLog } from './misbehaviour.ts'
+import { raceAbort } from './connector.ts'
+import type { Connector } from './connector.ts'
 
 // Request/response over libp2p streams: one stream per request, one length-prefixed frame each way, a size bound
 // per message, a timeout, and validation of every decoded message before use. A peer that sends a malformed or
@@ -38,6 +40,11 @@ export interface RpcInit {
   misbehaviour?: MisbehaviourLog
   /** Bound on a whole request (dial, send, answer) and on a handler's run. */
   timeoutMs?: number
+  /**
+   * Opens connections for requests, with its own dial timeout (see connector.ts): a request then bounds its
+   * exchange, not the handshake. Without it, dialProtocol under the request's timeout.
+   */
+  connector?: Connector
 }
 
 // Response frames start with a tag: the value, or an error the handler threw (name and message only).
@@ -54,9 +61,11 @@ export class Rpc {
   readonly #host: RpcHost
   readonly #timeoutMs: number
   readonly misbehaviourLog: MisbehaviourLog
+  readonly #connector: Connector | undefined
 
   constructor (init: RpcInit) {
     this.#host = init.host
+    this.#connector = init.connector
     this.#timeoutMs = init.timeoutMs ?? 10_000
     this.misbehaviourLog = init.misbehaviour ?? new MisbehaviourLog()
   }
@@ -118,7 +127,12 @@ export class Rpc {
     const signal = options.signal != null ? AbortSignal.any([options.signal, timeout]) : timeout
     let stream: Stream
     try {
-      stream = await this.#host.dialProtocol(peerId, spec.id, { signal })
+      if (this.#connector != null) {
+        const conn = await raceAbort(this.#connector.connect(peerId, peerId, name), signal)
+        stream = await conn.newStream(spec.id, { signal })
+      } else {
+        stream = await this.#host.dialProtocol(peerId, spec.id, { signal })
+      }
     } catch (err) {
       throw new RpcError(timeout.aborted ? 'timeout' : 'dial', name, spec.id, (err as Error).message, { cause: err })
     }
@@ -153,3 +167,4 @@ export class Rpc {
     }
   }
 }
+

@@ -76,3 +76,19 @@ export class QuerySyntaxError extends Error {
     this.origin = origin
   }
 }
+
+/** A scheduled deploy that hosts kept refusing: every attempt's refusals, and the last deploy error as `cause`. */
+export class ScheduledDeployError extends Error {
+  override readonly name = 'ScheduledDeployError'
+  readonly pool: string
+  readonly attempts: number
+  readonly refusals: Array<{ attempt: number, host: string, reason: string }>
+  constructor (pool: string, attempts: number, refusals: Array<{ attempt: number, host: string, reason: string }>, options?: { cause?: unknown }) {
+    const last = refusals.filter(r => r.attempt === attempts)
+    super(`${pool}: no placement admitted after ${attempts} attempt${attempts === 1 ? '' : 's'}; last refusals: ` +
+      (last.length > 0 ? last.map(r => `${r.host} (${r.reason})`).join(', ') : 'none'), options)
+    this.pool = pool
+    this.attempts = attempts
+    this.refusals = refusals
+  }
+}

@@ -22,7 +22,7 @@ export function formatEstimate (vms: readonly VmDemand[], rows: readonly Estimat
     }
     lines.push(`${row.vmId} (${what}) -> ${row.host}`)
     for (const c of row.costs.slice(0, max)) {
-      const parts = [`share after ${(100 * c.share).toFixed(0)}%`, c.copy > 0 ? `copy ${c.copy.toFixed(1)} s` : 'image cached']
+      const parts = [`share after ${(100 * c.share).toFixed(0)}%`, vm.image === undefined ? 'no base image' : c.copy > 0 ? `copy ${c.copy.toFixed(1)} s` : 'image cached']
       lines.push(`  ${c.host === row.host ? '*' : ' '} ${c.host.padEnd(16)} cost ${c.cost.toFixed(2).padStart(8)}  (${parts.join(', ')})`)
     }
     if (row.costs.length > max) lines.push(`    ... ${row.costs.length - max} more candidates`)

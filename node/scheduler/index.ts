@@ -1,5 +1,8 @@
 // The scheduler's public face, for the daemon (mesh adapter, deploy coordination) and the CLI (estimate, query).
 //
+// In the deploy path (node/daemon/mesh.ts): assignScheduledHosts before the split, or deployScheduled around the
+// deploy to retry elsewhere when a host refuses; announceAdmissionLoad so other peers see this host's load.
+//
 // Wiring in the daemon, as the simulation (simulations/scheduler/) does it in memory:
 //   host side:  HostAdmission per host; its reserve/commit/release behind the reserve stream; AnnouncePolicy
 //               publishes HostState (version = admission.version) on the host-announcement topic.
@@ -30,4 +33,13 @@ export { rejoin, mustStop } from './fencing.ts'
 export type { LocalCopy } from './fencing.ts'
 export { parseQuery, compileQuery, queryRecords } from './query.ts'
 export { seededRandom } from './random.ts'
+export { assignScheduledHosts, planScheduledHosts, hostStateOf, meshCandidates } from './assign.ts'
+export type { AssignOptions, AssignResult, MeshHostView, Placement, Plan, PlanRow } from './assign.ts'
+export { deployScheduled, learnFromFailures } from './deploy-scheduled.ts'
+export type { DeployScheduledOptions, ScheduledDeployResult } from './deploy-scheduled.ts'
+export { announceAdmissionLoad } from './announce-load.ts'
+export { parseHostViews, HostViewsError } from './host-views.ts'
+export type { HostViewInput } from './host-views.ts'
+export { vmRecords } from './vm-records.ts'
+export type { VmQueryRecord } from './vm-records.ts'
 export type { Random } from './random.ts'

@@ -82,6 +82,7 @@ export function rank (vm: VmDemand, spec: SchedulerSpec, hosts: readonly HostSta
     }
   }
   let bestMem = -Infinity; let bestCpu = -Infinity; let bestDisk = -Infinity
+  let bestMemHost = ''; let bestCpuHost = ''
   const feasible: Scored[] = []
   const anyCache = vm.image !== undefined && hosts.some(h => h.images.includes(vm.image as string))
   for (const h of pool) {
@@ -90,8 +91,14 @@ export function rank (vm: VmDemand, spec: SchedulerSpec, hosts: readonly HostSta
     if (requires && !requires(hostRecord(h))) { note('requires', h.host); ok = false }
     const freeMem = h.capacity.memoryMiB - h.used.memoryMiB
     const freeCpu = h.capacity.vcpus - h.used.vcpus
-    if (freeMem < vm.memoryMiB) { note('memory', h.host); ok = false; bestMem = Math.max(bestMem, freeMem) }
-    if (freeCpu < vm.vcpus) { note('vcpus', h.host); ok = false; bestCpu = Math.max(bestCpu, freeCpu) }
+    if (freeMem < vm.memoryMiB) {
+      note('memory', h.host); ok = false
+      if (freeMem > bestMem) { bestMem = freeMem; bestMemHost = h.host }
+    }
+    if (freeCpu < vm.vcpus) {
+      note('vcpus', h.host); ok = false
+      if (freeCpu > bestCpu) { bestCpu = freeCpu; bestCpuHost = h.host }
+    }
     if (!imageCached(vm, h)) {
       // The image must come from somewhere (another host's cache) and fit on this host's disk.
       const size = vm.imageSizeMiB ?? model.defaultImageSizeMiB
@@ -104,17 +111,18 @@ export function rank (vm: VmDemand, spec: SchedulerSpec, hosts: readonly HostSta
   }
   const failures: ConstraintFailure[] = []
   for (const [c, list] of fail) {
-    failures.push({ constraint: c, hosts: list.length, detail: detailOf(c, vm, list, { bestMem, bestCpu, bestDisk }, model) })
+    failures.push({ constraint: c, hosts: list.length, detail: detailOf(c, vm, list, { bestMem, bestCpu, bestDisk, bestMemHost, bestCpuHost }, model) })
   }
   return { feasible, candidates: named ? named.size : pool.length, failures }
 }
 
 function detailOf (c: ConstraintFailure['constraint'], vm: VmDemand, list: string[],
-  best: { bestMem: number, bestCpu: number, bestDisk: number }, model: CostModel): string {
+  best: { bestMem: number, bestCpu: number, bestDisk: number, bestMemHost: string, bestCpuHost: string }, model: CostModel): string {
   const names = list.length <= 5 ? list.join(', ') : `${list.slice(0, 5).join(', ')}...`
   switch (c) {
-    case 'memory': return `memory: needs ${vm.memoryMiB} MiB, best host has ${Math.max(0, best.bestMem)} free`
-    case 'vcpus': return `vcpus: needs ${vm.vcpus}, best host has ${Math.max(0, best.bestCpu)} free`
+    // The best host is named: "needs 4096 MiB, best host machine1 has 2048 free" says where to look.
+    case 'memory': return `memory: needs ${vm.memoryMiB} MiB, best host ${best.bestMemHost} has ${Math.max(0, best.bestMem)} free`
+    case 'vcpus': return `vcpus: needs ${vm.vcpus}, best host ${best.bestCpuHost} has ${Math.max(0, best.bestCpu)} free`
     case 'driver': return `driver: needs ${vm.driver ?? '?'} (${names})`
     case 'requires': return `requires: ${vm.requires ?? ''} is false for ${names}`
     case 'image': return `image: ${vm.image ?? '?'} (${vm.imageSizeMiB ?? model.defaultImageSizeMiB} MiB) is cached on no host nor in the warehouse, or does not fit the disk, best disk free ${Number.isFinite(best.bestDisk) ? `${best.bestDisk} MiB` : 'unknown'}`

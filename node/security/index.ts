@@ -2,10 +2,12 @@
 //   startup      loadHostSecurity({ stateDir, poolKeyFile, allowPaths, insecure, now }) (refuses without pool key or
 //                trust store unless insecure; log its warnings); its poolKey goes to libp2p as
 //                connectionProtector: preSharedKey({ psk: poolKey.protectorKey }) from @libp2p/pnet
-//   each request verifyApiRequest(req, trust, replay, now)   (after trust.reloadIfChanged()); the CLI: signApiRequest
-//   forwarded    verifySubtreeRequest(envelope, subtree, proof, trust, replay, now) from protocol/auth
-//   prepare      checkPoolPaths(config, allowed) and checkPoolNames(config): refuse on any violation
-//   set / LAZY   checkPath(label, value, PATH_ATTRIBUTES[attr], allowed), checkName(label, value, NAME_ATTRIBUTES[attr])
+//   each request createAuthGate(handler, { trust, clock, insecure, replay }) of node/api/auth-gate.ts wraps the
+//                control API handler (verifyApiRequest inside); the CLI signs in node/api/client.ts (signApiRequest)
+//   forwarded    createPartVerifier({ trust, replay, now, isSelf }) of node/deploy/auth.ts, as DeployPeerComponents
+//                .verifyPart: prepares (Merkle proofs), terminate-part and set are checked against the operator
+//   prepare      hostPolicy(allowed) / setPolicy(allowed) of node/deploy/policy.ts, as DeployPeerComponents.policy /
+//                .setPolicy (checkPoolPaths + checkPoolNames; checkPath + checkName for a set)
 export { TrustStore, TrustStoreError, TRUST_FILE, trustFilePath } from './trust-store.ts'
 export type { StoredTrustEntry } from './trust-store.ts'
 export { createOperatorKey, defaultOperatorKeyPath, loadOperatorKey, OperatorKeyError } from './operator-key.ts'

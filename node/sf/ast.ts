@@ -3,12 +3,19 @@
 // - includes are already spliced in place, so the resolver never sees an `#include`;
 // - operators, IF/SWITCH and `[ ... ]` vectors are already desugared into APPLY nodes as SmartFrog does
 //   (sf-language.md §10), so the resolver only knows references, APPLY/ASSERT and component descriptions;
-// - every node carries the position of its first character, for diagnostics `FILE:LINE:COL`;
-// - the tree is read-only for its consumers: nodes may share objects (positions; the empty `tags` array of
+// - every node carries the position of its first character (a number, see `Pos`), for diagnostics `FILE:LINE:COL`;
+// - the tree is read-only for its consumers: nodes may share objects (the empty `tags` array of
 //   untagged attributes, which is frozen; the `name` array of every attribute with the same one-word name, and the
 //   `parts` array and `text` of every reference with the same text), so copy before changing anything.
 
-export interface Pos {
+/**
+ * A source position: one number, decoded into FILE:LINE:COL by the parse session's table (syntax/positions.ts,
+ * `DiagnosticBag.positions`) when a diagnostic is made. Negative numbers are lone parses' positions.
+ */
+export type Pos = number
+
+/** A decoded position, as diagnostics carry it. */
+export interface SourcePos {
   /** Path as given on the command line or as found on the include path. */
   file: string
   /** 1-based. */

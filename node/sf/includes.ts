@@ -66,7 +66,7 @@ export function includeSession (options: IncludeOptions, diag: DiagnosticBag, pa
     const found = candidates.find(isFile)
     if (found === undefined) {
       if (optional || options.ignoreMissingIncludes === true) return []
-      throw new SfFileNotFoundError(path, candidates, at)
+      throw new SfFileNotFoundError(path, candidates, diag.positions.decode(at))
     }
     const abs = resolve(found)
     const cycleStart = stack.indexOf(abs)

@@ -1,6 +1,6 @@
 import type { Pos } from './ast.ts'
 import type { DiagnosticBag } from './diagnostics.ts'
-import { decodeUnicodeEscapes, PositionMap } from './syntax/positions.ts'
+import { decodeUnicodeEscapes, lineCol, PosTable } from './syntax/positions.ts'
 
 // The .sf scanner (sf-language.md §2): a pull lexer over the whole text, one token at a time, so a 50 MB file
 // never becomes an array of millions of token objects. Lexical errors go to the DiagnosticBag and the scanner
@@ -43,26 +43,16 @@ export class Token {
   /** Offsets in the (unicode-decoded) text. */
   start: number
   end: number
-  readonly file: string
-  readonly line: number
-  readonly col: number
-  #pos: Pos | undefined = undefined
+  /** Where the token starts, as a session position (ast.ts Pos). */
+  readonly pos: Pos
 
-  constructor (kind: TokenKind, image: string, value: TokenValue, start: number, end: number, file: string, line: number, col: number) {
+  constructor (kind: TokenKind, image: string, value: TokenValue, start: number, end: number, pos: Pos) {
     this.kind = kind
     this.image = image
     this.value = value
     this.start = start
     this.end = end
-    this.file = file
-    this.line = line
-    this.col = col
-  }
-
-  /** Made on demand: most tokens (`;`, `{`, `:`) never need a position object. */
-  get pos (): Pos {
-    this.#pos ??= { file: this.file, line: this.line, col: this.col }
-    return this.#pos
+    this.pos = pos
   }
 }
 
@@ -91,6 +81,8 @@ const isDigit = (c: number): boolean => c >= 0x30 && c <= 0x39
 
 const SIMPLE_ESCAPES: Record<string, string> = { n: '\n', t: '\t', b: '\b', r: '\r', f: '\f', '\\': '\\', "'": "'", '"': '"' }
 
+const WORD_TABLE_LIMIT = 4096
+
 const INT_MIN = -2147483648
 const INT_MAX = 2147483647
 const LONG_MIN = -(2n ** 63n)
@@ -99,13 +91,17 @@ const LONG_MAX = 2n ** 63n - 1n
 export interface LexerOptions {
   /** Columns a tab advances to (JavaCC, hence HP's messages, uses 8); default 1 = UTF-16 code units. */
   tabWidth?: number
+  /** A lone value or reference (parser.ts): positions are self-contained (PosTable.lone), not session numbers. */
+  lone?: 'value' | 'reference'
 }
 
 export class Lexer {
   readonly text: string
   readonly file: string
   readonly #diag: DiagnosticBag
-  readonly #positions: PositionMap
+  /** Position of decoded offset 0 in the session's table. */
+  readonly #base: number
+  readonly #lone: { what: 'value' | 'reference', raw: string, escapes: ReturnType<typeof decodeUnicodeEscapes>['escapes'], tab: number, file: string } | undefined
   #i = 0
 
   constructor (rawText: string, file: string, diag: DiagnosticBag, options: LexerOptions = {}) {
@@ -113,14 +109,26 @@ export class Lexer {
     this.text = decoded.text
     this.file = file
     this.#diag = diag
-    this.#positions = new PositionMap(rawText, file, decoded.escapes, options.tabWidth ?? 1)
+    const tab = options.tabWidth ?? 1
+    if (options.lone !== undefined) {
+      this.#base = 0
+      this.#lone = { what: options.lone, raw: rawText, escapes: decoded.escapes, tab: Math.max(1, tab), file }
+    } else {
+      this.#base = diag.positions.add(rawText, decoded.text.length, file, decoded.escapes, tab)
+      this.#lone = undefined
+    }
   }
 
-  /** Position of an offset of the decoded text, in the raw file. */
-  posAt (offset: number): Pos { return this.#positions.pos(offset) }
+  /** Position of an offset of the decoded text. */
+  posAt (offset: number): Pos {
+    const lone = this.#lone
+    if (lone === undefined) return this.#base + offset
+    const p = lineCol(lone, offset)
+    return PosTable.lone(lone.what, p.line, p.col)
+  }
 
   /** Where an end-of-file token sits: on the last character, as JavaCC reports it. */
-  eofPos (): Pos { return this.#positions.pos(Math.max(0, this.text.length - 1)) }
+  eofPos (): Pos { return this.posAt(Math.max(0, this.text.length - 1)) }
 
   next (): Token {
     const t = this.text
@@ -129,8 +137,7 @@ export class Lexer {
       this.#skipTrivia()
       const i = this.#i
       if (i >= n) {
-        const eof = this.eofPos()
-        return new Token('EOF', '', undefined, n, n, this.file, eof.line, eof.col)
+        return new Token('EOF', '', undefined, n, n, this.eofPos())
       }
       const c = t.charCodeAt(i)
       if (isLetter(c)) return this.#word(i)
@@ -194,17 +201,18 @@ export class Lexer {
   #intern (w: string): string {
     const known = this.#words.get(w)
     if (known !== undefined) return known
-    this.#words.set(w, w)
+    // Bounded: the words that recur are met early (the library, the first components); past this, a pool's words
+    // are its one-of-a-kind names (vm1234, disk1234), which a table would only keep alive until the parse ends.
+    if (this.#words.size < WORD_TABLE_LIMIT) this.#words.set(w, w)
     return w
   }
 
   #make (kind: TokenKind, image: string, value: TokenValue, start: number, end: number, at: number): Token {
-    this.#positions.locate(at)
-    return new Token(kind, image, value, start, end, this.file, this.#positions.line, this.#positions.col)
+    return new Token(kind, image, value, start, end, this.#lone === undefined ? this.#base + at : this.posAt(at))
   }
 
   #error (code: string, message: string, offset: number): void {
-    this.#diag.error(code, message, this.#positions.pos(offset))
+    this.#diag.error(code, message, this.posAt(offset))
   }
 
   #punct (i: number, kind: TokenKind, len: number): Token {
@@ -314,10 +322,6 @@ export class Lexer {
   }
 
   #string (i: number): Token {
-    // Locate the token first: errors inside it are reported further on, and the position cursor only moves forward.
-    this.#positions.locate(i)
-    const line = this.#positions.line
-    const col = this.#positions.col
     const t = this.text
     const n = t.length
     let j = i + 1
@@ -347,7 +351,7 @@ export class Lexer {
       j++
     }
     this.#i = j
-    return new Token('STRING', t.slice(i, j), out, i, j, this.file, line, col)
+    return this.#make('STRING', t.slice(i, j), out, i, j, i)
   }
 
   #lastEscape = ''
@@ -385,9 +389,6 @@ export class Lexer {
   }
 
   #multiline (i: number): Token {
-    this.#positions.locate(i)
-    const line = this.#positions.line
-    const col = this.#positions.col
     const t = this.text
     const n = t.length
     let j = i + 2
@@ -411,7 +412,7 @@ export class Lexer {
       j++
     }
     this.#i = j
-    const tok = new Token('STRING', t.slice(i, j), out, i, j, this.file, line, col)
+    const tok = this.#make('STRING', t.slice(i, j), out, i, j, i)
     tok.multiline = true
     return tok
   }
@@ -421,9 +422,6 @@ export class Lexer {
     const close = t.indexOf('#', i + 5)
     const end = close < 0 ? t.length : close
     const body = t.slice(i + 5, end).replace(/[ \t\n\r]+/g, '')
-    this.#positions.locate(i)
-    const line = this.#positions.line
-    const col = this.#positions.col
     if (close < 0) this.#error(LexCode.badByteArray, `byte array "#${radix}#" is never closed with "#"`, i)
     const allowed = { HEX: /^[0-9a-fA-F]*$/, DEC: /^[0-9]*$/, OCT: /^[0-7]*$/, BIN: /^[01]*$/, B64: /^[0-9a-zA-Z=+/]*$/ }[radix]
     let bytes: Uint8Array = new Uint8Array(0)
@@ -433,7 +431,7 @@ export class Lexer {
       bytes = decodeBytes(radix, body)
     }
     this.#i = close < 0 ? t.length : close + 1
-    const tok = new Token('BYTES', `#${radix}#${body}#`, bytes, i, this.#i, this.file, line, col)
+    const tok = this.#make('BYTES', `#${radix}#${body}#`, bytes, i, this.#i, i)
     tok.radix = radix
     return tok
   }

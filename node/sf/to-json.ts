@@ -62,6 +62,12 @@ class JsonWriter {
   readonly #nl: string[] = ['\n']
   /** `"name": ` per attribute name. */
   readonly #keys = new Map<string, string>()
+  /**
+   * `,` newline, indentation and `"name": ` in one string, per attribute of a names array and depth: components
+   * made from the same prototype share their names array (model.ts), so a pool's VMs are written with one string
+   * per attribute instead of three concatenated ones (the concatenations were most of this writer's garbage).
+   */
+  readonly #prefixes = new WeakMap<string[], Array<Array<string | undefined>>>()
 
   constructor (write: (chunk: string) => void) { this.#write = write }
 
@@ -79,6 +85,16 @@ class JsonWriter {
     let s = this.#nl[depth]
     if (s === undefined) { s = '\n' + '  '.repeat(depth); this.#nl[depth] = s }
     return s
+  }
+
+  #prefix (names: string[], i: number, depth: number, inner: string): string {
+    let byDepth = this.#prefixes.get(names)
+    if (byDepth === undefined) { byDepth = []; this.#prefixes.set(names, byDepth) }
+    let row = byDepth[depth]
+    if (row === undefined) { row = new Array<string | undefined>(names.length); byDepth[depth] = row }
+    let p = row[i]
+    if (p === undefined) { p = ',' + inner + this.#key(names[i]!); row[i] = p }
+    return p
   }
 
   #key (name: string): string {
@@ -127,7 +143,8 @@ class JsonWriter {
       if (isPlacement(name) || (c.tags !== undefined && c.hasTag(i, 'sfTemp'))) continue
       const v = vals[i]!
       if (!(v instanceof CD) && v.type === 'apply' && v.temp === true) continue
-      this.put((first ? '{' : ',') + inner + this.#key(name))
+      // Long names arrays (a Compound of hosts or VMs) are one of a kind: their prefixes are not worth keeping.
+      this.put(first || names.length > 32 ? (first ? '{' : ',') + inner + this.#key(name) : this.#prefix(names, i, depth, inner))
       first = false
       this.value(v, depth + 1)
     }

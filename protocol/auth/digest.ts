@@ -45,32 +45,54 @@ function hashSkeleton (sk: Obj): string {
   return sha256Hex('sdpeer-node-v1\0', canonicalJson(sk))
 }
 
+/**
+ * Optional hooks of the digest walk. `memo` caches digests by object identity (a coordinator proving every part of
+ * one body hashes each node once, not once per part). `substitute` lets an owner digest the part it received as the
+ * operator signed it: for the object at `path` (relative to the value digested) it returns the digest the signed
+ * body had there (a subtree cut out and sent to another peer), another object to digest in its place, or undefined.
+ * Whatever it returns, the result must still match the signed digest, so a lying hook only makes verification fail.
+ */
+export interface DigestHooks {
+  memo?: WeakMap<object, string>
+  substitute?: (node: Obj, path: readonly string[]) => string | Obj | undefined
+}
+
 /** The digest of any JSON body (hex sha256). Throws CanonicalJsonError for non-JSON values or nesting too deep. */
-export function bodyDigest (body: unknown): string {
-  return digestAt(body, 0, '')
+export function bodyDigest (body: unknown, hooks?: DigestHooks): string {
+  return digestAt(body, 0, [], hooks)
 }
 
-function digestAt (v: unknown, depth: number, path: string): string {
+function digestAt (v: unknown, depth: number, path: string[], hooks: DigestHooks | undefined): string {
   if (!isPlainObject(v)) return sha256Hex('sdpeer-value-v1\0', canonicalJson(v))
-  return hashSkeleton(skeletonAt(v, depth, path))
+  let node: Obj = v
+  if (hooks?.substitute !== undefined) {
+    const s = hooks.substitute(v, path)
+    if (typeof s === 'string') return s
+    if (s !== undefined) node = s
+  }
+  const memo = hooks?.substitute === undefined ? hooks?.memo : undefined
+  const known = memo?.get(node)
+  if (known !== undefined) return known
+  const d = hashSkeleton(skeletonAt(node, depth, path, hooks))
+  memo?.set(node, d)
+  return d
 }
 
-function skeletonAt (node: Obj, depth: number, path: string): Obj {
-  if (depth >= MAX_CANONICAL_DEPTH) throw new CanonicalJsonError(path, `nests deeper than ${MAX_CANONICAL_DEPTH}`)
+function skeletonAt (node: Obj, depth: number, path: string[], hooks: DigestHooks | undefined): Obj {
+  if (depth >= MAX_CANONICAL_DEPTH) throw new CanonicalJsonError(path.join('.'), `nests deeper than ${MAX_CANONICAL_DEPTH}`)
   const out: Obj = {}
   for (const k of Object.keys(node)) {
     const x = node[k]
-    const sub = path === '' ? k : `${path}.${k}`
     // defineProperty: a "__proto__" attribute must stay an own attribute, not become the prototype.
-    const value = isPlainObject(x) ? { [DIGEST_KEY]: digestAt(x, depth + 1, sub) } : x
+    const value = isPlainObject(x) ? { [DIGEST_KEY]: digestAt(x, depth + 1, [...path, k], hooks) } : x
     Object.defineProperty(out, k, { value, enumerable: true, writable: true, configurable: true })
   }
   return out
 }
 
 /** The skeleton of one object: what a proof carries for each ancestor of a forwarded subtree. */
-export function skeleton (node: Obj): Obj {
-  return skeletonAt(node, 0, '')
+export function skeleton (node: Obj, hooks?: Pick<DigestHooks, 'memo'>): Obj {
+  return skeletonAt(node, 0, [], hooks)
 }
 
 export interface SubtreeProof {
@@ -81,14 +103,14 @@ export interface SubtreeProof {
 }
 
 /** The subtree of `body` at `path` and the proof that ties it to bodyDigest(body). Throws DigestProofError. */
-export function proveSubtree (body: unknown, path: string[]): { subtree: unknown, proof: SubtreeProof } {
+export function proveSubtree (body: unknown, path: string[], hooks?: Pick<DigestHooks, 'memo'>): { subtree: unknown, proof: SubtreeProof } {
   const skeletons: Obj[] = []
   let node = body
   for (let i = 0; i < path.length; i++) {
     if (!isPlainObject(node) || !Object.hasOwn(node, path[i])) throw new DigestProofError(path, `no attribute ${JSON.stringify(path[i])} at depth ${i}`)
     const next = node[path[i]]
     if (!isPlainObject(next)) throw new DigestProofError(path, `${JSON.stringify(path[i])} is not an object`)
-    skeletons.push(skeleton(node))
+    skeletons.push(skeleton(node, hooks))
     node = next
   }
   return { subtree: node, proof: { path: [...path], skeletons } }
@@ -99,7 +121,7 @@ export function proveSubtree (body: unknown, path: string[]): { subtree: unknown
  * DigestProofError when the proof is malformed or a link does not match (the subtree or a skeleton was altered).
  * Accepts untrusted input: shape is checked here.
  */
-export function rootDigestOf (subtree: unknown, proof: unknown): string {
+export function rootDigestOf (subtree: unknown, proof: unknown, hooks?: DigestHooks): string {
   if (!isPlainObject(proof)) throw new DigestProofError([], 'proof must be an object')
   for (const k of Object.keys(proof)) if (k !== 'path' && k !== 'skeletons') throw new DigestProofError([], `proof has an unknown field ${JSON.stringify(k.slice(0, 40))}`)
   const { path, skeletons } = proof
@@ -109,7 +131,7 @@ export function rootDigestOf (subtree: unknown, proof: unknown): string {
   const names = path as string[]
   if (skeletons.length !== names.length) throw new DigestProofError(names, 'one skeleton per path step is needed')
   if (names.length > 0 && !isPlainObject(subtree)) throw new DigestProofError(names, 'a subtree is an object')
-  let h = bodyDigest(subtree)
+  let h = bodyDigest(subtree, hooks)
   for (let i = names.length - 1; i >= 0; i--) {
     const sk = skeletons[i]
     if (!isPlainObject(sk)) throw new DigestProofError(names, `skeleton ${i} is not an object`)

@@ -1,7 +1,7 @@
 // Operator request authentication: sign on the client, verify on every peer that executes any part.
 export { canonicalJson, CanonicalJsonError } from './canonical.ts'
 export { bodyDigest, inheritedAttr, proveSubtree, rootDigestOf, skeleton, DigestProofError } from './digest.ts'
-export type { SubtreeProof } from './digest.ts'
+export type { DigestHooks, SubtreeProof } from './digest.ts'
 export { signRequest, parseEnvelope, signingBytes, MAX_ENVELOPE_BYTES, ENVELOPE_VERSION } from './envelope.ts'
 export type { RequestEnvelope, SignOptions } from './envelope.ts'
 export { AuthError } from './errors.ts'

@@ -1,7 +1,7 @@
 import type { KeyObject } from 'node:crypto'
 import { CanonicalJsonError } from './canonical.ts'
 import { bodyDigest, DigestProofError, rootDigestOf } from './digest.ts'
-import type { SubtreeProof } from './digest.ts'
+import type { DigestHooks, SubtreeProof } from './digest.ts'
 import { parseEnvelope, signingBytes } from './envelope.ts'
 import type { RequestEnvelope } from './envelope.ts'
 import { AuthError } from './errors.ts'
@@ -39,6 +39,8 @@ export interface VerifyOptions {
    * subtree uses its path, so a peer owning two subtrees of one pool (or being both entry and owner) accepts each once.
    */
   scope?: string
+  /** verifySubtreeRequest only: how the received subtree maps back to the signed one (digest.ts DigestHooks). */
+  digestHooks?: DigestHooks
 }
 
 export interface VerifiedRequest {
@@ -74,7 +76,7 @@ export function verifySubtreeRequest (envelope: unknown, subtree: unknown, proof
   const env = parseEnvelope(envelope)
   let digest: string
   try {
-    digest = rootDigestOf(subtree, proof)
+    digest = rootDigestOf(subtree, proof, options.digestHooks)
   } catch (err) {
     if (err instanceof DigestProofError || err instanceof CanonicalJsonError) {
       throw new AuthError('body-mismatch', `the forwarded subtree is not part of the signed request: ${err.message}`, context(env, err))

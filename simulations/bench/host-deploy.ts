@@ -91,7 +91,7 @@ for (let p = 0; p < (LAYOUT === 'pool' ? 1 : N); p++) {
 const profDir = values['profile-dir'] ?? join(dir, 'profile')
 const profiling = values.profile || values['profile-dir'] !== undefined
 const nodeArgs = profiling ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : []
-const daemon = spawn(process.execPath, [...nodeArgs, SDPEER, 'join', '--host', 'bench', '--state-dir', stateDir, '--driver', 'sim', '--capacity', `memory=${16 * N + 1024},vcpus=${N + 8}`], { stdio: ['ignore', 'ignore', 'pipe'] })
+const daemon = spawn(process.execPath, [...nodeArgs, SDPEER, 'join', '--host', 'bench', '--state-dir', stateDir, '--driver', 'sim', '--insecure', '--capacity', `memory=${16 * N + 1024},vcpus=${N + 8}`], { stdio: ['ignore', 'ignore', 'pipe'] })
 let daemonErr = ''
 daemon.stderr.on('data', c => { daemonErr += String(c) })
 const api = join(stateDir, 'api.sock')

@@ -1,21 +1,30 @@
 import { randomBytes } from 'node:crypto'
-import { mkdtemp, open, rm } from 'node:fs/promises'
+import { mkdtemp, open, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { createInterface } from 'node:readline'
+import { fileURLToPath, pathToFileURL } from 'node:url'
 import { execa } from 'execa'
+import { peerIdFromString } from '@libp2p/peer-id'
 import { createMeshNode } from '../../node/mesh/node.ts'
-import { fetchImage, ImageServer } from '../../node/images/transfer.ts'
+import { fetchImage } from '../../node/images/transfer.ts'
 import { Warehouse } from '../../node/images/warehouse.ts'
 
-// Image transfer throughput: an image of SIZE (default 1 GiB) sent between two in-process mesh nodes on loopback
-// (TCP, noise encryption, yamux, 1 MiB chunks each checked against the manifest, written to a partial file, the
-// whole file re-hashed before install), against `cat FILE | cat > /dev/null` through a pipe in the same run.
-//   npx node simulations/bench/image-transfer.ts [SIZE_MIB=1024] [STREAMS=4] [BATCH=8]
+// Image transfer throughput: an image of SIZE (default 1 GiB) sent between two daemons' mesh nodes on loopback, the
+// server in a process of its own (simulations/bench/image-serve.ts) as a real peer is (TCP, noise encryption,
+// yamux, 1 MiB chunks each checked against the manifest, written to a partial file, the whole file checked before
+// install), against `cat FILE | cat > /dev/null` through a pipe (two processes as well) in the same run.
+//   npx node simulations/bench/image-transfer.ts [SIZE_MIB=1024] [STREAMS=4] [BATCH=8] [RUNS=1]
 
 const sizeMiB = Number(process.argv[2] ?? 1024)
-const batch = Number(process.argv[4] ?? 8)
 const perPeer = Number(process.argv[3] ?? 4)
+const batch = Number(process.argv[4] ?? 8)
+const runs = Number(process.argv[5] ?? 1)
 const base = await mkdtemp(join(tmpdir(), 'sdpeer-bench-image-'))
+const serveScript = fileURLToPath(new URL('./image-serve.ts', import.meta.url))
+const before = process.env.IMAGE_BENCH_BEFORE !== undefined
+  ? (await import(pathToFileURL(process.env.IMAGE_BENCH_BEFORE).href) as { fetchImage: typeof fetchImage }).fetchImage
+  : undefined
 try {
   const src = join(base, 'image.raw')
   const fh = await open(src, 'w')
@@ -24,54 +33,85 @@ try {
   await fh.close()
   const bytes = sizeMiB * 1024 * 1024
 
-  const a = await createMeshNode({ host: 'a.bench', stateDir: join(base, 'a') })
-  await a.start()
-  const b = await createMeshNode({ host: 'b.bench', stateDir: join(base, 'b'), bootstrap: [a.multiaddrs()[0]] })
-  await b.start()
   const wa = new Warehouse(join(base, 'a'))
   const t0 = performance.now()
   const record = await wa.importFile(src, { name: 'bench' })
   const importMs = performance.now() - t0
-  const server = new ImageServer(a.rpc, a.libp2p, wa)
-  await server.start()
+  await rm(src)
+
+  // IMAGE_BENCH_PROF=DIR writes CPU profiles of both processes there.
+  const prof = process.env.IMAGE_BENCH_PROF
+  const serving = execa(process.execPath, [...(prof !== undefined ? ['--cpu-prof', `--cpu-prof-dir=${prof}`] : []), serveScript, join(base, 'a'), String(bytes)], { stdin: 'pipe', stdout: 'pipe', stderr: 'inherit', buffer: false })
+  const first = await new Promise<string>((resolve, reject) => {
+    createInterface({ input: serving.stdout! }).once('line', resolve)
+    serving.catch(reject)
+  })
+  const { peerId, addr } = JSON.parse(first) as { peerId: string, addr: string }
+  const b = await createMeshNode({ host: 'b.bench', stateDir: join(base, 'b'), bootstrap: [addr] })
+  await b.start()
 
   // Page cache warm for both sides: the pipe reads the same file the server reads.
   await execa('cat', [wa.imagePath(record)], { stdout: 'ignore' })
-  const p0 = performance.now()
-  await execa('cat', [wa.imagePath(record)], { buffer: false }).pipe('cat', [], { stdout: 'ignore' })
-  const pipeMs = performance.now() - p0
-
-  // The stack's own ceiling: one libp2p stream (noise + yamux) pushing the same number of bytes, no chunking,
-  // hashing or files. What the image protocol gets is bounded by this.
-  await a.libp2p.handle('/sdpeer/bench-raw/1', async (stream) => {
-    const buf = new Uint8Array(256 * 1024)
-    for (let sent = 0; sent < bytes; sent += buf.length) { if (!stream.send(buf)) await stream.onDrain() }
-    await stream.close()
-  })
-  const r0 = performance.now()
-  const raw = await b.libp2p.dialProtocol(a.libp2p.peerId, '/sdpeer/bench-raw/1')
-  let rawBytes = 0
-  for await (const c of raw) rawBytes += c.byteLength
-  const rawMs = performance.now() - r0
-  if (rawBytes !== bytes) throw new Error(`raw stream gave ${rawBytes} bytes`)
-
-  const wb = new Warehouse(join(base, 'b'))
-  let verifyStart = 0
-  const f0 = performance.now()
-  const r = await fetchImage({ rpc: b.rpc, streams: b.libp2p, warehouse: wb, ref: record.id, peers: [a.peerId], perPeer, batch, onProgress: p => { if (p.have === p.total) verifyStart = performance.now() } })
-  const fetchMs = performance.now() - f0
-  const chunksMs = verifyStart - f0
-
   const mib = (ms: number): string => (bytes / 1024 / 1024 / (ms / 1000)).toFixed(1)
-  console.log(`image ${sizeMiB} MiB, ${Object.values(r.chunksByPeer)[0]} chunks, ${perPeer} streams of ${batch}-chunk batches`)
+  console.log(`image ${sizeMiB} MiB, ${perPeer} streams of ${batch}-chunk batches, server in its own process`)
   console.log(`import (hash + manifest + copy): ${importMs.toFixed(0)} ms`)
-  console.log(`pipe  cat | cat:                 ${pipeMs.toFixed(0)} ms  ${mib(pipeMs)} MiB/s`)
-  console.log(`libp2p one raw stream (ceiling):  ${rawMs.toFixed(0)} ms  ${mib(rawMs)} MiB/s  ratio ${(pipeMs / rawMs * 100).toFixed(1)}% of the pipe`)
-  console.log(`mesh  chunks (encrypted):        ${chunksMs.toFixed(0)} ms  ${mib(chunksMs)} MiB/s  ratio ${(pipeMs / chunksMs * 100).toFixed(1)}% of the pipe`)
-  console.log(`mesh  incl. whole-file check:    ${fetchMs.toFixed(0)} ms  ${mib(fetchMs)} MiB/s  ratio ${(pipeMs / fetchMs * 100).toFixed(1)}% of the pipe (goal >= 30%)`)
-  await server.stop()
+  // CPU seconds of both processes over a phase: what a phase costs whatever else the machine is doing.
+  const serverCpu = async (): Promise<number> => {
+    const f = (await readFile(`/proc/${serving.pid}/stat`, 'utf8')).split(') ')[1].split(' ')
+    return (Number(f[11]) + Number(f[12])) / 100
+  }
+  const cpu = async (): Promise<{ client: number, server: number }> => {
+    const u = process.cpuUsage()
+    return { client: (u.user + u.system) / 1e6, server: await serverCpu() }
+  }
+  const cpuSince = async (c0: { client: number, server: number }): Promise<string> => {
+    const c1 = await cpu()
+    return `cpu receiver ${(c1.client - c0.client).toFixed(2)} s + sender ${(c1.server - c0.server).toFixed(2)} s`
+  }
+  for (let run = 1; run <= runs; run++) {
+    const p0 = performance.now()
+    await execa('cat', [wa.imagePath(record)], { buffer: false }).pipe('cat', [], { stdout: 'ignore' })
+    const pipeMs = performance.now() - p0
+
+    // The stack's own ceiling: one libp2p stream (noise + yamux) pushing the same number of bytes, no chunking,
+    // hashing or files. What the image protocol gets is bounded by this.
+    const r0 = performance.now()
+    const rc0 = await cpu()
+    const raw = await b.libp2p.dialProtocol(peerIdFromString(peerId), '/sdpeer/bench-raw/1')
+    let rawBytes = 0
+    for await (const c of raw) rawBytes += c.byteLength
+    const rawMs = performance.now() - r0
+    if (rawBytes !== bytes) throw new Error(`raw stream gave ${rawBytes} bytes`)
+    const rawCpu = await cpuSince(rc0)
+
+    // IMAGE_BENCH_BEFORE=MODULE also fetches with that module's fetchImage (an earlier version), in alternating order.
+    const variants: Array<[string, typeof fetchImage]> = [['mesh ', fetchImage]]
+    if (before !== undefined) variants.push(['before', before])
+    if (run % 2 === 0) variants.reverse()
+    const lines: string[] = []
+    for (const [label, fetch] of variants) {
+      const wb = new Warehouse(join(base, `b${run}-${label.trim()}`))
+      let verifyStart = 0
+      const f0 = performance.now()
+      const fc0 = await cpu()
+      if (prof !== undefined) console.log(`mark fetch-start ${process.hrtime.bigint() / 1000n}`)
+      const r = await fetch({ rpc: b.rpc, streams: b.libp2p, warehouse: wb, ref: record.id, peers: [peerId], perPeer, batch, onProgress: p => { if (p.have === p.total) verifyStart = performance.now() } })
+      const fetchMs = performance.now() - f0
+      const chunksMs = verifyStart - f0
+      const fetchCpu = await cpuSince(fc0)
+      if (prof !== undefined) console.log(`mark fetch-end ${process.hrtime.bigint() / 1000n}`)
+      if (r.record.sha256 !== record.sha256) throw new Error('fetched image differs')
+      await rm(wb.dir, { recursive: true, force: true })
+      lines.push(`run ${run}: ${label} chunks (encrypted):        ${chunksMs.toFixed(0)} ms  ${mib(chunksMs)} MiB/s  ratio ${(pipeMs / chunksMs * 100).toFixed(1)}% of the pipe`)
+      lines.push(`run ${run}: ${label} incl. whole-file check:    ${fetchMs.toFixed(0)} ms  ${mib(fetchMs)} MiB/s  ratio ${(pipeMs / fetchMs * 100).toFixed(1)}% of the pipe (goal >= 30%)  ${fetchCpu}`)
+    }
+    console.log(`run ${run}: pipe  cat | cat:                 ${pipeMs.toFixed(0)} ms  ${mib(pipeMs)} MiB/s`)
+    console.log(`run ${run}: libp2p one raw stream (ceiling):  ${rawMs.toFixed(0)} ms  ${mib(rawMs)} MiB/s  ratio ${(pipeMs / rawMs * 100).toFixed(1)}% of the pipe  ${rawCpu}`)
+    for (const l of lines.sort()) console.log(l)
+  }
   await b.stop()
-  await a.stop()
+  serving.stdin!.end()
+  await serving
 } finally {
   await rm(base, { recursive: true, force: true })
 }

@@ -4,7 +4,9 @@
 // Each size runs the real `sdpeer` command as users do (cli/sdpeer.js through its #! line, so with the launcher's
 // V8 flag and compile cache, Node 24 first on PATH as npx puts it) as a child process under /usr/bin/time -v (peak
 // RSS), three times after one warm-up run that fills the compile cache; the best wall time, its CPU time and its
-// RSS are printed. Usage: npx node simulations/bench/sf-resolve.ts [VMS...]
+// RSS are printed, and beside them the least CPU time and the RSS range of all runs: on a machine shared with other
+// work the wall time (and with it the CPU time of the fastest run) follows the load, the least CPU time much less.
+// Usage: npx node simulations/bench/sf-resolve.ts [VMS...]   (SF_BENCH_RUNS=N for N runs per size, default 3)
 
 import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -83,16 +85,19 @@ async function main (): Promise<void> {
     const base = await execa('/usr/bin/time', ['-v', CLI, 'version'], { reject: false, stdout: 'ignore', env: ENV })
     const baseRss = Number(/Maximum resident set size \(kbytes\): ([0-9]+)/.exec(base.stderr)?.[1] ?? 0) / 1024
     console.log(`node ${process.version}; baseline \`sdpeer version\` peak RSS ${baseRss.toFixed(1)} MiB`)
-    console.log('VMs\ttext\tbest wall (s)\tits CPU (s)\tpeak RSS (MiB)\tall runs wall (s)')
+    console.log('VMs\ttext\tbest wall (s)\tits CPU (s)\tits peak RSS (MiB)\tleast CPU (s)\tRSS range (MiB)\tall runs wall (s)')
     for (const vms of sizes.length > 0 ? sizes : [100, 1000, 10000]) {
       const file = join(dir, `pool-${vms}.sf`)
       writeFileSync(file, generatePool(vms))
       const runs: Run[] = []
       await runOnce(file)
-      for (let i = 0; i < 3; i++) runs.push(await runOnce(file))
+      const n = Math.max(1, Number(process.env.SF_BENCH_RUNS ?? 3) || 3)
+      for (let i = 0; i < n; i++) runs.push(await runOnce(file))
       const best = runs.reduce((a, b) => (b.seconds < a.seconds ? b : a))
+      const leastCpu = Math.min(...runs.map(r => r.cpu))
+      const rss = runs.map(r => r.rssMiB)
       const size = statSync(file).size
-      console.log(`${vms}\t${(size / 1e6).toFixed(2)} MB\t${best.seconds.toFixed(2)}\t${best.cpu.toFixed(2)}\t${best.rssMiB.toFixed(1)}\t${runs.map(r => r.seconds.toFixed(2)).join(' ')}`)
+      console.log(`${vms}\t${(size / 1e6).toFixed(2)} MB\t${best.seconds.toFixed(2)}\t${best.cpu.toFixed(2)}\t${best.rssMiB.toFixed(1)}\t${leastCpu.toFixed(2)}\t${Math.min(...rss).toFixed(1)}–${Math.max(...rss).toFixed(1)}\t${runs.map(r => r.seconds.toFixed(2)).join(' ')}`)
     }
   } finally {
     rmSync(dir, { recursive: true, force: true })

@@ -17,6 +17,7 @@ import { checkPoolNames, nameProblem } from '../../node/security/names.ts'
 import type { NameKind } from '../../node/security/names.ts'
 import { deepText, mutatedJson, mutatedText, sfishText } from './mutate.ts'
 import { wireTargets } from './wire-targets.ts'
+import { gateTargets } from './gate-targets.ts'
 
 // Every fuzz target: an input generator and a check that throws only on a real fault — an error of a class the
 // code under test does not promise (a crash), or an input that took longer than its bound (a hang). Shared by the
@@ -258,4 +259,4 @@ const names: FuzzTarget = {
   }
 }
 
-export const targets: FuzzTarget[] = [sfParser, sfCheck, verifier, subtreeVerifier, apiDecoder, membership, ...wireTargets(expectOnly), names]
+export const targets: FuzzTarget[] = [sfParser, sfCheck, verifier, subtreeVerifier, apiDecoder, membership, ...wireTargets(expectOnly), ...gateTargets(expectOnly), names]

@@ -12,11 +12,34 @@ const PEER_SCRIPT = new URL('./mesh-peer.ts', import.meta.url).pathname
 
 export interface PeerEvent { event: string, peer?: string, at: number }
 
+/** What a peer started with --stats-every last reported about itself. */
+export interface PeerStats {
+  mem: NodeJS.MemoryUsage
+  /** V8 heap spaces: KiB used. */
+  heap: Record<string, number>
+  connections: number
+  at: number
+}
+
+export interface SpawnOptions {
+  /** Options for Node itself, before the script (e.g. --max-semi-space-size=2). */
+  nodeArgs?: string[]
+  /** Ask the peer for a stats line this often. */
+  statsEveryMs?: number
+  /** Extra environment (e.g. NODE_COMPILE_CACHE, as the sdpeer launcher enables it). */
+  env?: Record<string, string>
+}
+
 export interface PeerProcess {
   host: string
   peerId: string
   addrs: string[]
   events: PeerEvent[]
+  /** Hosts in its directory (itself included), as it last reported. */
+  directorySize: number
+  /** When it last reported a change of directorySize. */
+  directoryAt: number
+  stats?: PeerStats
   proc: ResultPromise
   killed: boolean
 }
@@ -29,11 +52,13 @@ export class ProcessMesh {
   onEvent (fn: (p: PeerProcess, e: PeerEvent) => void): void { this.#listeners.push(fn) }
 
   /** Starts a peer process and resolves once it printed its id and addresses. */
-  async spawn (host: string, bootstrap: string[] = []): Promise<PeerProcess> {
+  async spawn (host: string, bootstrap: string[] = [], options: SpawnOptions = {}): Promise<PeerProcess> {
     this.#base ??= await mkdtemp(join(tmpdir(), 'sdpeer-procmesh-'))
-    const args = [PEER_SCRIPT, '--host', host, '--state-dir', join(this.#base, host), ...bootstrap.flatMap(b => ['--bootstrap', b])]
+    const args = [...(options.nodeArgs ?? []), PEER_SCRIPT, '--host', host, '--state-dir', join(this.#base, host),
+      ...bootstrap.flatMap(b => ['--bootstrap', b]),
+      ...(options.statsEveryMs != null ? ['--stats-every', String(options.statsEveryMs)] : [])]
     // process.execPath: the Node 24 running us (the project's `node` devDependency), never the system one.
-    const proc = execa(process.execPath, args, { stdout: 'pipe', stderr: 'inherit', reject: false, buffer: false })
+    const proc = execa(process.execPath, args, { stdout: 'pipe', stderr: 'inherit', reject: false, buffer: false, ...(options.env != null ? { env: options.env } : {}) })
     const lines = createInterface({ input: proc.stdout as NodeJS.ReadableStream })
     return await new Promise<PeerProcess>((resolve, reject) => {
       let peer: PeerProcess | undefined
@@ -44,10 +69,19 @@ export class ProcessMesh {
         let v: Record<string, unknown>
         try { v = JSON.parse(line) } catch { return }
         if (peer == null && typeof v.peerId === 'string') {
-          peer = { host, peerId: v.peerId, addrs: v.addrs as string[], events: [], proc, killed: false }
+          peer = { host, peerId: v.peerId, addrs: v.addrs as string[], events: [], directorySize: 0, directoryAt: 0, proc, killed: false }
           this.peers.push(peer)
           clearTimeout(timer)
           resolve(peer)
+          return
+        }
+        if (peer != null && v.event === 'directory') {
+          peer.directorySize = v.size as number
+          peer.directoryAt = v.at as number
+          return
+        }
+        if (peer != null && v.event === 'stats') {
+          peer.stats = v as unknown as PeerStats
           return
         }
         if (peer != null && typeof v.event === 'string') {

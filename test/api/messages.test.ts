@@ -23,6 +23,17 @@ describe('control API requests', () => {
     expect(parseRequest({ id: 5, op: 'logs', pool: 'p', path: 'a', follow: true })).toMatchObject({ follow: true })
   })
 
+  it('accepts the mesh requests: hosts, ls, status --local, deploy --at', () => {
+    expect(parseRequest({ id: 6, op: 'hosts' })).toEqual({ id: 6, op: 'hosts' })
+    expect(parseRequest({ id: 7, op: 'ls', extra: 1 })).toEqual({ id: 7, op: 'ls' })
+    expect(parseRequest({ id: 8, op: 'status', local: true })).toEqual({ id: 8, op: 'status', local: true })
+    expect(parseRequest({ id: 9, op: 'status', pool: 'p', local: false })).toEqual({ id: 9, op: 'status', pool: 'p' })
+    expect(parseRequest({ id: 10, op: 'deploy', pool: 'p', config: {}, at: 'machine9.cern.ch' })).toMatchObject({ at: 'machine9.cern.ch' })
+    expect(refused({ id: 1, op: 'status', local: 'yes' }).field).toBe('local')
+    expect(refused({ id: 1, op: 'deploy', pool: 'p', config: {}, at: 'a b' }).field).toBe('at')
+    expect(refused({ id: 1, op: 'deploy', pool: 'p', config: {}, at: 42 }).field).toBe('at')
+  })
+
   it('names the wrong field', () => {
     expect(refused({ op: 'ping' }).field).toBe('id')
     expect(refused({ id: -1, op: 'ping' }).field).toBe('id')
@@ -46,6 +57,11 @@ describe('control API requests', () => {
     // 200,000 nested arrays: JSON.parse builds it; a recursive checker would overflow the stack.
     const deep = JSON.parse(`{"id":1,"op":"set","pool":"p","path":"a","attr":"x","value":${'['.repeat(200_000)}${']'.repeat(200_000)}}`)
     expect(refused(deep).message).toContain('deeper')
+  })
+
+  it('names the op field when op is not a string (fuzz counterexample: an object with its own toString)', () => {
+    const frame = JSON.parse('{"id":3,"op":[{"toString":""}],"pool":"web"}')
+    expect(() => parseRequest(frame)).toThrow(ApiRequestError)
   })
 
   it('never throws anything but ApiRequestError on arbitrary input (property)', () => {

@@ -30,7 +30,7 @@ async function run (args: string[], env: Record<string, string> = {}): Promise<{
 
 beforeAll(async () => {
   ({ dir, pool: poolFile } = await workDir('console-cli'))
-  daemon = await startDaemon({ host: 'h1', stateDir: join(dir, 'state'), driver: 'sim', logStream: quietLog() })
+  daemon = await startDaemon({ host: 'h1', stateDir: join(dir, 'state'), driver: 'sim', insecure: true, logStream: quietLog() })
 })
 
 afterAll(async () => {
@@ -116,7 +116,7 @@ describe('sdpeer console', () => {
 
   it('serves /metrics without the token only with --metrics-public, and reports a stale URL file', async () => {
     const sd = join(dir, 'state2')
-    const d = await startDaemon({ host: 'h2', stateDir: sd, driver: 'sim', console: { listen: '127.0.0.1:0', metricsPublic: true }, logStream: quietLog() })
+    const d = await startDaemon({ host: 'h2', stateDir: sd, driver: 'sim', insecure: true, console: { listen: '127.0.0.1:0', metricsPublic: true }, logStream: quietLog() })
     try {
       expect((await fetch(d.consoleUrl + 'metrics')).status).toBe(200)
       expect((await fetch(d.consoleUrl!)).status).toBe(401)
@@ -147,9 +147,9 @@ describe('join --console', () => {
 
   it('a daemon whose console cannot start does not start, and leaves the state dir free', async () => {
     const sd = join(dir, 'state4')
-    await expect(startDaemon({ host: 'h4', stateDir: sd, driver: 'sim', console: { listen: '10.0.0.1:0' }, logStream: quietLog() }))
+    await expect(startDaemon({ host: 'h4', stateDir: sd, driver: 'sim', insecure: true, console: { listen: '10.0.0.1:0' }, logStream: quietLog() }))
       .rejects.toThrow(/ConsoleConfigError|--console-public/)
-    const again = await startDaemon({ host: 'h4', stateDir: sd, driver: 'sim', logStream: quietLog() })
+    const again = await startDaemon({ host: 'h4', stateDir: sd, driver: 'sim', insecure: true, logStream: quietLog() })
     await again.stop()
     expect(await readFile(join(sd, 'daemon.json'), 'utf8')).toContain('h4')
   })

@@ -36,7 +36,7 @@ async function post (path: string, body: unknown, headers: Record<string, string
 beforeAll(async () => {
   ({ dir, pool: poolFile } = await workDir('console'))
   stateDir = join(dir, 'state')
-  daemon = await startDaemon({ host: 'h1', stateDir, driver: 'sim', console: { listen: '127.0.0.1:0' }, logStream: quietLog() })
+  daemon = await startDaemon({ host: 'h1', stateDir, driver: 'sim', insecure: true, console: { listen: '127.0.0.1:0' }, logStream: quietLog() })
   base = daemon.consoleUrl!
   token = (await readFile(join(stateDir, 'console.token'), 'utf8')).trim()
   cookie = `sdpeer_console_${new URL(base).port}=${token}`
@@ -227,7 +227,7 @@ describe('console robustness', () => {
 
   it('a daemon stops promptly with live event streams open, and removes its URL file', async () => {
     const sd = join(dir, 'state-sse')
-    const d = await startDaemon({ host: 'h9', stateDir: sd, driver: 'sim', console: { listen: '127.0.0.1:0' }, logStream: quietLog() })
+    const d = await startDaemon({ host: 'h9', stateDir: sd, driver: 'sim', insecure: true, console: { listen: '127.0.0.1:0' }, logStream: quietLog() })
     const t = (await readFile(join(sd, 'console.token'), 'utf8')).trim()
     const streams = await Promise.all([1, 2, 3].map(async () => await fetch(d.consoleUrl + 'events', { headers: { authorization: `Bearer ${t}` } })))
     expect(streams.every(s => s.status === 200)).toBe(true)

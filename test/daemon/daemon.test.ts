@@ -30,7 +30,7 @@ function logStream (): Writable {
 }
 
 async function start (host = 'machine9', extra: Record<string, unknown> = {}): Promise<Daemon> {
-  const d = await startDaemon({ host, stateDir: dir, driver: 'sim', logStream: logStream(), ...extra }, factories())
+  const d = await startDaemon({ host, stateDir: dir, driver: 'sim', insecure: true, mesh: false, logStream: logStream(), ...extra }, factories())
   running.push(d)
   return d
 }
@@ -76,7 +76,7 @@ describe('daemon assembly', () => {
 
   it('refuses a second daemon on the same state dir, whatever its socket', async () => {
     await start()
-    const err = await startDaemon({ host: 'machine9', stateDir: dir, driver: 'sim', apiPath: join(dir, 'other.sock'), logStream: logStream() }, factories()).catch(e => e)
+    const err = await startDaemon({ host: 'machine9', stateDir: dir, driver: 'sim', apiPath: join(dir, 'other.sock'), insecure: true, mesh: false, logStream: logStream() }, factories()).catch(e => e)
     expect(err).toMatchObject({ name: 'StateDirError' })
     expect(err.message).toContain(`held by the sdpeer daemon with pid ${process.pid}`)
     expect(engines.length).toBe(1)
@@ -86,7 +86,7 @@ describe('daemon assembly', () => {
     const a = await start()
     const other = await mkdtemp(join(tmpdir(), 'sdpeer-daemon-b-'))
     try {
-      const err = await startDaemon({ host: 'machine10', stateDir: other, driver: 'sim', apiPath: a.apiPath, logStream: logStream() }, factories()).catch(e => e)
+      const err = await startDaemon({ host: 'machine10', stateDir: other, driver: 'sim', apiPath: a.apiPath, insecure: true, mesh: false, logStream: logStream() }, factories()).catch(e => e)
       expect(err).toMatchObject({ name: 'DaemonAlreadyRunningError' })
       expect(engines.length).toBe(1)
       await expect(stat(join(other, 'daemon.lock'))).rejects.toMatchObject({ code: 'ENOENT' })
@@ -110,7 +110,7 @@ describe('daemon assembly', () => {
         return e
       }
     }
-    const starting = startDaemon({ host: 'machine9', stateDir: dir, driver: 'sim', logStream: logStream() }, slow)
+    const starting = startDaemon({ host: 'machine9', stateDir: dir, driver: 'sim', insecure: true, mesh: false, logStream: logStream() }, slow)
     const sock = join(dir, 'api.sock')
     for (let i = 0; i < 200; i++) {
       if (await stat(sock).then(() => true, () => false)) break
@@ -139,10 +139,10 @@ describe('daemon assembly', () => {
   it('refuses a state dir made for another host name or driver, before starting anything', async () => {
     await (await start('machine9')).stop()
     running.length = 0
-    const err = await startDaemon({ host: 'machine10', stateDir: dir, driver: 'sim', logStream: logStream() }, factories()).catch(e => e)
+    const err = await startDaemon({ host: 'machine10', stateDir: dir, driver: 'sim', insecure: true, mesh: false, logStream: logStream() }, factories()).catch(e => e)
     expect(err).toMatchObject({ name: 'StateDirError' })
     expect(err.message).toContain('"machine9"')
-    const err2 = await startDaemon({ host: 'machine9', stateDir: dir, driver: 'qemu', logStream: logStream() }, factories()).catch(e => e)
+    const err2 = await startDaemon({ host: 'machine9', stateDir: dir, driver: 'qemu', insecure: true, mesh: false, logStream: logStream() }, factories()).catch(e => e)
     expect(err2).toMatchObject({ name: 'StateDirError' })
     expect(engines.length).toBe(1)
     // The failed starts released the lock: a correct one starts.
@@ -150,7 +150,7 @@ describe('daemon assembly', () => {
   })
 
   it('refuses an unknown driver without recording it in the state dir', async () => {
-    const err = await startDaemon({ host: 'machine9', stateDir: dir, driver: 'vmware', logStream: logStream() }).catch(e => e)
+    const err = await startDaemon({ host: 'machine9', stateDir: dir, driver: 'vmware', insecure: true, mesh: false, logStream: logStream() }).catch(e => e)
     expect(err).toMatchObject({ name: 'DriverError' })
     await expect(stat(join(dir, 'daemon.json'))).rejects.toMatchObject({ code: 'ENOENT' })
     await expect(stat(join(dir, 'daemon.lock'))).rejects.toMatchObject({ code: 'ENOENT' })
@@ -158,7 +158,7 @@ describe('daemon assembly', () => {
 
   it('refuses a host name that is not one', async () => {
     for (const host of ['', 'a b', 'x;rm -rf /', '-lead', 'a..b', 'x'.repeat(64)]) {
-      await expect(startDaemon({ host, stateDir: dir, driver: 'sim', logStream: logStream() }, factories())).rejects.toMatchObject({ name: 'DaemonConfigError', option: '--host' })
+      await expect(startDaemon({ host, stateDir: dir, driver: 'sim', insecure: true, mesh: false, logStream: logStream() }, factories())).rejects.toMatchObject({ name: 'DaemonConfigError', option: '--host' })
     }
   })
 
@@ -169,6 +169,36 @@ describe('daemon assembly', () => {
     c.close()
     const rec = logs.map(l => JSON.parse(l)).find(r => r.pool === 'web' && r.path === 'loop' && r.state === 'running')
     expect(rec).toMatchObject({ host: 'machine9', level: 30 })
+  })
+})
+
+describe('daemon security and mesh', () => {
+  it('refuses to start without a pool key and a trust store unless insecure, and says how to fix it', async () => {
+    const err = await startDaemon({ host: 'machine9', stateDir: dir, driver: 'sim', mesh: false, logStream: logStream() }, factories()).catch(e => e)
+    expect(err).toMatchObject({ name: 'InsecureStartError' })
+    expect(err.message).toMatch(/no pool key .* and no trust store .*sdpeer init --state-dir/)
+    await expect(stat(join(dir, 'api.sock'))).rejects.toMatchObject({ code: 'ENOENT' })
+    await expect(stat(join(dir, 'daemon.lock'))).rejects.toMatchObject({ code: 'ENOENT' })
+    // --insecure starts, and says so in the log.
+    await start()
+    expect(logs.map(l => JSON.parse(l)).some(r => r.level === 40 && /running INSECURE/.test(r.msg))).toBe(true)
+  })
+
+  it('with a mesh: writes STATE_DIR/mesh.json {peerId, addrs, host}, answers hosts and ls, and leaves the mesh on stop', async () => {
+    const d = await start('machine9', { mesh: {} })
+    const mesh = JSON.parse(await readFile(join(dir, 'mesh.json'), 'utf8'))
+    expect(mesh.host).toBe('machine9')
+    expect(mesh.peerId).toMatch(/^12D3Koo/)
+    expect(mesh.addrs[0]).toMatch(new RegExp(`^/ip4/127\\.0\\.0\\.1/tcp/\\d+/p2p/${mesh.peerId}$`))
+    const c = await ApiClient.connect(d.apiPath)
+    expect(await c.call('ping', {})).toMatchObject({ peerId: mesh.peerId })
+    const hosts = await c.call('hosts', {})
+    expect(hosts.self).toMatchObject({ peerId: mesh.peerId, host: 'machine9', insecure: true })
+    expect(hosts.hosts.map(h => [h.hostNames, h.state, h.insecure])).toEqual([[['machine9'], 'self', true]])
+    expect(await c.call('ls', {})).toEqual([])
+    c.close()
+    await d.stop()
+    expect(d.mesh!.node.libp2p.status).toBe('stopped')
   })
 })
 

@@ -35,7 +35,8 @@ export function spawnDaemon (args: string[]): DaemonProcess {
 
 /** Starts a daemon and waits until its API answers ping. */
 export async function startDaemon (host: string, stateDir: string, extra: string[] = []): Promise<DaemonProcess> {
-  const d = spawnDaemon(['--host', host, '--state-dir', stateDir, '--driver', 'sim', ...extra])
+  // --insecure: these single-host tests run without a pool key or trust store (the mesh tests set both up).
+  const d = spawnDaemon(['--host', host, '--state-dir', stateDir, '--driver', 'sim', '--insecure', ...extra])
   const deadline = Date.now() + 20_000
   let exitedEarly: number | string | undefined
   void d.exited.then(code => { exitedEarly = code })

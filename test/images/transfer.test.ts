@@ -1,8 +1,9 @@
 import { createHash, randomBytes } from 'node:crypto'
-import { readdir, readFile, writeFile } from 'node:fs/promises'
+import { open, readdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import type { MeshNode } from '../../node/mesh/node.ts'
+import { digestFile, manifestRootOf } from '../../node/images/files.ts'
 import { fetchImage, ImageServer } from '../../node/images/transfer.ts'
 import type { ServeHooks } from '../../node/images/transfer.ts'
 import { resolveImageRef } from '../../node/images/resolve.ts'
@@ -87,6 +88,47 @@ describe('peer-to-peer image transfer', () => {
     expect(sha(await readFile(c.warehouse.imagePath(r.record)))).toBe(sha(image))
   })
 
+  it('after a crash, chunks the bitmap claims but the disk lost are checked and fetched again', async () => {
+    const { a, c, image, record } = await threeHosts()
+    let servedByA = 0
+    a.hooks.onChunk = () => { if (++servedByA === 10) void a.node.stop() }
+    const cut = await fetchImage({ rpc: c.node.rpc, streams: c.node.libp2p, warehouse: c.warehouse, ref: record.id, peers: [a.node.peerId], perPeer: 1, batch: 2, requestTimeoutMs: 3_000 }).catch(e => e)
+    expect(cut).toMatchObject({ name: 'TransferIncompleteError' })
+    expect(cut.have).toBeGreaterThanOrEqual(4)
+    // The partial file is not fsynced per chunk: a crash may leave a claimed chunk as zeros (or torn).
+    const [partName] = (await readdir(c.warehouse.partialDir)).filter(n => n.endsWith('.part'))
+    const fh = await open(join(c.warehouse.partialDir, partName), 'r+')
+    await fh.write(Buffer.alloc(4096), 0, 4096, 1024 * 1024 + 512)
+    await fh.close()
+    const b2 = await mesh.add('b2.cern.ch', { bootstrap: [c.node.multiaddrs()[0]] })
+    const w2 = new Warehouse(await mesh.dir('b2.cern.ch'))
+    await w2.importFile(join(a.stateDir, 'src.raw'))
+    const s2 = new ImageServer(b2.rpc, b2.libp2p, w2)
+    await s2.start()
+    await waitFor('b2 joined', () => c.node.membership.member(b2.peerId)?.status === 'alive')
+    const r = await fetchImage({ rpc: c.node.rpc, streams: c.node.libp2p, warehouse: c.warehouse, ref: record.id, peers: [b2.peerId] })
+    expect(r.resumedChunks).toBe(cut.have - 1)
+    expect(r.chunksByPeer[b2.peerId]).toBe(CHUNKS - cut.have + 1)
+    expect(sha(await readFile(c.warehouse.imagePath(r.record)))).toBe(sha(image))
+    await s2.stop()
+  })
+
+  it('refuses an image whose chunks match the manifest but whose whole file is not the one the record names', async () => {
+    const { a, b, record } = await threeHosts()
+    // A peer that swapped the content and manifest of an imported image (id = sha256 of the real content) for others.
+    const other = randomBytes(record.size)
+    const otherFile = join(a.stateDir, 'other.raw')
+    await writeFile(otherFile, other)
+    const digest = await digestFile(otherFile)
+    await writeFile(a.warehouse.imagePath(record), other)
+    await writeFile(join(a.warehouse.dir, `${record.id}.chunks`), digest.chunkHashes)
+    const forged = { ...record, manifestRoot: manifestRootOf(digest.chunkHashes) }
+    await writeFile(join(a.warehouse.dir, `${record.id}.json`), JSON.stringify(forged))
+    const err = await fetchImage({ rpc: b.node.rpc, streams: b.node.libp2p, warehouse: b.warehouse, ref: record.id, peers: [a.node.peerId] }).catch(e => e)
+    expect(err).toMatchObject({ name: 'ImageIntegrityError', imageId: record.id })
+    expect(await b.warehouse.find(record.id)).toBeUndefined()
+  })
+
   it('detects a corrupted chunk and fetches it again', async () => {
     const { a, b, image, record } = await threeHosts()
     const corrupted = new Set<number>()
@@ -133,5 +175,46 @@ describe('the image service of a daemon', () => {
     expect(await resolve('/not/an/image/ref.img')).toBe('/not/an/image/ref.img')
     await service.stop()
     void a
+  })
+
+  it('a caller that gives up ends only its own wait; the transfer stops when the last waiter has gone', async () => {
+    const { ImageService } = await import('../../node/images/service.ts')
+    const { a, c, image, record } = await threeHosts()
+    await c.server.stop()
+    let release: () => void = () => {}
+    let held = new Promise<void>(resolve => { release = resolve })
+    let served = 0
+    a.hooks.onChunk = async () => { if (++served > 2) await held }
+    const service = new ImageService({ node: c.node, stateDir: c.stateDir, rescanMs: 0, transfer: { perPeer: 1, batch: 1 } })
+    await service.start()
+    await waitFor('peers known', () => service.candidates('x').length === 2)
+    const one = new AbortController()
+    const two = new AbortController()
+    const p1 = service.fetch(record.id, { signal: one.signal })
+    const p2 = service.fetch(record.id, { signal: two.signal })
+    await waitFor('transfer stalled', () => served > 2)
+    one.abort(new Error('first caller gave up'))
+    await expect(p1).rejects.toThrow(/first caller gave up/)
+    release()
+    const r = await p2
+    expect(r.record.id).toBe(record.id)
+    expect(sha(await readFile(c.warehouse.imagePath(r.record)))).toBe(sha(image))
+    // Now a lone waiter gives up: the transfer itself stops, keeping its chunks for the next time.
+    const d = (await mesh.add('d.cern.ch', { bootstrap: [a.node.multiaddrs()[0]] }))
+    const dService = new ImageService({ node: d, stateDir: await mesh.dir('d.cern.ch'), rescanMs: 0, transfer: { perPeer: 1, batch: 1 } })
+    await dService.start()
+    await waitFor('d sees a', () => dService.candidates('x').includes(a.node.peerId))
+    served = 0
+    held = new Promise<void>(resolve => { release = resolve })
+    const lone = new AbortController()
+    const p3 = dService.fetch(record.id, { signal: lone.signal })
+    await waitFor('transfer stalled again', () => served > 2)
+    lone.abort(new Error('gone'))
+    await expect(p3).rejects.toThrow(/gone/)
+    release()
+    const again = await dService.fetch(record.id)
+    expect(again.resumedChunks).toBeGreaterThanOrEqual(2)
+    await dService.stop()
+    await service.stop()
   })
 })

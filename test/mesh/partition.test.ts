@@ -6,7 +6,12 @@ let mesh: TestMesh
 afterEach(async () => { await mesh?.close() })
 
 describe('partition of real libp2p peers', () => {
-  it('split halves declare each other dead, then find each other again without help once the link is back', async () => {
+  it.each([
+    ['while dead members still receive gossip', {}],
+    // Dead members get gossip for gossipToTheDeadMs only; past it, only the reconnect loop (one dead member every
+    // reconnectIntervalMs) brings the halves back: shrunk here so the test need not wait out the defaults.
+    ['through the reconnect loop alone, once gossip to the dead has stopped', { gossipToTheDeadMs: 200, reconnectIntervalMs: 1_500 }]
+  ])('split halves declare each other dead, then find each other again without help once the link is back (%s)', async (_what, membership) => {
     mesh = new TestMesh()
     // One shared switch: while `cut`, a peer refuses connections to and from the other half.
     const half = new Map<string, number>()
@@ -20,7 +25,7 @@ describe('partition of real libp2p peers', () => {
     const ids: string[] = []
     for (let i = 0; i < 4; i++) {
       const me = (): string => ids[i]
-      const node = await mesh.add(`h${i}.cern.ch`, { connectionGater: gater(me), ...(i > 0 ? { bootstrap: [mesh.nodes[0].multiaddrs()[0]] } : {}) })
+      const node = await mesh.add(`h${i}.cern.ch`, { membership, connectionGater: gater(me), ...(i > 0 ? { bootstrap: [mesh.nodes[0].multiaddrs()[0]] } : {}) })
       ids.push(node.peerId)
       half.set(node.peerId, i < 2 ? 0 : 1)
     }
@@ -34,10 +39,16 @@ describe('partition of real libp2p peers', () => {
     await waitFor('halves dead to each other', () =>
       [a, b].every(n => [c, d].every(o => n.membership.member(o.peerId)?.status === 'dead')) &&
       [c, d].every(n => [a, b].every(o => n.membership.member(o.peerId)?.status === 'dead')), 30_000)
-    expect(aliveView(a, [a, b]) && aliveView(c, [c, d])).toBe(true)
+    // Each half stays whole on its own (waited for, not sampled: under load a peer may be briefly suspect).
+    await waitFor('each half whole', () => aliveView(a, [a, b]) && aliveView(b, [a, b]) && aliveView(c, [c, d]) && aliveView(d, [c, d]), 15_000)
+    expect([a, b].every(n => [c, d].every(o => n.membership.member(o.peerId)?.status === 'dead'))).toBe(true)
 
+    if ('gossipToTheDeadMs' in membership) await new Promise(resolve => setTimeout(resolve, 1_000)) // past it
     cut = false
     const ms = await waitFor('re-merged', () => mesh.nodes.every(n => aliveView(n, mesh.nodes)), 40_000)
     process.stdout.write(`partition healed: mesh whole again ${ms} ms after the link came back\n`)
+    // The directory survived too: every peer still resolves every host, and all directories agree.
+    for (const n of mesh.nodes) for (let i = 0; i < 4; i++) expect(n.resolveHost(`h${i}.cern.ch`)).toBe(ids[i])
+    await waitFor('directories agree', () => new Set(mesh.nodes.map(n => n.directory.digest())).size === 1, 15_000)
   }, 90_000)
 })

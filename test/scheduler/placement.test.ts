@@ -76,8 +76,8 @@ describe('dispatch.sf', () => {
     const e = err as NoHostFitsError
     expect(e.name).toBe('NoHostFitsError')
     expect(e.vmId).toBe('VMs2Dispatch/unique26')
-    expect(e.failures).toEqual([{ constraint: 'memory', hosts: 3, detail: 'memory: needs 4096 MiB, best host has 2048 free' }])
-    expect(e.message).toContain('memory: needs 4096 MiB, best host has 2048 free (3 hosts)')
+    expect(e.failures).toEqual([{ constraint: 'memory', hosts: 3, detail: 'memory: needs 4096 MiB, best host host1 has 2048 free' }])
+    expect(e.message).toContain('memory: needs 4096 MiB, best host host1 has 2048 free (3 hosts)')
   })
 })
 
@@ -109,7 +109,7 @@ describe('constraints', () => {
       expect.fail('placed')
     } catch (e) {
       expect((e as NoHostFitsError).failures.map(f => f.detail).sort()).toEqual([
-        'hosts: named but not in the mesh: y', 'live: declared dead: x', 'memory: needs 512 MiB, best host has 0 free'
+        'hosts: named but not in the mesh: y', 'live: declared dead: x', 'memory: needs 512 MiB, best host a has 0 free'
       ])
     }
   })

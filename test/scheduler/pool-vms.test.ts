@@ -52,6 +52,6 @@ describe('scheduled and pinned VMs of a resolved pool', () => {
     expect(text).toContain('w1 (1024 MiB, 1 vcpu, image slc3) -> a')
     expect(text).toMatch(/\* a +cost +25\.\d\d +\(share after 25%, image cached\)/)
     expect(text).toMatch(/ {3}b +cost +45\.\d\d +\(share after 25%, copy 20\.0 s\)/)
-    expect(text).toContain('big (9000 MiB, 1 vcpu): NO HOST FITS\n    memory: needs 9000 MiB, best host has 4096 free (2 hosts)')
+    expect(text).toContain('big (9000 MiB, 1 vcpu): NO HOST FITS\n    memory: needs 9000 MiB, best host a has 4096 free (2 hosts)')
   })
 })

@@ -173,7 +173,7 @@ describe('LVM storage (recording stand-in)', () => {
     const dest = join(dir, 'images', 'dom.tar.gz')
     await b.teardown(ctx, p, { keepVolumes: false, saveImageTo: dest })
     expect(await tarCat(dest, 'etc/hostname')).toBe('lvmguest')
-    expect(shell.calls.map(c => c[0]).slice(-5)).toEqual(['lvs', 'dumpe2fs', 'debugfs', 'tar', 'lvremove'])
+    expect(shell.calls.map(c => c[0]).slice(-7)).toEqual(['lvs', 'qemu-img', 'dumpe2fs', 'e2fsck', 'debugfs', 'tar', 'lvremove'])
     expect(await readdir(join(dev, 'vg0'))).toEqual([])
   })
 

@@ -20,6 +20,8 @@ import { componentView, errorView, hostsView, imagesView, poolTreeView, poolsVie
 import { CONSOLE_CSS, CONSOLE_JS } from './static.ts'
 import { parseSfText, sfText } from './sf-text.ts'
 import { pingGuest } from './ping.ts'
+import { engineAccess } from './pools.ts'
+import type { PoolAccess } from './pools.ts'
 
 // The management console: node:http, server-rendered pages, one script, server-sent events for live state. Every
 // request needs the token (`?token=` once, then an HttpOnly SameSite=Strict cookie; `Authorization: Bearer` for
@@ -48,6 +50,8 @@ export interface ConsoleOptions {
   stateDir: string
   host: string
   engine: PoolEngine
+  /** Where pools are read and changed; default this host's engine alone (see pools.ts). */
+  pools?: PoolAccess
   hosts: HostsProvider
   images?: ImagesProvider
   metrics?: Metrics
@@ -55,6 +59,8 @@ export interface ConsoleOptions {
   metricsPublic?: boolean
   clock?: Clock
   log?: ConsoleLog
+  /** STATE_DIR/console.url: written always (default), or only when no other console wrote it ('if-absent'). */
+  urlFile?: 'always' | 'if-absent'
 }
 
 class HttpError extends Error {
@@ -92,17 +98,21 @@ export class ConsoleServer {
   readonly #o: ConsoleOptions
   readonly #metrics: Metrics
   readonly #clock: Clock
+  readonly #pools: PoolAccess
   readonly #sse = new Set<ServerResponse>()
   #server: http.Server | undefined
   #token = ''
   #csrf = ''
   #url = ''
   #cookie = ''
+  /** This server wrote console.url, so it removes it on close. */
+  #ownsUrlFile = false
 
   constructor (options: ConsoleOptions) {
     this.#o = options
     this.#metrics = options.metrics ?? defaultMetrics
     this.#clock = options.clock ?? realClock
+    this.#pools = options.pools ?? engineAccess(options.engine)
   }
 
   /** Base URL, e.g. http://127.0.0.1:8080/ (without the token). */
@@ -127,7 +137,12 @@ export class ConsoleServer {
     const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address
     this.#url = `http://${host}:${addr.port}/`
     this.#cookie = cookieName(addr.port)
-    await writeFile(join(this.#o.stateDir, URL_FILE), this.#url + '\n', { mode: 0o600 })
+    try {
+      await writeFile(join(this.#o.stateDir, URL_FILE), this.#url + '\n', { mode: 0o600, flag: this.#o.urlFile === 'if-absent' ? 'wx' : 'w' })
+      this.#ownsUrlFile = true
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
+    }
   }
 
   async close (): Promise<void> {
@@ -139,7 +154,7 @@ export class ConsoleServer {
     const closed = new Promise<void>(resolve => server.close(() => { resolve() }))
     server.closeAllConnections()
     await closed
-    await unlink(join(this.#o.stateDir, URL_FILE)).catch(() => {})
+    if (this.#ownsUrlFile) await unlink(join(this.#o.stateDir, URL_FILE)).catch(() => {})
   }
 
   #serve (req: IncomingMessage, res: ServerResponse): void {
@@ -184,24 +199,26 @@ export class ConsoleServer {
     }
     const q = (name: string): string => url.searchParams.get(name) ?? ''
     switch (url.pathname) {
-      case '/': this.#page(res, 200, 'Pools', 'pools', poolsView(this.#o.engine.status())); return
+      case '/': this.#page(res, 200, 'Pools', 'pools', poolsView(await this.#pools.status())); return
       case '/hosts': this.#page(res, 200, 'Hosts', 'hosts', hostsView(await this.#o.hosts.listHosts())); return
       case '/images': this.#page(res, 200, 'Image warehouse', 'images', imagesView(await (this.#o.images ?? emptyWarehouse).listImages())); return
       case '/pool': {
-        const p = this.#pool(q('name'))
-        this.#page(res, 200, `Pool ${p.pool}`, 'pools', poolTreeView(p, path => this.#attributes(p.pool, path)))
+        const p = await this.#pool(q('name'))
+        // Read before rendering: in a mesh each component's attributes may come from another peer.
+        const attrs = new Map(await Promise.all(p.components.map(async c => [c.path, await this.#attributes(p.pool, c.path)] as const)))
+        this.#page(res, 200, `Pool ${p.pool}`, 'pools', poolTreeView(p, path => attrs.get(path)))
         return
       }
       case '/component': {
-        const p = this.#pool(q('pool'))
+        const p = await this.#pool(q('pool'))
         const path = checkComponentPath(q('path'))
         const status = p.components.find(c => c.path === path)
         if (!status) throw new HttpError(404, `pool ${p.pool} has no component ${path}`)
-        const logs = this.#logs(p.pool, path)
+        const logs = await this.#logs(p.pool, path)
         const body = componentView({
           pool: p.pool,
           status,
-          attributes: this.#attributes(p.pool, path) ?? {},
+          attributes: (await this.#attributes(p.pool, path)) ?? {},
           childPaths: new Set(p.components.map(c => c.path)),
           logs,
           isDomain: DOMAIN_TYPES.has(status.type)
@@ -209,12 +226,12 @@ export class ConsoleServer {
         this.#page(res, 200, `${p.pool}${path ? ':' + path : ''}`, 'pools', body)
         return
       }
-      case '/api/status': this.#json(res, 200, this.#o.engine.status()); return
+      case '/api/status': this.#json(res, 200, await this.#pools.status()); return
       case '/api/hosts': this.#json(res, 200, await this.#o.hosts.listHosts()); return
       case '/api/ping': {
-        const p = this.#pool(q('pool'))
+        const p = await this.#pool(q('pool'))
         const path = checkComponentPath(q('path'))
-        this.#json(res, 200, await pingGuest(this.#attributes(p.pool, path) ?? {}))
+        this.#json(res, 200, await pingGuest((await this.#attributes(p.pool, path)) ?? {}))
         return
       }
       case '/events': this.#events(res); return
@@ -225,20 +242,21 @@ export class ConsoleServer {
     }
   }
 
-  #pool (name: string): PoolStatus {
+  async #pool (name: string): Promise<PoolStatus> {
     checkPoolName(name)
     let found: PoolStatus | undefined
-    try { found = this.#o.engine.status(name).find(p => p.pool === name) } catch { found = undefined }
+    try { found = (await this.#pools.status(name)).find(p => p.pool === name) } catch { found = undefined }
     if (!found) throw new HttpError(404, `no pool ${name} on this host`)
     return found
   }
 
-  #attributes (pool: string, path: string): SfJson | undefined {
-    try { return this.#o.engine.get(pool, path) } catch { return undefined }
+  async #attributes (pool: string, path: string): Promise<SfJson | undefined> {
+    try { return await this.#pools.get(pool, path) } catch { return undefined }
   }
 
-  #logs (pool: string, path: string): string[] {
-    try { return this.#o.engine.logs(pool, path).slice(-MAX_LOG_LINES) } catch { return [] }
+  async #logs (pool: string, path: string): Promise<string[]> {
+    // A part on another host keeps its logs there: the page says so rather than failing.
+    try { return (await this.#pools.logs(pool, path)).slice(-MAX_LOG_LINES) } catch (err) { return [`(${(err as Error).message})`] }
   }
 
   async #post (req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
@@ -256,18 +274,18 @@ export class ConsoleServer {
         const attr = checkAttrName(body.attr)
         if (typeof body.value !== 'string') throw new ApiRequestError('must be the value in .sf syntax, as a string', 'value')
         const value = parseSfText(attr, body.value)
-        this.#o.engine.set(pool, path, attr, value)
+        await this.#pools.set(pool, path, attr, value)
         this.#o.log?.info({ pool, path, attr }, 'attribute changed from the console')
-        this.#json(res, 200, { value: sfText(this.#o.engine.get(pool, path, attr)) })
+        this.#json(res, 200, { value: sfText(await this.#pools.get(pool, path, attr)) })
         return
       }
       case '/api/terminate': {
         const type = body.type
         if (type !== 'normal' && type !== 'abnormal') throw new ApiRequestError('must be "normal" or "abnormal"', 'type')
-        this.#pool(pool)
+        await this.#pool(pool)
         const where = path === '' ? '' : ` at ${path}`
         this.#o.log?.info({ pool, path, type }, 'termination from the console')
-        const status = await this.#o.engine.terminate(pool, type, `terminated ${type.toUpperCase()} from the console${where}`)
+        const status = await this.#pools.terminate(pool, type, `terminated ${type.toUpperCase()} from the console${where}`)
         const whole = path === '' ? '' : ' (the engine terminates whole pools)'
         this.#json(res, 200, { message: `pool ${pool} ${status.state}${whole}`, status })
         return

@@ -1,7 +1,7 @@
 import type { Pos } from '../ast.ts'
 import type { DiagnosticBag } from '../diagnostics.ts'
 import { schemaFor, typeCheck } from '../schemas.ts'
-import type { ComponentSchema } from '../schemas.ts'
+import type { AttrSchema, ComponentSchema, TypeCheck } from '../schemas.ts'
 import { valueToJson } from '../to-json.ts'
 import { CD, isPlacement } from './model.ts'
 import type { RValue } from './model.ts'
@@ -38,6 +38,33 @@ class Visit {
 }
 
 export function checkComponents (config: CD, diags: DiagnosticBag): void {
+  verdicts = new Map()
+  try { checkAll(config, diags) } finally { verdicts = new Map() }
+}
+
+/**
+ * What typeCheck and validate said of a value for a schema attribute, the last one per attribute. Scalars are
+ * shared by every component that inherits them (a pool's 10,000 VMs have one `kernel` value object between them,
+ * met one after the other), so each is checked once in a row; the diagnostics, which name each component, are
+ * still made for each. One entry per schema attribute: a table of every value would outweigh the checks.
+ */
+interface Verdict { v: RValue, t: TypeCheck, bad: string | undefined, isRef: boolean }
+let verdicts = new Map<AttrSchema, Verdict>()
+
+function verdictOf (attr: AttrSchema, v: RValue): Verdict {
+  const known = verdicts.get(attr)
+  if (known !== undefined && known.v === v) return known
+  const json = valueToJson(v)
+  const t = typeCheck(attr.type, json)
+  const isRef = typeof json === 'object' && json !== null && !Array.isArray(json) && '$ref' in json
+  // validate only runs on a value without a type error (and not on a reference), as the checks below need.
+  const bad = t.error === undefined && !isRef ? attr.validate?.(json) : undefined
+  const verdict = { v, t, bad, isRef }
+  if (!(v instanceof CD)) verdicts.set(attr, verdict)
+  return verdict
+}
+
+function checkAll (config: CD, diags: DiagnosticBag): void {
   const seen = new Set<CD>([config])
   const visit = new Visit(config)
   // Breadth-first over the visit list itself: no separate stack. Shared components (links) are checked once.
@@ -129,16 +156,14 @@ function checkOne (visit: Visit, k: number, diags: DiagnosticBag): void {
     if (a.type === 'any') continue
     // A LAZY reference is known only at run time: accepted as is, without building its JSON form.
     if (!(v instanceof CD) && v.type === 'ref' && v.lazy) continue
-    const json = valueToJson(v)
-    const t = typeCheck(a.type, json)
+    const { t, bad, isRef } = verdictOf(a, v)
     if (t.error !== undefined) { diags.error('SF8102', `${visit.path(k)}:${name}: ${t.error}`, cd.poss[i]!); continue }
     if (t.warning !== undefined) {
       diags.warning('SF9010', `${visit.path(k)}:${name}: ${t.warning}`, cd.poss[i]!)
       // Deploy what the warning says: the Boolean, not the String.
-      if (typeof json === 'string') cd.vals[i] = { type: 'bool', value: json === 'true', pos: cd.poss[i]! }
+      if (!(v instanceof CD) && v.type === 'string') cd.vals[i] = { type: 'bool', value: v.value === 'true', pos: cd.poss[i]! }
     }
-    if (typeof json === 'object' && json !== null && !Array.isArray(json) && '$ref' in json) continue
-    const bad = a.validate?.(json)
+    if (isRef) continue
     if (bad !== undefined) diags.warning('SF9002', `${visit.path(k)}:${name}: ${bad}`, cd.poss[i]!)
   }
   if (schema.attrs.usingExistingVolumes !== undefined && cd.indexOf('baseImage') < 0) {

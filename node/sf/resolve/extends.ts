@@ -42,15 +42,21 @@ export class TypeResolver {
   resolve (cd: CD): void {
     if (cd.typeState !== 0) return
     cd.typeState = 1
-    const protos = cd.protos
+    let protos = cd.protos
     if (protos !== undefined) {
       cd.protos = undefined
+      const last = protos[protos.length - 1]
+      if (typeof last === 'number') {
+        // Back to the form as written: the body as a component of its own (copies of this CD share `protos`).
+        protos = [...protos.slice(0, -1), cd.detachBody(last)]
+      }
       /** Arrays already at their final length (no trim needed). */
       let exact = false
       for (let k = 0; k < protos.length; k++) {
         const p = protos[k]!
-        if (p.kind === 'body') {
-          const body = p.cd
+        if (typeof p === 'number') continue // replaced above: only ever last
+        if (p instanceof CD) {
+          const body = p
           for (let j = 0; j < body.size; j++) {
             const v = body.vals[j]!
             reparent(v, cd)
@@ -58,20 +64,20 @@ export class TypeResolver {
           }
           continue
         }
-        const found = walkRef(p.ref, cd, this.#hooks)
+        const found = walkRef(p, cd, this.#hooks)
         if (!found.ok) {
           const cycle = found.why === 'cycle'
           this.#diags.error(cycle ? 'SF4003' : 'SF4001',
-            `${cycle ? 'cyclic prototype' : 'unresolved prototype'} ${p.ref.text} of ${where(cd)}: ${found.message}`, p.ref.pos)
+            `${cycle ? 'cyclic prototype' : 'unresolved prototype'} ${p.text} of ${where(cd)}: ${found.message}`, p.pos)
           continue
         }
         const target = found.value
         if (!(target instanceof CD)) {
-          this.#diags.error('SF4002', `prototype ${p.ref.text} of ${where(cd)} is not a component description`, p.ref.pos)
+          this.#diags.error('SF4002', `prototype ${p.text} of ${where(cd)} is not a component description`, p.pos)
           continue
         }
         if (target.typeState === 1 || isAncestor(target, cd)) {
-          this.#diags.error('SF4003', `cyclic prototype: ${where(cd)} extends ${p.ref.text}, which contains it or is being defined from it`, p.ref.pos)
+          this.#diags.error('SF4003', `cyclic prototype: ${where(cd)} extends ${p.text}, which contains it or is being defined from it`, p.pos)
           continue
         }
         this.resolve(target)
@@ -80,9 +86,9 @@ export class TypeResolver {
           // (and those of an untagged body right after it, the last prototype) are taken whole into arrays made
           // at their final length, instead of one set() and one array growth each.
           const next = protos[k + 1]
-          if (k + 2 === protos.length && next !== undefined && next.kind === 'body' && next.cd.tags === undefined) {
-            for (let j = 0; j < next.cd.size; j++) reparent(next.cd.vals[j]!, cd)
-            cd.takeCopyOf(target, next.cd)
+          if (k + 2 === protos.length && next instanceof CD && next.tags === undefined) {
+            for (let j = 0; j < next.size; j++) reparent(next.vals[j]!, cd)
+            cd.takeCopyOf(target, next)
             k++
             exact = true
           } else {
@@ -135,4 +141,25 @@ export function reparent (v: RValue, cd: CD): void {
 export function where (cd: CD): string {
   const p = cd.path()
   return p === '' ? 'the file root' : p
+}
+
+/**
+ * Without a type phase (a phaseList leaving it out), components keep their prototypes unmerged: an inline body
+ * (build.ts) is put back into a component of its own, as written.
+ */
+export function restoreInlineBodies (root: CD): void {
+  const stack: RValue[] = [root]
+  while (stack.length > 0) {
+    const v = stack.pop()!
+    if (v instanceof CD) {
+      const protos = v.protos
+      const last = protos?.[protos.length - 1]
+      if (protos !== undefined && typeof last === 'number') {
+        v.protos = [...protos.slice(0, -1), v.detachBody(last)]
+      }
+      for (const p of v.protos ?? []) if (p instanceof CD) stack.push(p)
+      for (let i = 0; i < v.size; i++) stack.push(v.vals[i]!)
+    } else if (v.type === 'apply') stack.push(v.body)
+    else if (v.type === 'vector') for (const x of v.items) stack.push(x)
+  }
 }

@@ -1,7 +1,7 @@
 import type { Pos, Reference, SfFile } from '../ast.ts'
 import type { DiagnosticBag } from '../diagnostics.ts'
 import { buildRoot, buildStats } from './build.ts'
-import { TypeResolver } from './extends.ts'
+import { restoreInlineBodies, TypeResolver } from './extends.ts'
 import { placeAll } from './place.ts'
 import { constructAll } from './construct.ts'
 import { Linker } from './links.ts'
@@ -56,17 +56,20 @@ function phaseList (root: CD, diags: DiagnosticBag): string[] {
   return names
 }
 
-export function resolveTaken (holder: { file?: SfFile }, diags: DiagnosticBag, host: ResolveHost): Resolved {
+export function resolveTaken (holder: { file?: SfFile, placements?: number }, diags: DiagnosticBag, host: ResolveHost): Resolved {
   const env = {
     property: (name: string, isEnv: boolean): string | undefined =>
       isEnv ? host.env?.[name] : host.defines?.[name] ?? host.env?.[name],
     parseValue: host.parseValue
   }
-  buildStats.placements = 0
+  // Placements inside components built while parsing (ParseOptions.direct) were counted then.
+  buildStats.placements = holder.placements ?? 0
   const root = buildRoot(holder.file!, diags)
   holder.file = undefined
   let config: CD | undefined
-  for (const phase of phaseList(root, diags)) {
+  const phases = phaseList(root, diags)
+  if (!phases.includes('type')) restoreInlineBodies(root)
+  for (const phase of phases) {
     switch (phase) {
       case 'type': new TypeResolver(diags, env).resolve(root); break
       case 'place': if (buildStats.placements > 0) placeAll(root, diags); break

@@ -47,6 +47,11 @@ export class CD {
   /** Prototypes still to merge (type resolution), as built from the AST. */
   protos?: Proto[]
   #index?: Map<string, number>
+  /**
+   * `names` is shared with other components (copies, and every component with the same attribute names: a pool's
+   * 10,000 VMs have one array between them) and is copied before any change to it.
+   */
+  #sharedNames = false
   /** Attribute indexes whose link resolution is under way, to report cycles instead of overflowing the stack. */
   busy?: Set<number>
 
@@ -83,13 +88,36 @@ export class CD {
       if (tagged) this.#tagArray()[i] = unionTags(this.tags![i], tags)
       return i
     }
-    this.names.push(name)
+    this.#ownNames().push(name)
     this.vals.push(value)
     this.poss.push(pos)
     if (tagged) this.#tagArray()[this.names.length - 1] = tags
     else if (this.tags !== undefined) this.tags.push(undefined)
     this.#index?.set(name, this.names.length - 1)
     return this.names.length - 1
+  }
+
+  #ownNames (): string[] {
+    if (this.#sharedNames) { this.names = this.names.slice(); this.#sharedNames = false }
+    return this.names
+  }
+
+  /** Takes `src`'s names array as its own, shared from now on by both. */
+  shareNamesOf (src: CD): void {
+    src.#sharedNames = true
+    this.names = src.names
+    this.#sharedNames = true
+    this.#index = undefined
+  }
+
+  /** Replaces `names` by the one array for this sequence of names (interned), when there is one. */
+  #internNames (): void {
+    if (this.#sharedNames) return
+    const shared = internNames(this.names)
+    if (shared === undefined) return
+    // Even when this array is the one kept (the first of its kind), it is shared from now on.
+    this.names = shared
+    this.#sharedNames = true
   }
 
   #tagArray (): (string[] | undefined)[] {
@@ -120,11 +148,21 @@ export class CD {
       }
     }
     const total = n + extra
-    const names = new Array<string>(total)
+    // The names are src's followed by the body's new ones: the same array for every component made from the
+    // same prototype with the same body names, when both arrays are shared (hence never changed).
+    let names: string[] | undefined
+    if (extra === 0) {
+      src.#sharedNames = true
+      names = src.names
+    } else if (body !== undefined && src.#sharedNames && body.#sharedNames) {
+      names = mergedNames(src.names, body.names)
+    }
+    const own = names === undefined
+    if (own) names = new Array<string>(total)
     const vals = new Array<RValue>(total)
     const poss = new Array<Pos>(total)
     for (let i = 0; i < n; i++) {
-      names[i] = src.names[i]!
+      if (own) names![i] = src.names[i]!
       poss[i] = src.poss[i]!
       const v = src.vals[i]!
       vals[i] = (v instanceof CD || v.type === 'vector' || v.type === 'apply') ? copyValue(v, this) : v
@@ -132,28 +170,63 @@ export class CD {
     if (body !== undefined) {
       for (let j = 0; j < at.length; j++) {
         const i = at[j]!
-        names[i] = body.names[j]!
+        if (own) names![i] = body.names[j]!
         vals[i] = body.vals[j]!
         poss[i] = body.poss[j]!
       }
     }
-    this.names = names
+    this.names = names!
+    this.#sharedNames = !own
+    if (own) {
+      this.#internNames()
+      if (body !== undefined && this.#sharedNames && src.#sharedNames && body.#sharedNames) rememberMerged(src.names, body.names, this.names)
+    }
     this.vals = vals
     this.poss = poss
     this.tags = undefined
     this.#index = undefined
   }
 
+  /** Takes these arrays (all of one length, names distinct, untagged) as the attributes of this empty component. */
+  adopt (names: string[], vals: RValue[], poss: Pos[]): void {
+    if (this.names.length !== 0) throw new Error('adopt needs an empty component')
+    this.names = names
+    this.#sharedNames = false
+    this.vals = vals
+    this.poss = poss
+    this.tags = undefined
+    this.#index = undefined
+    this.#internNames()
+  }
+
+  /** Moves this component's attributes (an inline body, see Proto) into a new component, leaving this one empty. */
+  detachBody (pos: Pos): CD {
+    const body = new CD(this, pos)
+    body.names = this.names
+    body.#sharedNames = this.#sharedNames
+    this.#sharedNames = false
+    body.vals = this.vals
+    body.poss = this.poss
+    body.tags = this.tags
+    this.names = []
+    this.vals = []
+    this.poss = []
+    this.tags = undefined
+    this.#index = undefined
+    return body
+  }
+
   /** Drops spare array capacity once a component is complete (type resolution grows its arrays by pushes). */
   trim (): void {
-    this.names = this.names.slice()
+    if (!this.#sharedNames) this.names = this.names.slice()
+    this.#internNames()
     this.vals = this.vals.slice()
     this.poss = this.poss.slice()
     if (this.tags !== undefined) this.tags = this.tags.slice()
   }
 
   removeAt (i: number): void {
-    this.names.splice(i, 1)
+    this.#ownNames().splice(i, 1)
     this.vals.splice(i, 1)
     this.tags?.splice(i, 1)
     this.poss.splice(i, 1)
@@ -165,7 +238,7 @@ export class CD {
     let w = 0
     const n = this.names.length
     for (let r = 0; r < n; r++) {
-      if (!keep(r)) continue
+      if (!keep(r)) { this.#ownNames(); continue }
       if (w !== r) {
         this.names[w] = this.names[r]!
         this.vals[w] = this.vals[r]!
@@ -209,8 +282,11 @@ export class CD {
 }
 
 export type Proto =
-  | { kind: 'ref', ref: Reference }
-  | { kind: 'body', cd: CD }
+  | Reference
+  /** An explicit body `{...}`. */
+  | CD
+  /** The last prototype: an explicit body (at this position) whose attributes the component holds until type resolution. */
+  | Pos
 
 export function unionTags (a: string[] | undefined, b: string[] | undefined): string[] | undefined {
   if (a === undefined || a.length === 0) return b
@@ -244,7 +320,7 @@ export function copyValue (v: RValue, parent: CD): RValue {
 export function copyCD (src: CD, parent: CD | null): CD {
   const cd = new CD(parent, src.pos, src.eager)
   cd.typeState = src.typeState
-  cd.names = src.names.slice()
+  cd.shareNamesOf(src)
   if (src.tags !== undefined) cd.tags = src.tags.slice()
   cd.poss = src.poss.slice()
   const n = src.vals.length
@@ -256,4 +332,45 @@ export function copyCD (src: CD, parent: CD | null): CD {
   cd.vals = vals
   if (src.protos !== undefined) cd.protos = src.protos
   return cd
+}
+
+// Interning of attribute-name arrays (CD.#sharedNames). A trie over the names, so that finding the array of a
+// sequence costs one lookup per name and no key string; dropped when it grows large (a long-lived daemon parses
+// many descriptions), which only costs sharing, never correctness: interned arrays are never changed.
+interface NameNode { next: Map<string, NameNode>, arr?: string[] }
+let trie: NameNode = { next: new Map() }
+let trieNodes = 0
+const TRIE_LIMIT = 100_000
+/** (prototype names, body names) -> the merged array, for takeCopyOf. */
+let merged = new WeakMap<string[], WeakMap<string[], string[]>>()
+
+/** The one array for this sequence of names (possibly `names` itself, kept); undefined when not interned. */
+function internNames (names: string[]): string[] | undefined {
+  // Long lists (a Compound of hosts or VMs) are nearly always one of a kind: not worth a trie path.
+  if (names.length === 0 || names.length > 32) return undefined
+  let node = trie
+  for (let i = 0; i < names.length; i++) {
+    const name = names[i]!
+    let next = node.next.get(name)
+    if (next === undefined) {
+      if (trieNodes >= TRIE_LIMIT) { trie = { next: new Map() }; trieNodes = 0; merged = new WeakMap(); return undefined }
+      next = { next: new Map() }
+      node.next.set(name, next)
+      trieNodes++
+    }
+    node = next
+  }
+  node.arr ??= names
+  return node.arr
+}
+
+function mergedNames (protoNames: string[], bodyNames: string[]): string[] | undefined {
+  return merged.get(protoNames)?.get(bodyNames)
+}
+
+/** Records the names made by takeCopyOf from these two shared arrays. */
+export function rememberMerged (protoNames: string[], bodyNames: string[], result: string[]): void {
+  let m = merged.get(protoNames)
+  if (m === undefined) { m = new WeakMap(); merged.set(protoNames, m) }
+  m.set(bodyNames, result)
 }

@@ -103,7 +103,7 @@ export class Grammar extends TokenStream {
     if (this.peek() === '}') {
       this.next()
     } else {
-      this.error(SyntaxCode.unclosed, `"{" opened at ${open.pos.line}:${open.pos.col} is never closed (found ${describe(this.tok)})`, this.tok.pos)
+      this.error(SyntaxCode.unclosed, `"{" opened at ${this.lineCol(open.pos)} is never closed (found ${describe(this.tok)})`, this.tok.pos)
     }
     this.leave()
     return exact(attrs)
@@ -163,6 +163,8 @@ export class Grammar extends TokenStream {
       }
       this.next()
       if (name.length === 0 && this.peek() !== ':') {
+        // Built directly, attributes die as soon as their component is built: a shared array would only outlive them.
+        if (this.ctx.direct !== undefined) return [t.value as string]
         // Words come interned from the lexer, so this lookup hashes each distinct name once.
         const names = this.#shared().names
         const word = t.value as string
@@ -219,7 +221,7 @@ export class Grammar extends TokenStream {
       }
     }
     const node: ComponentNode = { type: 'component', prototypes: exact(prototypes), eager, pos: ext.pos }
-    return node
+    return this.ctx.direct !== undefined ? this.ctx.direct(node) : node
   }
 
   #prototype (first: boolean): Prototype | null {
@@ -316,7 +318,11 @@ export class Grammar extends TokenStream {
     if (ODD_SPACE.test(text)) text = text.replace(/\s+/g, ' ')
     const refs = this.#shared().refs
     let shared = refs.get(text)
-    if (shared === undefined) { shared = { parts: exact(parts), text }; refs.set(text, shared) }
+    if (shared === undefined) {
+      shared = { parts: exact(parts), text }
+      // Bounded like the lexer's words: references that recur (`LAZY ATTRIB myShell`) are met early.
+      if (refs.size < REF_TABLE_LIMIT) refs.set(text, shared)
+    }
     return { type: 'ref', parts: shared.parts, lazy, data, text: shared.text, pos: start.pos }
   }
 
@@ -397,7 +403,7 @@ export class Grammar extends TokenStream {
 
   #expectThen (kind: TokenKind, open: Token): boolean {
     if (this.peek() === kind) { this.next(); return true }
-    this.unexpected(`"${kind}" in the "${open.image}" at ${open.pos.line}:${open.pos.col}`)
+    this.unexpected(`"${kind}" in the "${open.image}" at ${this.lineCol(open.pos)}`)
     return false
   }
 
@@ -499,6 +505,7 @@ export class Grammar extends TokenStream {
 }
 
 const ODD_SPACE = /[^\S ]| {2}/
+const REF_TABLE_LIMIT = 4096
 
 interface SharedTables { names: Map<string, string[]>, refs: Map<string, { parts: RefPart[], text: string }> }
 const SHARED = new WeakMap<object, SharedTables>()

@@ -1,4 +1,4 @@
-import type { Attribute, Pos } from '../ast.ts'
+import type { Attribute, ComponentNode, Pos, Value } from '../ast.ts'
 import type { DiagnosticBag } from '../diagnostics.ts'
 import { Lexer, type Token, type TokenKind } from '../lexer.ts'
 import type { UniqueNames } from './desugar.ts'
@@ -26,6 +26,10 @@ export interface GrammarContext {
   names: UniqueNames
   include: IncludeHook
   tabWidth?: number
+  /** A lone value or reference: self-contained positions (lexer.ts). */
+  lone?: 'value' | 'reference'
+  /** Turns each component, once parsed, into what replaces it in the tree (ParseOptions.direct). */
+  direct?: (node: ComponentNode) => Value
 }
 
 export const REF_START: ReadonlySet<TokenKind> = new Set<TokenKind>([
@@ -53,7 +57,7 @@ export class TokenStream {
   #errorLine = 0
 
   constructor (text: string, file: string, ctx: GrammarContext) {
-    this.lx = new Lexer(text, file, ctx.diag, { tabWidth: ctx.tabWidth })
+    this.lx = new Lexer(text, file, ctx.diag, { tabWidth: ctx.tabWidth, lone: ctx.lone })
     this.ctx = ctx
     this.fileName = file
     this.tok = this.lx.next()
@@ -71,7 +75,7 @@ export class TokenStream {
   }
 
   protected error (code: string, message: string, pos: Pos): void {
-    this.#errorLine = pos.line
+    this.#errorLine = this.ctx.diag.positions.line(pos)
     this.syntaxErrors++
     this.ctx.diag.error(code, message, pos)
   }
@@ -83,7 +87,7 @@ export class TokenStream {
   /** Consumes `kind` or reports it missing and skips to it (balanced), stopping before `;`, `}` or EOF. */
   protected close (kind: TokenKind, opened: Token): boolean {
     if (this.peek() === kind) { this.next(); return true }
-    this.unexpected(`"${kind}" to close "${opened.image}" at ${opened.pos.line}:${opened.pos.col}`)
+    this.unexpected(`"${kind}" to close "${opened.image}" at ${this.lineCol(opened.pos)}`)
     for (;;) {
       const k = this.peek()
       if (k === kind) { this.next(); return false }
@@ -119,6 +123,12 @@ export class TokenStream {
 
   protected leave (): void { this.#depth-- }
 
+  /** `LINE:COL` of a position, for messages that name where a construct was opened. */
+  protected lineCol (pos: Pos): string {
+    const p = this.ctx.diag.positions.decode(pos)
+    return `${p.line}:${p.col}`
+  }
+
   /**
    * Last line of defence: MAX_DEPTH keeps a parse well inside a default stack, but a caller may already be deep
    * in its own recursion. A stack overflow then becomes a diagnostic (what was parsed so far is kept), never a crash.
@@ -142,7 +152,7 @@ export class TokenStream {
       const k = this.peek()
       if (k === 'EOF' || k === '}' || k === '#include' || k === '#include?' || k === '#codebase') return
       if (k === ';') { this.next(); return }
-      if (this.tok.pos.line !== line && ATTR_START.has(k)) return
+      if (ATTR_START.has(k) && this.ctx.diag.positions.line(this.tok.pos) !== line) return
       if (OPENERS[k] !== undefined && k !== '[') this.skipBalanced()
       else this.next()
     }

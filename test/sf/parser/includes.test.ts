@@ -77,7 +77,7 @@ describe('splicing', () => {
     expect(names(r.file.attrs)).toEqual(['a', 'p1', 'p2', 'b'])
     const b = r.file.attrs[3].value
     expect(b.type === 'component' && b.prototypes[0].kind === 'body' ? names(b.prototypes[0].attrs) : []).toEqual(['x', 'p1', 'p2', 'y'])
-    expect(r.file.attrs[1].pos).toEqual({ file: join(root, 'parts/p.sf'), line: 2, col: 3 })
+    expect(r.positions.decode(r.file.attrs[1].pos)).toEqual({ file: join(root, 'parts/p.sf'), line: 2, col: 3 })
     expect(r.file.files).toEqual([join(root, 'main.sf'), join(root, 'parts/p.sf')])
   })
 

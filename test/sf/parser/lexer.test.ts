@@ -2,11 +2,16 @@ import { describe, expect, it } from 'vitest'
 import { DiagnosticBag } from '../../../node/sf/diagnostics.ts'
 import { Lexer, type Token } from '../../../node/sf/lexer.ts'
 
-function lex (text: string, tabWidth = 1): { tokens: Token[], diag: DiagnosticBag } {
+/** Tokens with their positions decoded (`line`, `col`), as the session's table gives them. */
+type LexedToken = Token & { line: number, col: number }
+function lex (text: string, tabWidth = 1): { tokens: LexedToken[], diag: DiagnosticBag } {
   const diag = new DiagnosticBag()
   const lx = new Lexer(text, 't.sf', diag, { tabWidth })
-  const tokens: Token[] = []
-  for (let t = lx.next(); t.kind !== 'EOF'; t = lx.next()) tokens.push(t)
+  const tokens: LexedToken[] = []
+  for (let t = lx.next(); t.kind !== 'EOF'; t = lx.next()) {
+    const p = diag.positions.decode(t.pos)
+    tokens.push(Object.assign(t, { line: p.line, col: p.col }))
+  }
   return { tokens, diag }
 }
 const kinds = (text: string): string[] => lex(text).tokens.map(t => t.kind)
@@ -16,13 +21,13 @@ const codes = (text: string): string[] => lex(text).diag.items.map(d => `${d.cod
 describe('lexer: trivia', () => {
   it('skips whitespace and all three comment forms, keeping positions', () => {
     const { tokens, diag } = lex('// line\n/* block\n */ a /** doc */ b\r\n\f\tc // eof')
-    expect(tokens.map(t => [t.image, t.pos.line, t.pos.col])).toEqual([['a', 3, 5], ['b', 3, 18], ['c', 4, 3]])
+    expect(tokens.map(t => [t.image, t.line, t.col])).toEqual([['a', 3, 5], ['b', 3, 18], ['c', 4, 3]])
     expect(diag.items).toEqual([])
   })
 
   it('skips a byte-order mark at the start, and handles CRLF line ends', () => {
     const r = lex('\ufeffa\r\n"b"\r\n// c\r\nd')
-    expect(r.tokens.map(t => [t.image, t.pos.line, t.pos.col])).toEqual([['a', 1, 2], ['"b"', 2, 1], ['d', 4, 1]])
+    expect(r.tokens.map(t => [t.image, t.line, t.col])).toEqual([['a', 1, 2], ['"b"', 2, 1], ['d', 4, 1]])
     expect(r.diag.items).toEqual([])
   })
 
@@ -31,10 +36,10 @@ describe('lexer: trivia', () => {
   })
 
   it('counts a tab as 8 columns when asked to (JavaCC, hence HP messages)', () => {
-    expect(lex('\t\tx', 8).tokens[0].pos.col).toBe(17)
-    expect(lex('ab\tx', 8).tokens[0].pos.col).toBe(1)
-    expect(lex('ab\tx', 8).tokens[1].pos.col).toBe(9)
-    expect(lex('\tx', 1).tokens[0].pos.col).toBe(2)
+    expect(lex('\t\tx', 8).tokens[0].col).toBe(17)
+    expect(lex('ab\tx', 8).tokens[0].col).toBe(1)
+    expect(lex('ab\tx', 8).tokens[1].col).toBe(9)
+    expect(lex('\tx', 1).tokens[0].col).toBe(2)
   })
 })
 
@@ -86,7 +91,7 @@ describe('lexer: strings', () => {
   it('reads ##...# multi-line strings with raw quotes and newlines', () => {
     const r = lex('s ##line "one"\nline two \\# end\\n# t')
     expect(r.tokens[1]).toMatchObject({ kind: 'STRING', multiline: true, value: 'line "one"\nline two # end\n' })
-    expect(r.tokens[2].pos).toEqual({ file: 't.sf', line: 2, col: 20 })
+    expect(r.diag.positions.decode(r.tokens[2].pos)).toEqual({ file: 't.sf', line: 2, col: 20 })
     expect(codes('s ##never closed')).toEqual(['SF1005@1:3'])
   })
 
@@ -140,7 +145,7 @@ describe('lexer: byte arrays', () => {
 describe('lexer: unicode escapes', () => {
   it('decodes \\uXXXX everywhere before tokenising, positions staying on the raw text', () => {
     const r = lex('a\\u0042c \\u0022str\\u0022 x\ny\\u003b z')
-    expect(r.tokens.map(t => [t.kind, t.value ?? t.image, t.pos.line, t.pos.col])).toEqual([
+    expect(r.tokens.map(t => [t.kind, t.value ?? t.image, t.line, t.col])).toEqual([
       ['WORD', 'aBc', 1, 1], ['STRING', 'str', 1, 10], ['WORD', 'x', 1, 26], ['WORD', 'y', 2, 1], [';', ';', 2, 2], ['WORD', 'z', 2, 9]])
   })
 

@@ -1,0 +1,81 @@
+import { createHash, randomBytes } from 'node:crypto'
+import { mkdtemp, readFile, rm, truncate, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import fc from 'fast-check'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { ChunkSink } from '../../node/images/chunk-sink.ts'
+
+// The fetch's chunk sink: a real worker thread checking chunks against the manifest, writing the partial file and
+// hashing the whole file in order, whatever order the chunks come in.
+
+const CHUNK = 4096
+let dir: string
+beforeAll(async () => { dir = await mkdtemp(join(tmpdir(), 'sdpeer-sink-')) })
+afterAll(async () => { await rm(dir, { recursive: true, force: true }) })
+
+const sha = (b: Uint8Array): Buffer => createHash('sha256').update(b).digest()
+const chunkOf = (data: Buffer, i: number): Buffer => data.subarray(i * CHUNK, Math.min(data.byteLength, (i + 1) * CHUNK))
+
+function manifestOf (data: Buffer): Buffer {
+  const out: Buffer[] = []
+  for (let i = 0; i * CHUNK < data.byteLength; i++) out.push(sha(chunkOf(data, i)))
+  return Buffer.concat(out)
+}
+
+let n = 0
+describe('ChunkSink', () => {
+  it('writes the file and gives its sha256 for any arrival order, split points, and chunks already on disk', async () => {
+    const data = randomBytes(CHUNK * 13 + 77)
+    const total = Math.ceil(data.byteLength / CHUNK)
+    const manifest = manifestOf(data)
+    await fc.assert(fc.asyncProperty(
+      fc.shuffledSubarray([...Array(total).keys()], { minLength: total, maxLength: total }),
+      fc.array(fc.boolean(), { minLength: total, maxLength: total }),
+      fc.nat({ max: CHUNK }),
+      fc.integer({ min: 1, max: 4 }),
+      async (order, onDisk, cut, slots) => {
+        const path = join(dir, `p${n++}.part`)
+        // The earlier run's chunks are in the file already; the rest is zeros.
+        const start = Buffer.alloc(data.byteLength)
+        const bitmap = new Uint8Array(Math.ceil(total / 8))
+        for (let i = 0; i < total; i++) if (onDisk[i]) { chunkOf(data, i).copy(start, i * CHUNK); bitmap[i >> 3] |= 1 << (i & 7) }
+        await writeFile(path, start)
+        const sink = new ChunkSink({ path, size: data.byteLength, chunkSize: CHUNK, manifest, bitmap, slots })
+        try {
+          const puts = order.filter(i => !onDisk[i]).map(async i => {
+            const c = chunkOf(data, i)
+            const parts = cut > 0 && cut < c.byteLength ? [c.subarray(0, cut), c.subarray(cut)] : [c]
+            return await sink.put(i, parts, c.byteLength)
+          })
+          expect(await Promise.all(puts)).toEqual(puts.map(() => true))
+          expect(await sink.finish()).toBe(sha(data).toString('hex'))
+        } finally {
+          await sink.close()
+        }
+        expect((await readFile(path)).equals(data)).toBe(true)
+        await rm(path)
+      }), { numRuns: 12 })
+  })
+
+  it('refuses a chunk that does not match its hash or length, writes nothing for it, and will not finish without it', async () => {
+    const data = randomBytes(CHUNK * 3)
+    const path = join(dir, 'bad.part')
+    await writeFile(path, '')
+    await truncate(path, data.byteLength)
+    const sink = new ChunkSink({ path, size: data.byteLength, chunkSize: CHUNK, manifest: manifestOf(data), bitmap: new Uint8Array(1) })
+    try {
+      const bad = Buffer.from(chunkOf(data, 1))
+      bad[100] ^= 0x40
+      expect(await sink.put(1, [bad], CHUNK)).toBe(false)
+      expect(await sink.put(1, [chunkOf(data, 1).subarray(0, 100)], 100)).toBe(false)
+      expect(await sink.put(0, [chunkOf(data, 0)], CHUNK)).toBe(true)
+      expect(await sink.put(2, [chunkOf(data, 2)], CHUNK)).toBe(true)
+      expect((await readFile(path)).subarray(CHUNK, 2 * CHUNK).equals(Buffer.alloc(CHUNK))).toBe(true)
+      await expect(sink.finish()).rejects.toMatchObject({ name: 'ChunkSinkError', message: expect.stringMatching(/chunk 1 of 3/) })
+    } finally {
+      await sink.close()
+    }
+    await expect(sink.put(1, [chunkOf(data, 1)], CHUNK)).rejects.toMatchObject({ name: 'ChunkSinkError' })
+  })
+})
