@@ -1,6 +1,6 @@
 import { ProtocolValidationError } from './errors.ts'
-import { MAX_ADDRS, MAX_ADDR_LENGTH, MAX_ANNOUNCEMENT_BYTES, MAX_HOST_NAMES, MAX_HOST_NAME_LENGTH, MAX_ID_LENGTH } from './limits.ts'
-import { int, jsonBytes, num, obj, onlyKeys, parseJsonBytes, str, strs } from './validate.ts'
+import { MAX_ADDRS, MAX_ADDR_LENGTH, MAX_ANNOUNCED_IMAGES, MAX_ANNOUNCEMENT_BYTES, MAX_HOST_NAMES, MAX_HOST_NAME_LENGTH, MAX_ID_LENGTH } from './limits.ts'
+import { bool, int, jsonBytes, num, obj, onlyKeys, parseJsonBytes, str, strs } from './validate.ts'
 
 // A host announcement: who a peer is (host names, addresses), what it offers (capacity, load, driver) and a version
 // counter, signed by the peer's own key. The signature covers the exact payload bytes, so a relayed copy verifies
@@ -22,7 +22,14 @@ export interface HostAnnouncement {
   epoch: number
   /** Incremented on each change within one epoch. */
   seq: number
+  /** Base images this host holds in its warehouse (names and ids): the scheduler's "cached base image". */
+  images?: string[]
+  /** Started with --insecure (no pool key or trust store): shown by `sdpeer hosts` on every peer. */
+  insecure?: boolean
 }
+
+/** Image names and ids a host may announce (node/images/warehouse.ts's names, 64-hex ids). */
+const IMAGE_ENTRY = /^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$/
 
 /** The wire form: payload bytes (canonical JSON of a HostAnnouncement) and an Ed25519 signature over them. */
 export interface SignedAnnouncement { payload: Uint8Array, signature: Uint8Array }
@@ -42,11 +49,14 @@ function capacity (v: unknown, path: string): HostCapacity {
 
 export function validateAnnouncement (v: unknown): HostAnnouncement {
   const o = obj(v, '')
-  onlyKeys(o, '', ['peerId', 'hostNames', 'addrs', 'capacity', 'load', 'driver', 'version', 'epoch', 'seq'])
+  onlyKeys(o, '', ['peerId', 'hostNames', 'addrs', 'capacity', 'load', 'driver', 'version', 'epoch', 'seq', 'images', 'insecure'])
   const hostNames = strs(o.hostNames, 'hostNames', MAX_HOST_NAMES, MAX_HOST_NAME_LENGTH)
   hostNames.forEach((h, i) => { if (!isValidHostName(h)) throw new ProtocolValidationError(`hostNames[${i}]`, `"${h}" is not a valid host name`) })
   const load = obj(o.load, 'load')
   onlyKeys(load, 'load', ['memoryMb', 'vcpus', 'domains'])
+  const images = o.images === undefined ? undefined : strs(o.images, 'images', MAX_ANNOUNCED_IMAGES, 128)
+  images?.forEach((e, i) => { if (!IMAGE_ENTRY.test(e)) throw new ProtocolValidationError(`images[${i}]`, 'not an image name or id') })
+  const insecure = o.insecure === undefined ? undefined : bool(o.insecure, 'insecure')
   return {
     peerId: str(o.peerId, 'peerId', MAX_ID_LENGTH),
     hostNames,
@@ -60,7 +70,9 @@ export function validateAnnouncement (v: unknown): HostAnnouncement {
     driver: str(o.driver, 'driver', 32),
     version: str(o.version, 'version', 64),
     epoch: int(o.epoch, 'epoch'),
-    seq: int(o.seq, 'seq')
+    seq: int(o.seq, 'seq'),
+    ...(images !== undefined ? { images } : {}),
+    ...(insecure !== undefined ? { insecure } : {})
   }
 }
 
@@ -75,7 +87,10 @@ export function encodeAnnouncementPayload (a: HostAnnouncement): Uint8Array {
     driver: a.driver,
     version: a.version,
     epoch: a.epoch,
-    seq: a.seq
+    seq: a.seq,
+    // Optional fields last and only when present: an announcement without them keeps its earlier bytes.
+    ...(a.images !== undefined ? { images: a.images } : {}),
+    ...(a.insecure !== undefined ? { insecure: a.insecure } : {})
   })
 }
 

@@ -4,8 +4,10 @@
 export const MAX_MEMBERSHIP_MESSAGE_BYTES = 16 * 1024
 /** A push-pull state sync carries the whole member list: about 150 bytes a member, room for ~3,000 members. */
 export const MAX_PUSH_PULL_BYTES = 512 * 1024
-/** One signed host announcement. */
-export const MAX_ANNOUNCEMENT_BYTES = 8 * 1024
+/** One signed host announcement: room for every field at its bound (16 names, 16 addresses, 32 images). */
+export const MAX_ANNOUNCEMENT_BYTES = 16 * 1024
+/** Base images (names and ids) one announcement lists: the newest ones, enough for the scheduler's cost. */
+export const MAX_ANNOUNCED_IMAGES = 32
 /** Default bound of one request or response on an rpc protocol. */
 export const DEFAULT_MAX_RPC_BYTES = 1024 * 1024
 

@@ -16,12 +16,12 @@ joined with this daemon's failure detector (SWIM with Lifeguard).
   CAPACITY   memory MiB / vcpus offered to guests;  LOAD: memory MiB / vcpus reserved or in use, and domains
   HEARD      seconds since the last announcement or membership change heard
   BAD        misbehaviour: malformed, oversized or forged messages received from that peer
-  The line of this daemon says INSECURE when it runs without a pool key or a trust store (--insecure).
+  A host whose line says INSECURE runs without a pool key or a trust store (--insecure); every peer announces it.
   Host names claimed by more than one peer are listed after the table as conflicts.
 
   --json     {"self": {"peerId", "host", "addrs", "insecure", "poolKey"?}, "hosts": [{"peerId", "hostNames",
              "addrs", "state", "capacity"?, "load"?, "driver"?, "version"?, "lastHeard"?, "incarnation"?,
-             "misbehaviour", "insecure"?}], "conflicts": [{"host", "peers"}]}; lastHeard is wall-clock ms.
+             "misbehaviour", "images"?, "insecure"?}], "conflicts": [{"host", "peers"}]}; lastHeard is wall-clock ms.
 ${API_USAGE}`
 
 export async function run (argv: string[], io: CliIO): Promise<number> {

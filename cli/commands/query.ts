@@ -14,7 +14,7 @@ import { isComponent } from '../../node/sf/sfjson.ts'
 import type { SfJsonObject } from '../../node/sf/sfjson.ts'
 
 export const summary = 'list the VMs whose attributes match a query (VMShop\'s attribute queries), with host and state'
-export const usage = `sdpeer query EXPR (--status-file F | --api PATH) [--json]
+export const usage = `sdpeer query EXPR [--api PATH | --status-file F] [--json]
 
 EXPR compares a VM's attributes: its description's values (memory, vcpus, hostname, ip, kernel...) and
 pool, path, name, host, state. Operators: == != < <= > >= ~ (glob: * and ?) !~, && || ! and parentheses;
@@ -22,12 +22,12 @@ strings in double quotes. Examples:
   sdpeer query 'memory >= 1024 && hostname ~ "worker-*"'
   sdpeer query 'state != "running" || host == "machine9"'
 
-What it reads:
+What it reads (by default the local daemon, which answers for the whole mesh):
   --status-file F  a JSON file: an array of pools [{"pool", "config": <resolved sfConfig>, "components"?:
                    <the pool's status components>}], or an array of VM records [{"pool", "path", "host",
                    "state", "memory", ...}]. Nothing is contacted.
-  --api PATH       ask the daemon at PATH (control API op "query"), which would answer for the whole mesh.
-                   The daemon does not serve that op yet: until it does this fails and says so.
+  --api PATH       ask the daemon at PATH (default $SDPEER_API, else the state dir's socket): it answers
+                   for every pool it can see, the mesh's and its own, asking each VM's host for its attributes.
 
   --json           an array of the matching records
 
@@ -67,18 +67,15 @@ export async function run (argv: string[], io: CliIO): Promise<number> {
       return 1
     }
   } else {
-    if (values.api === undefined && io.env.SDPEER_API === undefined) throw new UsageError('what to query? pass --status-file F or --api PATH')
     const path = apiPath(values.api, io)
     let got: VmRecord[] | undefined
     const status = await withClient('query', path, io, async client => {
       try {
-        // Op "query" is not in the control API yet (see --help): the cast is the one place that knows it.
-        const call = client.call.bind(client) as unknown as (op: string, params: object) => Promise<{ vms?: unknown }>
-        got = recordsOf((await call('query', { expr })).vms)
+        got = recordsOf((await client.call('query', { expr })).vms)
         return 0
       } catch (e) {
-        if (e instanceof ApiRemoteError && /op|unknown|unsupported/i.test(e.message)) {
-          io.stderr.write(`sdpeer query: the daemon at ${path} does not answer queries yet (op "query": ${e.message}); use --status-file\n`)
+        if (e instanceof ApiRemoteError && e.remoteName === 'ApiRequestError') {
+          io.stderr.write(`sdpeer query: ${e.message}\n`)
           return 1
         }
         throw e

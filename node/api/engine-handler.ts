@@ -1,5 +1,6 @@
 import type { EngineEvent, PoolEngine, PoolStatus } from '../engine/types.ts'
 import type { DeployPeer } from '../deploy/peer.ts'
+import type { DeployRequestOptions, DeployResult } from '../deploy/coordinator.ts'
 import { enginePoolName } from '../deploy/engine-adapter.ts'
 import { partOf } from '../deploy/split.ts'
 import type { PoolRecordView } from '../deploy/types.ts'
@@ -12,6 +13,9 @@ import type { SfJsonObject } from '../sf/sfjson.ts'
 import type { ApiContext, ApiHandler } from './server.ts'
 import type { DeployRequest, HostsResult, LsEntry, PingResult, Request } from './messages.ts'
 import { API_VERSION, ApiRequestError } from './messages.ts'
+import { queryMeshVms } from '../scheduler/query-mesh.ts'
+import type { MeshPoolsReader } from '../scheduler/query-mesh.ts'
+import { QuerySyntaxError } from '../scheduler/errors.ts'
 
 // Maps control API requests onto this host's PoolEngine and, when the daemon runs a mesh, onto the mesh's deploy
 // service. Routing rule: a pool the mesh's registry holds (deployed across peers, from any peer) is read, changed and
@@ -36,6 +40,8 @@ export interface MeshRouter {
   placesElsewhere (pool: string, config: SfJsonObject): boolean
   /** The scheduler's choice of hosts for Schedulee children, applied before the split. */
   schedule (pool: string, config: SfJsonObject): Promise<SfJsonObject>
+  /** The mesh deploy of an unscheduled description: places, deploys, places again where hosts refuse. */
+  deployScheduled (pool: string, config: SfJsonObject, options: DeployRequestOptions): Promise<DeployResult>
   hosts (): Required<Pick<HostsResult, 'self'>> & HostsResult
   /** This host's policy, checked here for pools and changes that do not go through a prepare. */
   readonly policy?: PartPolicy
@@ -69,7 +75,9 @@ export function createEngineHandler (engine: PoolEngine, info: HandlerInfo, log?
           const config = await mesh.schedule(req.pool, req.config)
           const existing = mesh.peer.registry.get(req.pool)
           if (req.at !== undefined || (existing !== undefined && isActive(existing)) || mesh.placesElsewhere(req.pool, config)) {
-            return await meshDeploy(engine, mesh.peer, { ...req, config }, ctx, log, auth)
+            // The first placement only decided that the mesh is involved: the deploy places again (with retries
+            // when hosts refuse), so it gets the description as the operator sent it.
+            return await meshDeploy(engine, mesh, req, ctx, log, auth)
           }
           // Wholly on this host: no prepare runs, so the host's policy is checked here.
           const problems = await mesh.policy?.(req.pool, [{ path: '', config }]) ?? []
@@ -130,6 +138,27 @@ export function createEngineHandler (engine: PoolEngine, info: HandlerInfo, log?
           return mesh?.hosts() ?? { hosts: [], conflicts: [] } satisfies HostsResult
         case 'ls':
           return ls(engine, info, mesh)
+        case 'query': {
+          // Every pool this peer can see (the mesh's and this host's own), read the way status and get are.
+          const reader: MeshPoolsReader = {
+            ls: () => ls(engine, info, mesh),
+            status: async pool => {
+              if (mesh !== undefined && meshRecord(pool) !== undefined) return await meshStatus(mesh.peer, pool)
+              const [st] = engine.status(pool)
+              if (st === undefined) throw new ApiRequestError(`no pool ${pool}`, 'pool')
+              return st
+            },
+            get: async (pool, path, attr) => mesh !== undefined && meshRecord(pool) !== undefined
+              ? await mesh.peer.get(pool, path, attr)
+              : engine.get(pool, path, attr)
+          }
+          try {
+            return { vms: await queryMeshVms(reader, req.expr) }
+          } catch (err) {
+            if (err instanceof QuerySyntaxError) throw new ApiRequestError(err.message, 'expr')
+            throw err
+          }
+        }
       }
     }
   }
@@ -182,7 +211,7 @@ function partPathOf (pool: string, enginePool: string): string | undefined {
   return enginePool.slice(prefix.length).replaceAll('.', ':')
 }
 
-async function meshDeploy (engine: PoolEngine, peer: DeployPeer, req: DeployRequest, ctx: ApiContext, log?: HandlerLog, auth?: SignedRequest): Promise<unknown> {
+async function meshDeploy (engine: PoolEngine, mesh: MeshRouter, req: DeployRequest, ctx: ApiContext, log?: HandlerLog, auth?: SignedRequest): Promise<unknown> {
   // Progress of the parts this host runs (the others report on their own hosts); paths from the pool's root.
   const unsubscribe = req.wait
     ? engine.onEvent(e => {
@@ -192,7 +221,7 @@ async function meshDeploy (engine: PoolEngine, peer: DeployPeer, req: DeployRequ
       ctx.emit({ kind: 'event', event: { ...e, pool: req.pool, path } })
     })
     : () => {}
-  const deployed = peer.deploy(req.pool, req.config, { ...(req.at !== undefined ? { at: req.at } : {}), ...(auth !== undefined ? { auth } : {}) })
+  const deployed = mesh.deployScheduled(req.pool, req.config, { ...(req.at !== undefined ? { at: req.at } : {}), ...(auth !== undefined ? { auth } : {}) })
   if (req.wait) {
     try {
       const res = await deployed

@@ -1,5 +1,6 @@
 import type { SfJson, SfJsonObject } from '../sf/sfjson.ts'
 import type { EngineEvent, PoolStatus } from '../engine/types.ts'
+import type { VmQueryRecord } from '../scheduler/vm-records.ts'
 import { AuthError, parseEnvelope } from '../../protocol/auth/index.ts'
 import type { RequestEnvelope } from '../../protocol/auth/index.ts'
 
@@ -45,10 +46,12 @@ export interface CancelRequest extends Base { op: 'cancel', target: RequestId }
 export interface HostsRequest extends Base { op: 'hosts' }
 /** Every pool of the mesh (this peer's replica of the pool registry) and this host's own pools. */
 export interface LsRequest extends Base { op: 'ls' }
+/** VMShop's attribute query over the VMs of every pool this peer can see (node/scheduler/query.ts's language). */
+export interface QueryRequest extends Base { op: 'query', expr: string }
 
 export type Request =
   | PingRequest | DeployRequest | TerminateRequest | StatusRequest | GetRequest | SetRequest | LogsRequest
-  | EventsRequest | CancelRequest | HostsRequest | LsRequest
+  | EventsRequest | CancelRequest | HostsRequest | LsRequest | QueryRequest
 
 export type Op = Request['op']
 /** Requests that change something: issue 7 will require `auth` on these. */
@@ -73,7 +76,9 @@ export interface HostEntry {
   lastHeard?: number
   incarnation?: number
   misbehaviour: number
-  /** Known for this peer only (announcements do not carry it). */
+  /** Base images the host's warehouse holds (names and ids, from its announcement). */
+  images?: string[]
+  /** The host runs with --insecure (announced). */
   insecure?: boolean
 }
 
@@ -112,6 +117,7 @@ export interface ResultOf {
   cancel: Record<string, never>
   hosts: HostsResult
   ls: LsEntry[]
+  query: { vms: VmQueryRecord[] }
 }
 
 /** Streamed before the final frame: engine events for `deploy --wait` and `events`, log lines for `logs --follow`. */
@@ -303,6 +309,11 @@ export function parseRequest (raw: unknown): Request {
     case 'hosts':
     case 'ls':
       return { ...base, op }
+    case 'query': {
+      const expr = field(raw, 'expr', 'string') as string
+      if (expr.length === 0 || expr.length > 4096) throw new ApiRequestError('must be 1 to 4096 characters', 'expr')
+      return { ...base, op, expr }
+    }
     default:
       throw new ApiRequestError(`unknown operation ${typeof op === 'string' ? JSON.stringify(op.slice(0, 40)) : `of type ${Array.isArray(op) ? 'array' : op === null ? 'null' : typeof op}`}`, 'op')
   }

@@ -1,3 +1,5 @@
+import { watch } from 'node:fs'
+import type { FSWatcher } from 'node:fs'
 import { join } from 'node:path'
 import type { HostCapacity, HypervisorDriver } from '../drivers/types.ts'
 import type { EngineEvent, PoolEngine } from '../engine/types.ts'
@@ -17,6 +19,8 @@ import type { DaemonFactories } from './factories.ts'
 import { loadHostSecurity } from '../security/startup.ts'
 import type { LvmDefaults } from '../engine/host-io.ts'
 import { startMesh } from './mesh.ts'
+import { lateImageResolver, startImageService } from '../images/service.ts'
+import type { ImageService } from '../images/service.ts'
 import type { DaemonMesh, MeshOptions } from './mesh.ts'
 
 // Assembles one host's daemon: state dir (lock, identity), logger, hypervisor driver, engine (recovering what an
@@ -136,7 +140,11 @@ export async function startDaemon (config: DaemonConfig, factories?: Partial<Dae
     undo.unshift(async () => { await server.close() })
 
     const engineLog = log.child({ component: 'engine' })
+    // The engine exists before the mesh; `baseImage "image:..."` resolves from this host's warehouse until the image
+    // service runs, then through it (fetching a missing image from the mesh before prepare goes on).
+    let images: ImageService | undefined
     const engine = make.createEngine({
+      resolveImage: lateImageResolver(config.stateDir, () => images),
       host,
       stateDir: config.stateDir,
       driver,
@@ -165,10 +173,20 @@ export async function startDaemon (config: DaemonConfig, factories?: Partial<Dae
       const m = mesh
       // Before the engine stops: the peer leaves the mesh while its parts are still there to answer.
       undo.splice(1, 0, async () => { await m.stop() })
+      const im = await startImageService({
+        meshNode: m.node,
+        stateDir: config.stateDir,
+        clock,
+        onHeldChange: async held => { await m.node.updateImages(held) }
+      })
+      images = im
+      const stopWatching = watchWarehouse(im, log)
+      undo.splice(1, 0, async () => { stopWatching(); images = undefined; await im.stop() })
     }
     // Issue 7's door: every changing request must carry a trusted operator's signature (reads may come unsigned on
     // the 0600 socket); --insecure lets unsigned ones through, logging each.
-    handler = createAuthGate(createEngineHandler(engine, { host, driver: config.driver, version: VERSION }, log, mesh), {
+    const inner = createEngineHandler(engine, { host, driver: config.driver, version: VERSION }, log, mesh)
+    handler = createAuthGate(inner, {
       trust: security.trust,
       clock: realClock,
       insecure: security.insecure,
@@ -181,6 +199,9 @@ export async function startDaemon (config: DaemonConfig, factories?: Partial<Dae
     if (config.console) {
       const c = await startConsole({
         ...config.console, host, driverName: config.driver, stateDir: config.stateDir, engine, driver, clock, log: log.child({ component: 'console' }),
+        // Reads and changes routed like the CLI's (mesh-wide). The console's own door is its token: its changes are
+        // not operator-signed, so owners on other peers refuse them in a secure mesh (SECURITY.md).
+        api: inner,
         ...(mesh !== undefined ? { hosts: meshHostsProvider(mesh.node, engine) } : {})
       })
       undo.unshift(async () => { await c.close() })
@@ -202,7 +223,7 @@ export async function startDaemon (config: DaemonConfig, factories?: Partial<Dae
       stop: async () => {
         stopping ??= (async () => {
           log.info({}, 'stopping (pools keep running)')
-          // undo is [console, server.close, mesh.stop, engine.stop, unsubscribe, release]: stop taking requests first,
+          // undo is [console, server.close, images.stop, mesh.stop, engine.stop, unsubscribe, release]: stop taking requests first,
           // free the dir last.
           for (const u of undo) await u()
           log.info({}, 'stopped')
@@ -215,6 +236,28 @@ export async function startDaemon (config: DaemonConfig, factories?: Partial<Dae
     for (const u of undo) await u().catch(() => {})
     throw err
   }
+}
+
+/**
+ * `sdpeer image build/import/rm` write the warehouse directly (the daemon may be down): a record file appearing or
+ * going tells the image service to look again at once, so the host's announcement follows within a moment instead of
+ * the service's periodic look (30 s), which still covers a missed event.
+ */
+function watchWarehouse (im: ImageService, log: Logger): () => void {
+  let timer: NodeJS.Timeout | undefined
+  let watcher: FSWatcher
+  try {
+    watcher = watch(im.warehouse.dir, (_event, name) => {
+      if (name === null || !name.endsWith('.json')) return
+      clearTimeout(timer)
+      timer = setTimeout(() => { void im.refreshHeld().catch(() => {}) }, 200)
+    })
+  } catch (err) {
+    log.warn({ err: (err as Error).message }, 'cannot watch the image warehouse: changes are announced within 30 s')
+    return () => {}
+  }
+  watcher.on('error', () => { watcher.close() })
+  return () => { clearTimeout(timer); watcher.close() }
 }
 
 function logEvent (log: Logger, e: EngineEvent): void {

@@ -9,6 +9,9 @@ import type { DeployPeer, PartPolicy, SetPolicy } from '../deploy/index.ts'
 import { HostAdmission } from '../scheduler/admission.ts'
 import { announceAdmissionLoad } from '../scheduler/announce-load.ts'
 import { assignScheduledHosts } from '../scheduler/assign.ts'
+import { deployScheduled } from '../scheduler/deploy-scheduled.ts'
+import { imageRefsOf } from '../images/service.ts'
+import type { DeployRequestOptions, DeployResult } from '../deploy/coordinator.ts'
 import type { HostSecurity } from '../security/index.ts'
 import type { HostCapacity } from '../drivers/types.ts'
 import type { PoolEngine } from '../engine/types.ts'
@@ -32,7 +35,7 @@ export interface MeshOptions {
   /** Further names (or addresses) this host answers to in sfProcessHost. */
   aliases?: string[]
   membership?: Partial<MembershipConfig>
-  /** Re-announcement period of the host directory (default: the mesh node's 30 s). */
+  /** Re-announcement period of the host directory (default: the mesh node's 5 min; directory sync does the rest). */
   announceIntervalMs?: number
   /** Deploy request timeout (ms) to other peers; default node/deploy's. */
   requestTimeoutMs?: number
@@ -66,6 +69,11 @@ export interface DaemonMesh {
   placesElsewhere (pool: string, config: SfJsonObject): boolean
   /** Where the scheduler chooses hosts for Schedulee children, before the split. */
   schedule (pool: string, config: SfJsonObject): Promise<SfJsonObject>
+  /**
+   * The two-phase mesh deploy of an UNSCHEDULED description: places its Schedulee children, deploys, and when hosts
+   * refuse their reservations places again from what they said (node/scheduler/deploy-scheduled.ts).
+   */
+  deployScheduled (pool: string, config: SfJsonObject, options: DeployRequestOptions): Promise<DeployResult>
   /** This host's policy (--allow-path, names, addresses), for what it deploys or changes outside a prepare. */
   readonly policy?: PartPolicy
   readonly setPolicy?: SetPolicy
@@ -87,6 +95,7 @@ export async function startMesh (s: MeshStart): Promise<DaemonMesh> {
     clock: s.clock,
     ...(s.options.membership !== undefined ? { membership: s.options.membership } : {}),
     ...(s.options.announceIntervalMs !== undefined ? { announceIntervalMs: s.options.announceIntervalMs } : {}),
+    ...(s.security.insecure ? { insecure: true } : {}),
     // Without the pool key the mesh is open to anyone who can reach the port: only in --insecure mode.
     ...(s.security.poolKey !== undefined ? { connectionProtector: preSharedKey({ psk: s.security.poolKey.protectorKey }) } : {})
   })
@@ -145,11 +154,15 @@ export async function startMesh (s: MeshStart): Promise<DaemonMesh> {
         // ---- scheduler hook: the one place where Schedulee children get their sfProcessHost ----
         // From this peer's view of the mesh; the hosts still judge at prepare (their HostAdmission). Seeded per pool
         // and peer, so two peers deploying at once do not draw the same hosts.
-        return assignScheduledHosts(config, node.hosts(), { pool, seed: seedOf(`${pool}/${node.peerId}`) }).config
+        return assignScheduledHosts(config, node.hosts(), { pool, seed: seedOf(`${pool}/${node.peerId}`), imagesOf: imageRefsOf }).config
+      },
+      async deployScheduled (pool, config, options) {
+        const r = await deployScheduled(peer, pool, config, () => node.hosts(), { clock: s.clock, deploy: options, imagesOf: imageRefsOf })
+        return r.result
       },
       hosts (): HostsResult {
         const self = { peerId: node.peerId, host: s.host, addrs: node.multiaddrs(), insecure: s.security.insecure, ...(s.security.poolKey !== undefined ? { poolKey: s.security.poolKey.fingerprint } : {}) }
-        // Other peers do not announce their insecure flag (protocol/directory has no field for it): shown for self only.
+        // Every peer announces its insecure flag (absent: secure); our own is what this daemon runs with.
         const hosts = node.hosts().map(h => h.peerId === node.peerId ? { ...h, insecure: s.security.insecure } : h)
         const conflicts = node.conflicts().map(c => ({ host: c.hostName, peers: c.peers }))
         return { self, hosts, conflicts }

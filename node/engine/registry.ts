@@ -1,6 +1,7 @@
 import { BashShell } from '../components/bash-shell.ts'
 import { Compound, Parallel } from '../components/compound.ts'
-import { PlaceholderPrim, PlaceholderSchedulee, Prim } from '../components/prim.ts'
+import { Prim } from '../components/prim.ts'
+import { SchedulerComponent, ScheduleeComponent } from '../components/scheduler.ts'
 import { CowStorageBackend, LVMStorageBackend, LoopbackStorageBackend } from '../components/storage-backend.ts'
 import { DeployManagement } from '../components/deploy-management.ts'
 import { XenDomain } from '../components/xen-domain.ts'
@@ -23,8 +24,8 @@ const BY_SHORT_NAME: Record<string, ComponentFactory> = {
   LVMStorageBackend: i => new LVMStorageBackend(i),
   LoopbackStorageBackend: i => new LoopbackStorageBackend(i),
   CowStorageBackend: i => new CowStorageBackend(i),
-  Scheduler: i => new PlaceholderPrim(i),
-  Schedulee: i => new PlaceholderSchedulee(i)
+  Scheduler: i => new SchedulerComponent(i),
+  Schedulee: i => new ScheduleeComponent(i)
 }
 
 export interface ComponentClass { type: string, factory: ComponentFactory }

@@ -66,7 +66,7 @@ port.on('message', (m: Msg) => {
     try {
       advance()
       if (next < total) throw new Error(`digest stopped at chunk ${next} of ${total}`)
-      port.postMessage({ t: 'digest', sha256: whole.digest('hex') })
+      port.postMessage({ t: 'digest', sha256: whole.digest('hex') }); if (process.env.XX_WCPU) { const t = process.threadCpuUsage(); writeSync(2, 'worker cpu ' + ((t.user + t.system) / 1e6).toFixed(2) + '\n') }
     } catch (err) {
       port.postMessage({ t: 'digest', error: String((err as Error)?.message ?? err) })
     } finally {

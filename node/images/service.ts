@@ -1,4 +1,5 @@
 import type { MeshNode } from '../mesh/node.ts'
+import { MAX_ANNOUNCED_IMAGES } from '../../protocol/limits.ts'
 import { realClock } from '../seams/clock.ts'
 import type { Clock, Timer } from '../seams/clock.ts'
 import type { ResolveImage } from '../storage/image-base.ts'
@@ -14,10 +15,10 @@ import type { ImageRecord } from './warehouse.ts'
 // image"). Peers that announce the image are asked first; every other live peer after them, at the cost of one
 // small info request each.
 
-/** At most this many entries in a host announcement's `images` (names and ids, ~66 bytes each at worst). */
-export const MAX_ANNOUNCED_IMAGES = 32
+/** At most this many entries in a host announcement's `images` (the wire's bound). */
+export { MAX_ANNOUNCED_IMAGES } from '../../protocol/limits.ts'
 
-/** A host view that may carry the `images` field of its announcement (node/mesh adds it; absent until then). */
+/** A host view with the `images` field of its announcement. */
 type ViewWithImages = { images?: readonly string[] }
 
 export interface ImageServiceInit {

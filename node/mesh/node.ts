@@ -15,7 +15,7 @@ import { decodeSignedAnnouncement, isValidHostName } from '../../protocol/direct
 import type { HostAnnouncement, HostCapacity, HostLoad } from '../../protocol/directory.ts'
 import { ProtocolValidationError } from '../../protocol/errors.ts'
 import { ANNOUNCEMENT_TOPIC, DIRECTORY_FETCH_PROTOCOL } from '../../protocol/ids.ts'
-import { MAX_ANNOUNCEMENT_BYTES } from '../../protocol/limits.ts'
+import { MAX_ANNOUNCED_IMAGES, MAX_ANNOUNCEMENT_BYTES } from '../../protocol/limits.ts'
 import { realClock } from '../seams/clock.ts'
 import type { Clock, Timer } from '../seams/clock.ts'
 import { Directory, signAnnouncement } from './directory.ts'
@@ -25,6 +25,7 @@ import type { HostConflict } from './directory.ts'
 import { AnnouncementRejectedError } from './errors.ts'
 import { loadOrCreateIdentity } from './identity.ts'
 import { Libp2pMembershipTransport } from './libp2p-transport.ts'
+import { nativeNoiseCrypto } from './noise-crypto.ts'
 import { Membership } from './membership/membership.ts'
 import { seededRandom } from './membership/random.ts'
 import type { MemberStatus, MembershipConfig } from './membership/types.ts'
@@ -66,6 +67,8 @@ export interface MeshNodeInit {
    * every connection before any protocol runs.
    */
   connectionProtector?: Libp2pInit['connectionProtector']
+  /** Announced so that every peer's `sdpeer hosts` shows a host running without a pool key or trust store. */
+  insecure?: boolean
   /** A libp2p connection gater (which peers and addresses we accept); tests use it to cut links. */
   connectionGater?: Libp2pInit['connectionGater']
 }
@@ -79,6 +82,10 @@ export interface HostView {
   load?: HostLoad
   driver?: string
   version?: string
+  /** Base images the host holds (its announcement's names and ids). */
+  images?: string[]
+  /** The host runs with --insecure. */
+  insecure?: boolean
   /** Clock time of the latest announcement accepted, or of the latest membership change. */
   lastHeard?: number
   incarnation?: number
@@ -122,7 +129,7 @@ export async function createMeshNode (init: MeshNodeInit): Promise<MeshNode> {
     // peers ~16 kbit/s per peer of idle traffic that SWIM's probes (one member every 500 ms) already cover.
     connectionMonitor: { enabled: false },
     transports: [tcp()],
-    connectionEncrypters: [noise()],
+    connectionEncrypters: [process.env.XX_NOISE_DEFAULT !== undefined ? noise() : noise({ crypto: nativeNoiseCrypto })],
     streamMuxers: [yamux()],
     services: {
       identify: identify(),
@@ -145,6 +152,7 @@ export class MeshNode {
   readonly #epoch = Date.now()
   #seq = 0
   #load: HostLoad
+  #images: string[] = []
   #transport: Libp2pMembershipTransport | undefined
   #membership: Membership | undefined
   #announceTimer: Timer | undefined
@@ -237,6 +245,12 @@ export class MeshNode {
     await this.#announce()
   }
 
+  /** Changes the announced base images (names and ids this host's warehouse holds) and re-announces at once. */
+  async updateImages (images: readonly string[]): Promise<void> {
+    this.#images = images.slice(0, MAX_ANNOUNCED_IMAGES)
+    await this.#announce()
+  }
+
   resolveHost (nameOrAddress: string): string | undefined { return this.directory.resolveHost(nameOrAddress) }
 
   conflicts (): HostConflict[] { return this.directory.conflicts() }
@@ -256,6 +270,8 @@ export class MeshNode {
         load: a.load,
         driver: a.driver,
         version: a.version,
+        ...(a.images !== undefined ? { images: a.images } : {}),
+        ...(a.insecure === true ? { insecure: true } : {}),
         lastHeard: Math.max(e.receivedAt, member?.since ?? 0),
         ...(member != null ? { incarnation: member.incarnation } : {}),
         misbehaviour: this.misbehaviour(a.peerId)
@@ -280,7 +296,9 @@ export class MeshNode {
       driver: this.#init.driver ?? 'sim',
       version: this.#init.version ?? '0.1.0',
       epoch: this.#epoch,
-      seq: this.#seq
+      seq: this.#seq,
+      ...(this.#images.length > 0 ? { images: this.#images } : {}),
+      ...(this.#init.insecure === true ? { insecure: true } : {})
     }
   }
 

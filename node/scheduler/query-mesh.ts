@@ -15,7 +15,8 @@ export interface MeshPoolsReader {
 }
 
 const OWN = new Set(['pool', 'path', 'host', 'state', 'name'])
-const ACTIVE = new Set(['preparing', 'committing', 'running', 'terminating'])
+// Registry states of mesh pools and engine states of a host's own pools.
+const ACTIVE = new Set(['preparing', 'committing', 'running', 'terminating', 'deploying', 'deployed'])
 
 /** The matching VMs of every active pool, sorted by pool and path. Throws QuerySyntaxError for a bad query. */
 export async function queryMeshVms (peer: MeshPoolsReader, expr: string): Promise<VmQueryRecord[]> {

@@ -58,6 +58,7 @@ export const PATH_ATTRIBUTES: Readonly<Record<string, PathMode>> = {
 }
 
 const MAX_PATH = 4096
+const IMAGE_REF = /^image:[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$/
 
 /**
  * Resolves symlinks of the longest existing prefix and appends the rest; throws for a dangling symlink. Synchronous
@@ -127,6 +128,12 @@ export async function checkPoolPaths (config: SfJsonObject, allowed: AllowedPath
     for (const [attr, mode] of Object.entries(PATH_ATTRIBUTES)) {
       const v = component[attr]
       if (v === undefined || (typeof v === 'object' && v !== null && !Array.isArray(v) && '$ref' in v)) continue
+      // A warehouse image (`image:NAME`, `image:ID`) is a file of this host's state dir, chosen by its name: only
+      // the name's syntax matters here (no separators, no "..").
+      if (attr === 'baseImage' && typeof v === 'string' && v.startsWith('image:')) {
+        if (!IMAGE_REF.test(v)) out.push(new PathPolicyError(attrLabel(path, attr), v, mode, 'is not an image reference (image:NAME or image:ID)'))
+        continue
+      }
       try {
         await checkPath(attrLabel(path, attr), v, mode, allowed)
       } catch (err) {

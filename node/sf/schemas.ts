@@ -70,6 +70,13 @@ const hostname = (v: SfJson): string | undefined =>
 const absolutePath = (v: SfJson): string | undefined =>
   typeof v === 'string' && !v.startsWith('/') ? `${JSON.stringify(v)} is not an absolute path on the host` : undefined
 
+// `image:NAME` or `image:ID-PREFIX` names an image of the warehouse (node/images), fetched from the mesh if missing.
+const IMAGE_REF = /^image:(?:[A-Za-z0-9][A-Za-z0-9._+-]{0,127})$/
+const baseImageRef = (v: SfJson): string | undefined =>
+  typeof v === 'string' && v.startsWith('image:')
+    ? IMAGE_REF.test(v) ? undefined : `${JSON.stringify(v)} is not an image reference (image:NAME or image:ID, see \`sdpeer image ls\`)`
+    : absolutePath(v)
+
 const positive = (v: SfJson): string | undefined => typeof v === 'number' && v <= 0 ? `${v} must be positive` : undefined
 const port = (v: SfJson): string | undefined => typeof v === 'number' && (v < 1 || v > 65535) ? `${v} is not a TCP port (1-65535)` : undefined
 
@@ -132,7 +139,7 @@ const STORAGE: Record<string, AttrSchema> = {
   ...COMMON,
   shell: { type: 'reference', required: false, doc: 'LAZY link to the host shell (BashShell)' },
   domainName: { type: 'string', required: false, doc: 'domain the volumes belong to (names them)' },
-  baseImage: { type: 'string', required: false, doc: 'image copied into the new root volume (required unless usingExistingVolumes)', validate: absolutePath },
+  baseImage: { type: 'string', required: false, doc: 'image copied into the new root volume: a host path or image:NAME / image:ID from the warehouse (required unless usingExistingVolumes)', validate: baseImageRef },
   volumeBaseName: { type: 'string', required: false, doc: 'prefix of volume / image file names' },
   volumeSize: { type: 'size', required: false, default: '1G', doc: 'root volume size', validate: nonZeroSize },
   swapSize: { type: 'size', required: false, default: '512M', doc: 'swap volume size' },
@@ -168,7 +175,7 @@ define('LoopbackStorageBackend', STORAGE, true)
 define('CowStorageBackend', { ...STORAGE, baseImage: { ...STORAGE.baseImage!, required: true, doc: 'read-only base image under the qcow2 overlay' } }, true)
 define('Scheduler', {
   ...COMMON,
-  hosts: { type: 'vector', required: true, doc: 'host names the scheduler may place VMs on', validate: v => Array.isArray(v) && (v.length === 0 || v.some(h => typeof h !== 'string')) ? 'hosts must be a non-empty vector of host names' : undefined }
+  hosts: { type: 'vector', required: false, doc: 'host names the scheduler may place VMs on (every live host when absent)', validate: v => Array.isArray(v) && v.some(h => typeof h !== 'string') ? 'hosts must be a vector of host names' : undefined }
 }, true)
 define('Schedulee', { ...COMMON, scheduler: { type: 'reference', required: true, doc: 'LAZY link to the Scheduler' } }, false)
 

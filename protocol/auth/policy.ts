@@ -5,7 +5,7 @@ export type Role = 'viewer' | 'operator' | 'admin'
 export const ROLES: readonly Role[] = ['viewer', 'operator', 'admin']
 
 /** Actions that only read; a viewer may do them (signed or, on the 0600 local socket, unsigned). */
-export const READ_ACTIONS = ['ping', 'status', 'get', 'logs', 'events', 'hosts', 'ls'] as const
+export const READ_ACTIONS = ['ping', 'status', 'get', 'logs', 'events', 'hosts', 'ls', 'query'] as const
 /** Actions on one pool: an operator may do them when the pool matches one of its globs. */
 export const POOL_ACTIONS = ['deploy', 'terminate', 'set'] as const
 /** Image actions: not pool-scoped. Building adds to the warehouse; deleting may break other pools, so it is admin's. */

@@ -45,6 +45,16 @@ describe('scheduled deploy through the daemons', () => {
       const here = local.flatMap(p => p.components.filter(c => c.type === 'XenDomain').map(c => c.host))
       expect(here).toEqual(vms.filter(v => v.host === host).map(() => host))
     }
+    // VMShop's attribute query from a peer that took no part in the deploy: every VM of the mesh, its host and state.
+    const q = await cluster.cli(1, ['query', 'memory >= 1024 && hostname ~ "worker-*"', '--json'])
+    expect(q.stderr).toBe('')
+    expect(q.code).toBe(0)
+    const hits = JSON.parse(q.stdout) as Array<{ pool: string, path: string, host: string, state: string, memory: number, hostname: string }>
+    const big = vms.filter(v => v.path.endsWith('unique26'))
+    expect(hits.map(h => [h.pool, h.path, h.host, h.state, h.hostname])).toEqual(big.map(v => ['disp', v.path, v.host, 'running', 'worker-3']))
+    const bad = await cluster.cli(1, ['query', 'memory >= && x'])
+    expect(bad.code).toBe(1)
+    expect(bad.stderr).toContain('column 11')
     const term = await cluster.cli(2, ['terminate', 'disp'])
     expect(term.code).toBe(0)
     for (let i = 0; i < HOSTS.length; i++) expect(await cluster.call(i, 'status', { local: true })).toEqual([])

@@ -5,6 +5,7 @@ import { Directory, signAnnouncement } from '../../node/mesh/directory.ts'
 import { decodeSignedAnnouncement, encodeSignedAnnouncement } from '../../protocol/directory.ts'
 import type { HostAnnouncement } from '../../protocol/directory.ts'
 import { realClock } from '../../node/seams/clock.ts'
+import { MAX_ANNOUNCEMENT_BYTES } from '../../protocol/limits.ts'
 
 async function peer (): Promise<{ key: Awaited<ReturnType<typeof generateKeyPair>>, id: string }> {
   const key = await generateKeyPair('Ed25519')
@@ -55,7 +56,21 @@ describe('host directory', () => {
     await expect(d.accept(encodeSignedAnnouncement({ payload: tampered, signature: signed.signature }))).rejects.toMatchObject({ reason: 'signature' })
     await expect(d.accept(encodeSignedAnnouncement({ payload: signed.payload, signature: signed.signature.subarray(0, 10) }))).rejects.toMatchObject({ reason: 'invalid' })
     await expect(d.accept(await signAnnouncement(p.key, ann(p.id, { hostNames: ['bad_name!'] })))).rejects.toMatchObject({ reason: 'invalid' })
-    await expect(d.accept(new Uint8Array(9000))).rejects.toMatchObject({ reason: 'too-large' })
+    await expect(d.accept(new Uint8Array(MAX_ANNOUNCEMENT_BYTES + 1))).rejects.toMatchObject({ reason: 'too-large' })
+  })
+
+  it('carries the optional images and insecure fields, and refuses a bad image entry or too many', async () => {
+    const p = await peer()
+    const d = new Directory({ clock: realClock })
+    const id = 'a'.repeat(64)
+    await d.accept(await signAnnouncement(p.key, ann(p.id, { images: ['debian-12', id], insecure: true })))
+    expect(d.entries()[0]!.announcement).toMatchObject({ images: ['debian-12', id], insecure: true })
+    await expect(d.accept(await signAnnouncement(p.key, ann(p.id, { seq: 2, images: ['../etc'] })))).rejects.toMatchObject({ reason: 'invalid' })
+    await expect(d.accept(await signAnnouncement(p.key, ann(p.id, { seq: 2, images: Array.from({ length: 33 }, (_, i) => `img${i}`) })))).rejects.toMatchObject({ reason: 'invalid' })
+    // The largest legal announcement fits the bound: every list at its limit.
+    const big = ann(p.id, { seq: 3, hostNames: Array.from({ length: 16 }, (_, i) => `${'h'.repeat(60)}${i}.${'x'.repeat(60)}.${'y'.repeat(60)}.${'z'.repeat(60)}`.slice(0, 253)), images: Array.from({ length: 32 }, (_, i) => `${'i'.repeat(125)}${i}`.slice(0, 128)) })
+    await d.accept(await signAnnouncement(p.key, big))
+    expect(d.entries()[0]!.announcement.seq).toBe(3)
   })
 
   it('keeps the newest version: (epoch, seq) must grow', async () => {

@@ -47,8 +47,9 @@ describe('partition of real libp2p peers', () => {
     cut = false
     const ms = await waitFor('re-merged', () => mesh.nodes.every(n => aliveView(n, mesh.nodes)), 40_000)
     process.stdout.write(`partition healed: mesh whole again ${ms} ms after the link came back\n`)
-    // The directory survived too: every peer still resolves every host, and all directories agree.
-    for (const n of mesh.nodes) for (let i = 0; i < 4; i++) expect(n.resolveHost(`h${i}.cern.ch`)).toBe(ids[i])
+    // The directory comes back too: every peer resolves every host (a dead member's entry may have been dropped and
+    // is learnt again by directory sync, which under load can lag the membership by a round), and all agree.
+    await waitFor('every peer resolves every host', () => mesh.nodes.every(n => ids.every((id, i) => n.resolveHost(`h${i}.cern.ch`) === id)), 15_000)
     await waitFor('directories agree', () => new Set(mesh.nodes.map(n => n.directory.digest())).size === 1, 15_000)
   }, 90_000)
 })

@@ -90,6 +90,9 @@ describe('checkPoolPaths', () => {
     expect(v.map(e => e.attr).sort()).toEqual(['computer1:domain1 kernel', 'computer1:lvm baseImage', 'computer1:lvm saveImagePath'])
     const clean = { ...config, computer1: { lvm: { sfClass: LVM, baseImage: join(root, 'images', 'base.img'), saveImagePath: join(root, 'saved') } } }
     expect(await checkPoolPaths(clean, allowed)).toEqual([])
+    // A warehouse image is named, not a path: a valid name passes, a name that tries to be a path does not.
+    const images = { a: { sfClass: LVM, baseImage: 'image:debian-12' }, b: { sfClass: LVM, baseImage: 'image:../../etc/shadow' } }
+    expect((await checkPoolPaths(images, allowed)).map(e => e.attr)).toEqual(['b baseImage'])
   })
 
   it('parses --allow-path values and refuses relative ones', () => {
