@@ -22,12 +22,12 @@ strings in double quotes. Examples:
   sdpeer query 'memory >= 1024 && hostname ~ "worker-*"'
   sdpeer query 'state != "running" || host == "machine9"'
 
-What it reads (by default the local daemon, which answers for the whole mesh):
+What it reads (by default the daemon at $SDPEER_API, which answers for the whole mesh):
   --status-file F  a JSON file: an array of pools [{"pool", "config": <resolved sfConfig>, "components"?:
                    <the pool's status components>}], or an array of VM records [{"pool", "path", "host",
                    "state", "memory", ...}]. Nothing is contacted.
-  --api PATH       ask the daemon at PATH (default $SDPEER_API, else the state dir's socket): it answers
-                   for every pool it can see, the mesh's and its own, asking each VM's host for its attributes.
+  --api PATH       ask the daemon at PATH (default $SDPEER_API): it answers for every pool it can see, the
+                   mesh's and its own, asking each VM's host for its attributes.
 
   --json           an array of the matching records
 
