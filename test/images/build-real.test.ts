@@ -8,14 +8,16 @@ import { run as image } from '../../cli/commands/image.ts'
 import { QemuDriver } from '../../node/drivers/qemu/index.ts'
 import { aptMirror } from '../../node/images/mirror.ts'
 import { INIT_PATH } from '../../node/images/guest-files.ts'
-import { resolveImageRef } from '../../node/images/resolve.ts'
+import { createImageResolver, resolveImageRef } from '../../node/images/resolve.ts'
+import { createEngine } from '../../node/engine/index.ts'
+import { bashShell, compound, domain, lazy, storage } from '../engine/fixtures.ts'
 import { ensureGuest, waitForLine } from '../../simulations/guest/guest.ts'
 import { switchRootInitrd } from './switch-root-initrd.ts'
 
 // One real build: `sdpeer image build` of a Debian bookworm minbase raw disk with debootstrap from the archive this
-// machine's apt uses (about 35 s here), kept in .cache/images-state so later runs take the cached path. Then the
-// image boots under the qemu driver (TCG) on a qcow2 overlay, switches root into it, and its own init prints the
-// ready line with the host name from the kernel command line.
+// machine's apt uses (about 35 s here), kept in .cache/images-state so later runs take the cached path. Then a pool
+// whose VM names the image boots it under the qemu driver (TCG) on a qcow2 overlay; the initramfs switches root into
+// it, and the image's own init prints the ready line with the host name from the description.
 
 const stateDir = resolve(import.meta.dirname, '../../.cache/images-state')
 const canBuild = await (async () => {
@@ -56,36 +58,42 @@ describe.skipIf(canBuild !== '')('a real debootstrap image', () => {
     expect(base).toBe(join(stateDir, 'images', `${id}.raw`))
     expect((await execa('debugfs', ['-R', 'cat /etc/debian_version', base])).stdout).toMatch(/^12\./m)
 
+    // Booted as a VM of a pool: the engine's CowStorageBackend puts an overlay on `image:debian-bookworm-minbase`
+    // (the warehouse file is content-addressed and must never change), the qemu driver starts the VM with the
+    // description's host name, and the image's own init prints the ready line.
     const work = await mkdtemp(join(tmpdir(), 'sdpeer-image-boot-'))
     const driver = new QemuDriver({ stateDir: join(work, 'qemu'), accel: 'tcg' })
+    const engine = createEngine({ host: 'h1', stateDir: join(work, 'state'), driver, resolveImage: createImageResolver({ stateDir }) })
     try {
+      await engine.start()
       const guest = await ensureGuest()
       const initrd = await switchRootInitrd(guest.initrd, work)
-      // The warehouse file is content-addressed and must never change: the guest writes to an overlay.
-      const overlay = join(work, 'root.qcow2')
-      await execa('qemu-img', ['create', '-q', '-f', 'qcow2', '-F', 'raw', '-b', base, overlay])
-      const h = await driver.start({
-        name: 'img-boot',
-        memoryMiB: 256,
-        vcpus: 1,
-        kernel: guest.kernel,
-        ramdisk: initrd,
-        hostname: 'debian-vm1.cern.ch',
-        ip: '10.0.2.15',
-        extra: `sdpeer.init=${INIT_PATH}`,
-        disks: [{ path: overlay, format: 'qcow2', target: 'vda', role: 'root' }],
-        options: {}
+      const pool = compound({
+        myShell: bashShell(),
+        disk: storage('Cow', { domainName: 'img-boot', baseImage: 'image:debian-bookworm-minbase', swapSize: 0 }),
+        vm1: domain({
+          kernel: guest.kernel,
+          ramdisk: initrd,
+          memory: 256,
+          hostname: 'debian-vm1.cern.ch',
+          ip: '10.0.2.15',
+          gateway: '10.0.2.2',
+          extra: `sdpeer.init=${INIT_PATH}`,
+          storageBackend: lazy('ATTRIB disk'),
+          domainLivenessCheck: false
+        })
       })
-      try {
-        const line = await waitForLine(async () => await readFile(driver.paths('img-boot').serialLog, 'utf8'), /SDPEER-GUEST-READY/, 120_000)
-        // The image's own init (not the initramfs') printed it: `image=sdpeer`, disk=/.
-        console.log(`ready line: ${line.trim()}`)
-        expect(line).toContain('hostname=debian-vm1.cern.ch')
-        expect(line).toContain('image=sdpeer')
-      } finally {
-        await driver.destroy(h)
-      }
+      const st = await engine.deploy('debian', pool)
+      expect(st.state).toBe('running')
+      const line = await waitForLine(async () => await readFile(driver.paths('img-boot').serialLog, 'utf8'), /SDPEER-GUEST-READY/, 120_000)
+      // The image's own init (not the initramfs') printed it: `image=sdpeer`, disk=/.
+      console.log(`ready line: ${line.trim()}`)
+      expect(line).toContain('hostname=debian-vm1.cern.ch')
+      expect(line).toContain('image=sdpeer')
+      await engine.terminate('debian', 'normal')
+      expect(engine.status().map(p => p.pool)).not.toContain('debian')
     } finally {
+      await engine.stop()
       await rm(work, { recursive: true, force: true })
     }
   }, 600_000)
