@@ -23,7 +23,7 @@ if (major < 24) {
 // `sdpeer check` is one short burst of work: TurboFan's compile jobs cost more CPU (~0.1 s) and memory (~15 MiB
 // of compiler zones and code) than the optimised code gives back before the process ends; Maglev stays on.
 // Measured in BENCHMARKS.md. Set before the compile cache is enabled: its directory is keyed by the V8 flags.
-// The daemon and the other commands keep V8's defaults (they run long, or do not parse big descriptions).
+// The other commands keep V8's defaults (they do not parse big descriptions); the daemon's flags are below.
 if (process.argv[2] === 'check') {
   v8.setFlagsFromString('--no-turbofan')
   // Its diagnostics go straight to file descriptor 2: when stderr is a pipe (a pipeline, the bench's /usr/bin/time
@@ -32,6 +32,12 @@ if (process.argv[2] === 'check') {
   Object.defineProperty(process, 'stderr', { configurable: true, enumerable: true, value: syncWriter(2) })
 }
 try { module.enableCompileCache?.() } catch { /* an unwritable cache directory only costs start-up time */ }
+// `sdpeer join` (the daemon) re-executes itself once with the node flags and malloc setting of cli/daemon-exec.ts,
+// which only apply at process start (its header says why each; BENCHMARKS.md measures them). `--help` just prints.
+if (process.argv[2] === 'join' && !process.argv.slice(3).some(a => a === '--help' || a === '-h')) {
+  const { DAEMON_NODE_FLAGS, enterDaemonProcess, execDaemon } = await import('./daemon-exec.ts')
+  if (enterDaemonProcess() === 'launcher') execDaemon('tuned', DAEMON_NODE_FLAGS)
+}
 // `sdpeer check big.sf | head`: a closed pipe ends the output, it is not a crash.
 process.stdout.on('error', err => { if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0); else throw err })
 const { runProcess } = await import('./main.ts')

@@ -5,13 +5,17 @@ import net from 'node:net'
 import type { CliIO } from '../command.ts'
 import { UsageError } from '../command.ts'
 import { URL_FILE, readToken } from '../../node/api/console/token.ts'
+import { CONSOLE_KEY_FILE, trustCommand } from '../../node/api/console/operator.ts'
+import { loadOperatorKey } from '../../node/security/operator-key.ts'
+import { TrustStore } from '../../node/security/trust-store.ts'
 
 export const summary = 'print the URL (with its access token) of this host\'s management console'
 export const usage = `sdpeer console [--state-dir DIR | --api PATH] [--no-check]
 
 Prints the URL to open in a browser: the console a daemon started with \`sdpeer join --console ADDR:PORT\` serves,
 with the access token from STATE_DIR/console.token. The URL is a credential: anyone who has it can change and
-terminate pools.
+terminate pools, as far as the console's key is trusted: the console signs its changes with STATE_DIR/console-operator.key,
+which hosts accept only after \`sdpeer trust add KEY --role operator\` (the key and command are printed on stderr).
 
   --state-dir DIR   the daemon's state dir
   --api PATH        the daemon's control socket (default $SDPEER_API): its directory is taken as the state dir
@@ -56,7 +60,19 @@ export async function run (argv: string[], io: CliIO): Promise<number> {
     return 1
   }
   io.stdout.write(`${url}?token=${token}\n`)
+  await sayConsoleKey(stateDir, io)
   return 0
+}
+
+/** On stderr (stdout is the URL alone, for scripts): the key the console signs its changes with, and its trust. */
+async function sayConsoleKey (stateDir: string, io: CliIO): Promise<void> {
+  let key
+  try { key = await loadOperatorKey(join(stateDir, CONSOLE_KEY_FILE)) } catch { return }
+  let trusted: string | undefined
+  try { trusted = (await TrustStore.open(stateDir)).lookup(key.publicText)?.role } catch { trusted = undefined }
+  const here = trusted !== undefined ? `this host trusts it as ${trusted}` : 'this host does not trust it (an --insecure daemon runs its changes anyway)'
+  io.stderr.write(`The console signs its changes with its console key ${key.publicText}; ${here}. Hosts that do not trust ` +
+    `it refuse the console's changes to their parts; an admin allows them on each host with:\n  ${trustCommand(key.publicText)}\n`)
 }
 
 async function answers (host: string, port: number): Promise<boolean> {

@@ -19,7 +19,8 @@ with only the example's placeholders replaced (the /data/xen image by a small ge
 pools' status, and prints "sdpeer demo: ready". On Ctrl-C (SIGINT), SIGTERM or SIGHUP it terminates the pools,
 stops the daemons and removes the directory: no process, socket or file is left.
 
-LVM volumes are made by the recording stand-ins of test/fixtures/bin (device-mapper does not run everywhere).
+LVM volumes are made by the stand-ins of node/demo/bin (sparse files; device-mapper does not run everywhere). Each
+host's console key is trusted as operator on every host, so the consoles may change and terminate pools.
 
   --driver NAME   hypervisor driver of the daemons: sim (default), or qemu: real tiny guests (examples/qemu,
                   built once into .cache/guest by examples/qemu/make-base.sh; needs qemu-system-x86, qemu-utils,

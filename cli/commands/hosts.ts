@@ -4,9 +4,11 @@ import { UsageError } from '../command.ts'
 import { API_OPTION, API_USAGE, apiPath, withClient } from '../lib/api.ts'
 import { printable, table } from '../lib/status-format.ts'
 import type { HostEntry } from '../../node/api/messages.ts'
+import { runForget } from '../lib/hosts-forget.ts'
 
 export const summary = 'list the hosts of the mesh as this daemon sees them'
 export const usage = `sdpeer hosts [--json] [--api PATH]
+sdpeer hosts forget NAME [--peer ID] [--json] [--api PATH]
 
 Every host this daemon knows: from its signed announcement (names, addresses, capacity, load, driver, version)
 joined with this daemon's failure detector (SWIM with Lifeguard).
@@ -22,9 +24,22 @@ joined with this daemon's failure detector (SWIM with Lifeguard).
   --json     {"self": {"peerId", "host", "addrs", "insecure", "poolKey"?}, "hosts": [{"peerId", "hostNames",
              "addrs", "state", "capacity"?, "load"?, "driver"?, "version"?, "lastHeard"?, "incarnation"?,
              "misbehaviour", "images"?, "insecure"?}], "conflicts": [{"host", "peers"}]}; lastHeard is wall-clock ms.
+
+sdpeer hosts forget NAME: resolve a host-name conflict (two peer ids claiming NAME, e.g. a host that came back with
+a new identity). Signed with the operator key, which every peer's trust store must name admin; this daemon and then
+every member it reaches verify the signature themselves and drop the announcements of NAME's claimants that they
+see as dead or unknown, remembering each dropped announcement's epoch for 24 h so that directory sync and gossip
+do not bring it back (a restart of that peer, a newer epoch, is heard again). The remaining claimant then resolves
+NAME. A live claimant is kept and, when every claimant is live, the request is refused.
+  --peer ID  forget exactly this claimant, even a live one (its peer id from \`sdpeer hosts --json\`)
+  --json     {"host", "forgotten": [{"peerId", "epoch", "seq"}], "kept": [{"peerId", "reason"}], "members":
+             [{"peerId", "outcome": "done"|"refused"|"unreachable", "forgotten", "kept", "message"?}]}
+  Exit status 1 when this daemon refuses, or when some member refused or could not be reached (it keeps its copy:
+  run the command again once it is back).
 ${API_USAGE}`
 
 export async function run (argv: string[], io: CliIO): Promise<number> {
+  if (argv[0] === 'forget') return await runForget(argv.slice(1), io)
   const { values, positionals } = parseArgs({
     args: argv,
     options: { json: { type: 'boolean', default: false }, ...API_OPTION },

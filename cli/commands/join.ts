@@ -2,8 +2,12 @@ import { parseArgs } from 'node:util'
 import { resolve } from 'node:path'
 import type { CliIO } from '../command.ts'
 import { UsageError } from '../command.ts'
+import module from 'node:module'
 import { startDaemon } from '../../node/daemon/daemon.ts'
 import type { Daemon } from '../../node/daemon/daemon.ts'
+import { loadFactories } from '../../node/daemon/factories.ts'
+import { DAEMON_NODE_FLAGS, restartIfCompiledCold } from '../daemon-exec.ts'
+import { trimHeapWhenQuiet } from '../heap-trim.ts'
 import { parseCapacity } from '../../node/drivers/sim/capacity.ts'
 import { parseConsoleAddress } from '../../node/api/console/address.ts'
 import { multiaddr } from '@multiformats/multiaddr'
@@ -51,7 +55,11 @@ this host and takes whole pools to split across the mesh by sfProcessHost.
 
 On start the daemon recovers the pools recorded in the state dir: it re-attaches to domains that still run and
 terminates what was half-deployed. SIGINT/SIGTERM stop the daemon WITHOUT terminating pools; the next daemon on the
-same state dir takes them over. Exit status: 0 after a clean stop, 1 when the daemon cannot start.`
+same state dir takes them over. Exit status: 0 after a clean stop, 1 when the daemon cannot start.
+
+Started through the \`sdpeer\` command, the daemon re-executes itself once (same process id) with the node flags
+${DAEMON_NODE_FLAGS.join(' ')} and MALLOC_ARENA_MAX=2 (unless set), which keep its memory down,
+and once more when loading its modules missed Node's compile cache (first start after an upgrade).`
 
 export async function run (argv: string[], io: CliIO): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -113,6 +121,11 @@ export async function run (argv: string[], io: CliIO): Promise<number> {
     ...(values['lvm-dev-dir'] !== undefined ? { devDir: resolve(io.cwd, values['lvm-dev-dir']) } : {})
   }
 
+  // Every module the daemon needs is loaded before it takes the state dir, so that a cold compile cache can still
+  // be answered by a fresh process (cli/daemon-exec.ts) rather than a resident TypeScript stripper.
+  const factories = await loadFactories()
+  restartIfCompiledCold()
+
   let daemon: Daemon
   try {
     daemon = await startDaemon({
@@ -133,13 +146,12 @@ export async function run (argv: string[], io: CliIO): Promise<number> {
       allowPaths: values['allow-path'].map(p => p.startsWith('ro:') ? `ro:${resolve(io.cwd, p.slice(3))}` : resolve(io.cwd, p)),
       insecure: values.insecure,
       ...(Object.keys(lvm).length > 0 ? { lvm } : {})
-    })
+    }, factories)
   } catch (err) {
     io.stderr.write(`sdpeer join: ${err instanceof Error ? `${err.name}: ${err.message}` : String(err)}\n`)
     return 1
   }
-
-  const signal = await new Promise<NodeJS.Signals>(resolveSignal => {
+  const signalled = new Promise<NodeJS.Signals>(resolveSignal => {
     const on = (s: NodeJS.Signals): void => {
       process.off('SIGINT', on)
       process.off('SIGTERM', on)
@@ -151,7 +163,18 @@ export async function run (argv: string[], io: CliIO): Promise<number> {
     process.on('SIGINT', on)
     process.on('SIGTERM', on)
   })
+
+  // For the next daemon started on this machine (a cluster's others, a restart): compiled entries are otherwise
+  // written only when this process exits.
+  try { module.flushCompileCache?.() } catch {}
+  const trimmer = trimHeapWhenQuiet({
+    gc: globalThis.gc,
+    onTrim: t => { daemon.log.info({ heapMiB: [t.beforeBytes, t.afterBytes].map(b => Math.round(b / 104857.6) / 10), pauseMs: Math.round(t.pauseMs) }, 'heap trimmed') }
+  })
+
+  const signal = await signalled
   daemon.log.info({ signal }, 'signal received')
+  trimmer.stop()
   await daemon.stop()
   return 0
 }

@@ -16,6 +16,8 @@ import { API_VERSION, ApiRequestError } from './messages.ts'
 import { queryMeshVms } from '../scheduler/query-mesh.ts'
 import type { MeshPoolsReader } from '../scheduler/query-mesh.ts'
 import { QuerySyntaxError } from '../scheduler/errors.ts'
+import type { ForgetOutcome } from '../mesh/forget.ts'
+import type { RequestEnvelope } from '../../protocol/auth/index.ts'
 
 // Maps control API requests onto this host's PoolEngine and, when the daemon runs a mesh, onto the mesh's deploy
 // service. Routing rule: a pool the mesh's registry holds (deployed across peers, from any peer) is read, changed and
@@ -43,6 +45,8 @@ export interface MeshRouter {
   /** The mesh deploy of an unscheduled description: places, deploys, places again where hosts refuse. */
   deployScheduled (pool: string, config: SfJsonObject, options: DeployRequestOptions): Promise<DeployResult>
   hosts (): Required<Pick<HostsResult, 'self'>> & HostsResult
+  /** `sdpeer hosts forget`, spread to the mesh with the operator's signed request (node/mesh/forget.ts). */
+  forget? (host: string, peer: string | undefined, envelope: RequestEnvelope | undefined): Promise<ForgetOutcome>
   /** This host's policy, checked here for pools and changes that do not go through a prepare. */
   readonly policy?: PartPolicy
   readonly setPolicy?: SetPolicy
@@ -138,6 +142,9 @@ export function createEngineHandler (engine: PoolEngine, info: HandlerInfo, log?
           return mesh?.hosts() ?? { hosts: [], conflicts: [] } satisfies HostsResult
         case 'ls':
           return ls(engine, info, mesh)
+        case 'forget':
+          if (mesh?.forget === undefined) throw new ApiRequestError('this daemon runs without a mesh: there is no host directory to forget from', 'op')
+          return await mesh.forget(req.host, req.peer, req.auth)
         case 'query': {
           // Every pool this peer can see (the mesh's and this host's own), read the way status and get are.
           const reader: MeshPoolsReader = {

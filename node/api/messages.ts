@@ -1,6 +1,7 @@
 import type { SfJson, SfJsonObject } from '../sf/sfjson.ts'
 import type { EngineEvent, PoolStatus } from '../engine/types.ts'
 import type { VmQueryRecord } from '../scheduler/vm-records.ts'
+import type { ForgetOutcome } from '../mesh/forget.ts'
 import { AuthError, parseEnvelope } from '../../protocol/auth/index.ts'
 import type { RequestEnvelope } from '../../protocol/auth/index.ts'
 
@@ -48,14 +49,16 @@ export interface HostsRequest extends Base { op: 'hosts' }
 export interface LsRequest extends Base { op: 'ls' }
 /** VMShop's attribute query over the VMs of every pool this peer can see (node/scheduler/query.ts's language). */
 export interface QueryRequest extends Base { op: 'query', expr: string }
+/** `sdpeer hosts forget`: drop, mesh-wide, the announcements of `host`'s claimants that are not alive, or of `peer`. */
+export interface ForgetRequest extends Base { op: 'forget', host: string, peer?: string }
 
 export type Request =
   | PingRequest | DeployRequest | TerminateRequest | StatusRequest | GetRequest | SetRequest | LogsRequest
-  | EventsRequest | CancelRequest | HostsRequest | LsRequest | QueryRequest
+  | EventsRequest | CancelRequest | HostsRequest | LsRequest | QueryRequest | ForgetRequest
 
 export type Op = Request['op']
 /** Requests that change something: issue 7 will require `auth` on these. */
-export const MUTATING_OPS: readonly Op[] = ['deploy', 'terminate', 'set']
+export const MUTATING_OPS: readonly Op[] = ['deploy', 'terminate', 'set', 'forget']
 
 export interface PingResult { host: string, driver: string, version: string, pid: number, api: number, peerId?: string }
 export interface DeployAccepted { pool: string, accepted: true }
@@ -118,6 +121,7 @@ export interface ResultOf {
   hosts: HostsResult
   ls: LsEntry[]
   query: { vms: VmQueryRecord[] }
+  forget: ForgetOutcome
 }
 
 /** Streamed before the final frame: engine events for `deploy --wait` and `events`, log lines for `logs --follow`. */
@@ -155,6 +159,9 @@ const ATTR = /^[A-Za-z_][A-Za-z0-9_-]{0,127}$/
 const ID_STRING = /^[\x21-\x7e]{1,64}$/
 // sfProcessHost's "either a hostname or an ip address" (RFC 1123 labels; a dotted IPv4 address fits too).
 const HOST = /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/
+
+// A libp2p peer id as text (base58btc, as `sdpeer hosts --json` prints it).
+const PEER_ID = /^[1-9A-HJ-NP-Za-km-z]{1,128}$/
 
 type Obj = Record<string, unknown>
 
@@ -313,6 +320,13 @@ export function parseRequest (raw: unknown): Request {
       const expr = field(raw, 'expr', 'string') as string
       if (expr.length === 0 || expr.length > 4096) throw new ApiRequestError('must be 1 to 4096 characters', 'expr')
       return { ...base, op, expr }
+    }
+    case 'forget': {
+      const host = field(raw, 'host', 'string') as string
+      if (!HOST.test(host)) throw new ApiRequestError(`${JSON.stringify(host.slice(0, 80))} is not a host name`, 'host')
+      const peer = field(raw, 'peer', 'string', true) as string | undefined
+      if (peer !== undefined && !PEER_ID.test(peer)) throw new ApiRequestError(`${JSON.stringify(peer.slice(0, 80))} is not a peer id`, 'peer')
+      return peer === undefined ? { ...base, op, host } : { ...base, op, host, peer }
     }
     default:
       throw new ApiRequestError(`unknown operation ${typeof op === 'string' ? JSON.stringify(op.slice(0, 40)) : `of type ${Array.isArray(op) ? 'array' : op === null ? 'null' : typeof op}`}`, 'op')

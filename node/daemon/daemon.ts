@@ -15,6 +15,7 @@ import { ensureStateDir, loadIdentity, lockStateDir } from './state-dir.ts'
 import { loadFactories } from './factories.ts'
 import { startConsole } from '../api/console/index.ts'
 import { meshHostsProvider } from '../api/console/mesh-hosts.ts'
+import { consoleSigner, loadOrCreateConsoleKey, trustCommand } from '../api/console/operator.ts'
 import type { DaemonFactories } from './factories.ts'
 import { loadHostSecurity } from '../security/startup.ts'
 import type { LvmDefaults } from '../engine/host-io.ts'
@@ -197,16 +198,20 @@ export async function startDaemon (config: DaemonConfig, factories?: Partial<Dae
     // --- console (issue 9): stopped first, before the control API ---
     let consoleUrl: string | undefined
     if (config.console) {
+      // Reads and changes routed like the CLI's (mesh-wide), through the auth gate: the console signs its changes
+      // with this host's console key, trusted only where an admin added it (node/api/console/operator.ts).
+      const consoleKey = await loadOrCreateConsoleKey(config.stateDir)
       const c = await startConsole({
         ...config.console, host, driverName: config.driver, stateDir: config.stateDir, engine, driver, clock, log: log.child({ component: 'console' }),
-        // Reads and changes routed like the CLI's (mesh-wide). The console's own door is its token: its changes are
-        // not operator-signed, so owners on other peers refuse them in a secure mesh (SECURITY.md).
-        api: inner,
+        api: consoleSigner(handler, consoleKey),
         ...(mesh !== undefined ? { hosts: meshHostsProvider(mesh.node, engine) } : {})
       })
       undo.unshift(async () => { await c.close() })
       consoleUrl = c.url
-      log.info({ console: c.url }, 'console ready (`sdpeer console` prints the URL with its token)')
+      log.info({ console: c.url, consoleKey: consoleKey.publicText }, 'console ready (`sdpeer console` prints the URL with its token)')
+      if (!security.insecure && security.trust.lookup(consoleKey.publicText) === undefined) {
+        log.warn({ consoleKey: consoleKey.publicText }, `console changes will be refused until an admin trusts the console key on each host: ${trustCommand(consoleKey.publicText, config.stateDir)}`)
+      }
     }
     // --- end console ---
     log.info({ api: apiPath, stateDir: config.stateDir, driver: config.driver, ...(mesh ? { peerId: mesh.node.peerId, addrs: mesh.node.multiaddrs() } : {}), insecure: security.insecure }, 'daemon ready')

@@ -2,9 +2,15 @@ import { join } from 'node:path'
 import { preSharedKey } from '@libp2p/pnet'
 import { createMeshNode } from '../mesh/node.ts'
 import type { HostView, MeshNode } from '../mesh/node.ts'
+import { createForgetAuthorizer } from '../mesh/forget-auth.ts'
+import type { ForgetOutcome } from '../mesh/forget.ts'
+import type { ForgetBody } from '../../protocol/forget.ts'
+import type { RequestEnvelope } from '../../protocol/auth/index.ts'
 import { writeFileAtomic } from '../mesh/identity.ts'
 import type { MembershipConfig } from '../mesh/membership/types.ts'
 import { attachDeploy, createPartVerifier, hostPolicy, PoolEnginePartEngine, setPolicy, splitPool } from '../deploy/index.ts'
+import { fenceRecovered } from '../deploy/fence-recovered.ts'
+import { LiveReplacement } from '../deploy/replacement.ts'
 import type { DeployPeer, PartPolicy, SetPolicy } from '../deploy/index.ts'
 import { HostAdmission } from '../scheduler/admission.ts'
 import { announceAdmissionLoad } from '../scheduler/announce-load.ts'
@@ -78,6 +84,8 @@ export interface DaemonMesh {
   readonly policy?: PartPolicy
   readonly setPolicy?: SetPolicy
   hosts (): HostsResult
+  /** `sdpeer hosts forget`, already checked by the control API's gate: here, then every member (each verifies). */
+  forget (host: string, peer: string | undefined, envelope: RequestEnvelope | undefined): Promise<ForgetOutcome>
   stop (): Promise<void>
 }
 
@@ -96,6 +104,14 @@ export async function startMesh (s: MeshStart): Promise<DaemonMesh> {
     ...(s.options.membership !== undefined ? { membership: s.options.membership } : {}),
     ...(s.options.announceIntervalMs !== undefined ? { announceIntervalMs: s.options.announceIntervalMs } : {}),
     ...(s.security.insecure ? { insecure: true } : {}),
+    // Every member checks a forwarded `hosts forget` against its own trust store (admin only, once, in the window).
+    authorizeForget: createForgetAuthorizer({
+      trust: s.security.trust,
+      replay: s.security.replay,
+      now: () => Date.now(),
+      insecure: s.security.insecure,
+      warn: (message, context) => { log.warn(context, message) }
+    }),
     // Without the pool key the mesh is open to anyone who can reach the port: only in --insecure mode.
     ...(s.security.poolKey !== undefined ? { connectionProtector: preSharedKey({ psk: s.security.poolKey.protectorKey }) } : {})
   })
@@ -132,6 +148,23 @@ export async function startMesh (s: MeshStart): Promise<DaemonMesh> {
       log: (message, context) => { log.info(context, message) }
     })
 
+    // Issue 6: a part recovered from the state dir that the pool record placed elsewhere while this host was dead
+    // is stopped before the daemon answers for anything (fencing); then this peer takes its share of the pools'
+    // coordinator role: re-placing the scheduled VMs of a host the failure detector declares dead.
+    const isLive = (p: string): boolean => p === node.peerId || node.membership.member(p)?.status !== 'dead'
+    const meshLog = (message: string, context: Record<string, unknown>): void => { log.info(context, message) }
+    await fenceRecovered({
+      engine: s.engine,
+      peer,
+      members: () => [node.peerId, ...node.membership.members().filter(m => m.status === 'alive').map(m => m.id)],
+      clock: s.clock,
+      log: meshLog,
+      waitMs: (s.options.bootstrap ?? []).length > 0 ? 10_000 : 0
+    })
+    const replacement = new LiveReplacement({ peer, clock: s.clock, isLive, hosts: () => node.hosts(), log: meshLog })
+    replacement.start()
+    const stopWatchingMembers = node.membership.on(e => { if (e.type === 'dead' || e.type === 'alive' || e.type === 'join') void replacement.poke() })
+
     const addrs = node.multiaddrs()
     await writeFileAtomic(join(s.stateDir, MESH_FILE), new TextEncoder().encode(JSON.stringify({ peerId: node.peerId, addrs, host: s.host }) + '\n'), 0o644)
     log.info({ peerId: node.peerId, addrs, poolKey: s.security.poolKey?.fingerprint ?? 'none (insecure)' }, 'mesh peer listening')
@@ -167,7 +200,16 @@ export async function startMesh (s: MeshStart): Promise<DaemonMesh> {
         const conflicts = node.conflicts().map(c => ({ host: c.hostName, peers: c.peers }))
         return { self, hosts, conflicts }
       },
+      async forget (host, peer, envelope) {
+        // The body the operator signed: the control API request minus id and auth (node/security/request-auth.ts).
+        const body: ForgetBody = { op: 'forget', host, ...(peer !== undefined ? { peer } : {}) }
+        const outcome = await node.forget({ body, ...(envelope !== undefined ? { envelope } : {}) })
+        log.info({ host, forgotten: outcome.forgotten, members: outcome.members.map(m => ({ peer: m.peerId, outcome: m.outcome })) }, 'hosts forget')
+        return outcome
+      },
       async stop () {
+        stopWatchingMembers()
+        replacement.stop()
         stopAnnouncing()
         admission.stop()
         peer.stop()

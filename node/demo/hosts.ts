@@ -19,8 +19,11 @@ import { ApiClient } from '../api/client.ts'
  * each daemon the type stripping and compiling of its modules, about 1 s of the demo's start on a busy machine.
  */
 export const MAIN = fileURLToPath(new URL('../../cli/sdpeer.js', import.meta.url))
-/** The recording LVM stand-ins (device-mapper cannot run here): the tutorial's LVMStorageBackend needs lvcreate. */
-export const LVM_STANDINS = fileURLToPath(new URL('../../test/fixtures/bin', import.meta.url))
+/**
+ * The demo's LVM stand-ins (lvcreate, lvremove, lvs: a volume is a sparse file under the host's dev dir), since
+ * device-mapper does not run everywhere: the tutorial's LVMStorageBackend needs lvcreate. The tests use them too.
+ */
+export const LVM_STANDINS = fileURLToPath(new URL('./bin', import.meta.url))
 
 export class DemoHostError extends Error {
   override readonly name = 'DemoHostError'

@@ -1,4 +1,4 @@
-import { AuthError, bodyDigest, canonicalJson, DEFAULT_WINDOW_MS, DigestProofError, proveSubtree, ReplayCache, verifyRequest, verifySubtreeRequest } from '../../protocol/auth/index.ts'
+import { AuthError, bodyDigest, canonicalJson, DEFAULT_WINDOW_MS, DigestProofError, parseEnvelope, proveSubtree, ReplayCache, verifyRequest, verifySubtreeRequest } from '../../protocol/auth/index.ts'
 import type { TrustLookup, VerifiedRequest } from '../../protocol/auth/index.ts'
 import type { SfJson, SfJsonObject } from '../sf/sfjson.ts'
 import { isEagerComponent } from '../sf/sfjson.ts'
@@ -51,6 +51,13 @@ export interface PrepareAuth {
  */
 export interface PartVerifier {
   verify (req: { pool: string, parts: readonly PartPlan[], auth?: PrepareAuth }, from: string): VerifiedRequest | undefined
+  /**
+   * A scheduled part re-placed by the pool's coordinator after its host died: the part must be exactly what the
+   * operator signed (signature, proofs, role, pool), checked as of the time it was signed — a re-placement comes
+   * any time after the deploy, so neither the time window nor the replay cache applies. Its freshness is the
+   * epoch, which the participant checks against the pool record (replacement-check.ts). Throws AuthError.
+   */
+  replacement? (req: { pool: string, parts: readonly PartPlan[], auth?: PrepareAuth }, from: string): VerifiedRequest | undefined
   /** At commit: burns the id, and remembers when the operator signed the deploy of these parts (for terminate). */
   admit (verified: VerifiedRequest, paths?: readonly string[]): void
   /**
@@ -159,39 +166,47 @@ export function createPartVerifier (o: PartVerifierOptions): PartVerifier {
   const key = (v: VerifiedRequest): string => `${v.id}\0deploy:${v.pool ?? ''}`
   const burnt = (v: VerifiedRequest): boolean => v.time < o.replay.notBefore || o.replay.has(key(v))
   const deployedAt = new Map<string, number>()
+  /** Each part proved against the operator's signature as of `now`; the id is checked against no cache here. */
+  const checkParts = (req: { pool: string, parts: readonly PartPlan[], auth?: PrepareAuth }, now: number): VerifiedRequest | undefined => {
+    const auth = req.auth
+    if (auth === undefined) throw new AuthError('unsigned', `pool ${req.pool}: a prepare carries no operator signature`)
+    const skeletons = new Map(auth.skeletons.map(s => [s.at, s.skeleton]))
+    const byPath = new Map(auth.parts.map(p => [p.path, p]))
+    if (byPath.size !== auth.parts.length || byPath.size !== req.parts.length) throw new AuthError('body-mismatch', `pool ${req.pool}: the proofs do not match the parts one to one`)
+    // Each part is checked alone (its own proof); the id is checked against this peer's cache once, below.
+    const scratch = new ReplayCache()
+    let verified: VerifiedRequest | undefined
+    for (const part of req.parts) {
+      const pa = byPath.get(part.path)
+      if (pa === undefined) throw new AuthError('body-mismatch', `pool ${req.pool}: part ${part.path || '(root)'} has no proof`)
+      const path = proofPath(part.path)
+      const sks = path.map((_, i) => skeletons.get(path.slice(0, i).join(':')))
+      if (sks.some(s => s === undefined)) throw new AuthError('body-mismatch', `pool ${req.pool}: part ${part.path || '(root)'}: the proof lacks an ancestor`)
+      checkCuts(req.pool, part, pa)
+      if (o.isSelf !== undefined) checkPlacedHere(req.pool, part, pa, sks[0]!, o.isSelf)
+      verified = verifySubtreeRequest(auth.envelope, part.config, { path, skeletons: sks }, o.trust, scratch, now, {
+        expect: { action: 'deploy', pool: req.pool },
+        digestHooks: { substitute: substitution(part, pa, path) },
+        windowMs
+      })
+    }
+    return verified
+  }
   return {
     async refresh () {
       // A trust file broken by hand keeps the keys last read.
       await o.trust.reloadIfChanged?.().catch(() => false)
     },
     verify (req) {
-      const auth = req.auth
-      if (auth === undefined) throw new AuthError('unsigned', `pool ${req.pool}: a prepare carries no operator signature`)
-      const skeletons = new Map(auth.skeletons.map(s => [s.at, s.skeleton]))
-      const byPath = new Map(auth.parts.map(p => [p.path, p]))
-      if (byPath.size !== auth.parts.length || byPath.size !== req.parts.length) throw new AuthError('body-mismatch', `pool ${req.pool}: the proofs do not match the parts one to one`)
-      // Each part is checked alone (its own proof); the id is checked against this peer's cache once, below.
-      const scratch = new ReplayCache()
-      const now = o.now()
-      let verified: VerifiedRequest | undefined
-      for (const part of req.parts) {
-        const pa = byPath.get(part.path)
-        if (pa === undefined) throw new AuthError('body-mismatch', `pool ${req.pool}: part ${part.path || '(root)'} has no proof`)
-        const path = proofPath(part.path)
-        const sks = path.map((_, i) => skeletons.get(path.slice(0, i).join(':')))
-        if (sks.some(s => s === undefined)) throw new AuthError('body-mismatch', `pool ${req.pool}: part ${part.path || '(root)'}: the proof lacks an ancestor`)
-        checkCuts(req.pool, part, pa)
-        if (o.isSelf !== undefined) checkPlacedHere(req.pool, part, pa, sks[0]!, o.isSelf)
-        verified = verifySubtreeRequest(auth.envelope, part.config, { path, skeletons: sks }, o.trust, scratch, now, {
-          expect: { action: 'deploy', pool: req.pool },
-          digestHooks: { substitute: substitution(part, pa, path) },
-          windowMs
-        })
-      }
+      const verified = checkParts(req, o.now())
       if (verified !== undefined && burnt(verified)) {
         throw new AuthError('replayed', `request ${verified.id} already deployed pool ${req.pool} here (or was signed before this peer started)`, { operator: verified.operator, action: 'deploy', pool: req.pool, requestId: verified.id })
       }
       return verified
+    },
+    replacement (req) {
+      if (req.auth === undefined) throw new AuthError('unsigned', `pool ${req.pool}: a re-placement carries no operator signature`)
+      return checkParts(req, parseEnvelope(req.auth.envelope).time)
     },
     admit (v, paths = []) {
       const verdict = o.replay.admit(key(v), v.time, v.time + windowMs, o.now())

@@ -5,12 +5,13 @@ import { proveParts } from './auth.ts'
 import type { DeployAuth, PrepareAuth, SignedRequest } from './auth.ts'
 import { claimAll, confirmClaims, releaseClaims } from './claims.ts'
 import type { ClaimClient } from './claims.ts'
-import { DeployFailedError, PoolBusyError, PoolExistsError, PoolNotFoundError } from './errors.ts'
+import { DeployFailedError, PoolBusyError, PoolExistsError, PoolNotFoundError, TerminateRefusedError } from './errors.ts'
 import type { PeerFailure } from './errors.ts'
 import { isActive } from './registry.ts'
 import type { PoolRegistry } from './registry.ts'
 import { failureKind, requestUntilDone, requestWithRetry } from './retry.ts'
 import { claimsOf, splitPool } from './split.ts'
+import { vmParts } from './vm-parts.ts'
 import type { DeployTimings, DeployTransport, HostResolver, PartPlan, PoolRecordView, SplitPlan } from './types.ts'
 
 // The entry peer's side: split, then two phases. Prepare goes to every owner at once; if all say yes, commit goes
@@ -86,6 +87,8 @@ export class DeployCoordinator {
     const proofs = new Map<string, PrepareAuth>()
     if (options.auth !== undefined) for (const [peer, parts] of owners) proofs.set(peer, proveParts(pool, options.auth, parts, memo))
     const participants = [...new Set([this.#i.self, ...owners.keys()])]
+    // What the pool's coordinator needs to re-place a scheduled VM later, from any participant (replacement.ts).
+    const vms = vmParts(pool, config, plan.parts, options.auth)
     const t = this.#i.timings
     const record = (state: PoolRecordView['state'], reason?: string): Omit<PoolRecordView, 'version'> => ({
       pool,
@@ -93,6 +96,8 @@ export class DeployCoordinator {
       deployId,
       parts: plan.parts.map(p => ({ path: p.path, host: p.host, peer: p.peer, ...(p.parentPath !== undefined ? { parentPath: p.parentPath } : {}) })),
       claims: { ...claimsOf(plan.parts), pool },
+      participants,
+      ...(vms.length > 0 ? { vms } : {}),
       state,
       ...(reason !== undefined ? { reason } : {})
     })
@@ -186,11 +191,22 @@ export class DeployCoordinator {
     if (r.state === 'preparing' || r.state === 'committing') throw new PoolBusyError(pool, r.state)
     await this.#i.registry.update(pool, old => ({ ...(old ?? r), state: 'terminating' }))
     const unreachable = new Set<string>()
+    const refusals: Array<{ peer: string, path: string, reason: string }> = []
+    const refused = new Set<string>()
     const send = async (part: { path: string, peer: string }, fromParent: boolean): Promise<void> => {
-      if (unreachable.has(part.peer)) return
+      if (unreachable.has(part.peer) || refused.has(part.peer)) return
       try {
         await requestUntilDone(this.#i.transport, this.#i.clock, part.peer, { type: 'terminate-part', pool, path: part.path, kind, reason, fromParent, ...(auth !== undefined ? { auth } : {}) }, this.#longPoll())
       } catch (err) {
+        // An owner that answered with an error still runs its part: not the same as one that is gone.
+        if (failureKind(err) === 'error') {
+          refused.add(part.peer)
+          const msg = (err as Error).message
+          const prefix = `${part.peer}: remote-error: `
+          refusals.push({ peer: (part as { host?: string }).host ?? part.peer, path: part.path, reason: msg.startsWith(prefix) ? msg.slice(prefix.length) : msg })
+          this.#i.log('terminate: owner refused', { pool, path: part.path, peer: part.peer, error: (err as Error).message })
+          return
+        }
         unreachable.add(part.peer)
         this.#i.log('terminate: owner unreachable', { pool, path: part.path, peer: part.peer, error: (err as Error).message })
       }
@@ -198,6 +214,11 @@ export class DeployCoordinator {
     const root = r.parts.find(p => p.path === '')
     if (root !== undefined) await send(root, true)
     for (const part of [...r.parts].reverse()) await send(part, true)
+    if (refusals.length > 0) {
+      const err = new TerminateRefusedError(pool, refusals)
+      await this.#i.registry.update(pool, old => ({ ...(old ?? r), state: 'terminating', reason: err.message }))
+      throw err
+    }
     await releaseClaims(this.#i.claimClient, r.deployId, pool, r.claims)
     await this.#i.registry.update(pool, old => ({ ...(old ?? r), state: 'terminated', reason: `${kind}: ${reason}` }))
     return { unreachable: [...unreachable].sort() }

@@ -1,19 +1,25 @@
 import { createHash } from 'node:crypto'
 import type { ComponentStatus, PoolEngine, TerminationRecord } from '../engine/types.ts'
+import { EngineError } from '../engine/types.ts'
+import type { RemoteAskOptions, RemoteResolver } from '../engine/remote.ts'
 import type { ReserveAnswer, ReserveRequest, CommitAnswer } from '../scheduler/types.ts'
 import { SF_CLASS } from '../sf/component-classes.ts'
 import type { SfJson, SfJsonObject } from '../sf/sfjson.ts'
 import { isEagerComponent } from '../sf/sfjson.ts'
+import { PartNotReadyError } from './remote-refs.ts'
+import type { RefRouter } from './remote-refs.ts'
 import { isRemotePlaceholder } from './split.ts'
 import type { PartEngine, PartPlan, PrepareVerdict } from './types.ts'
 
 // PartEngine over the host's PoolEngine: each part is deployed as an engine pool of its own (the pool's root part
 // under the pool's name, the others under "POOL--a.b" or a hash when that is too long), so the engine stays
 // unaware of the mesh. Remote children are `$data` placeholders the engine leaves alone. Reservations go through
-// the scheduler's host admission (one reservation per domain, epoch 1), the same accounting placements use.
+// the scheduler's host admission (one reservation per domain, at the part's epoch: 1, or more once re-placed), the
+// same accounting placements use.
 //
-// Not covered here: LAZY references from a part to components of another part (ROOT:..., PARENT:... across a
-// host boundary) need the engine to call DeployPeer.resolve for what it cannot find locally.
+// LAZY references that leave a part (ROOT:..., ATTRIB up past the part's root, into a placeholder) reach the
+// engine's RemoteResolver, which this adapter implements over the DeployPeer's RefRouter (remote-refs.ts): the
+// engine learns where each of its pools sits in the whole pool, and asks; it never sees a peer.
 
 export type Admission = {
   reserve (req: ReserveRequest): ReserveAnswer
@@ -51,7 +57,7 @@ export class PoolEnginePartEngine implements PartEngine {
   /** Admission request ids per deploy (by part path), then per engine pool once deployed. */
   readonly #byDeploy = new Map<string, Map<string, string[]>>()
   readonly #byPart = new Map<string, string[]>()
-  readonly #parts = new Map<string, { pool: string, path: string }>()
+  readonly #parts = new Map<string, { pool: string, path: string, parentPath?: string }>()
   /** Engine pools we are terminating ourselves: their end is not news to report. */
   readonly #ending = new Set<string>()
 
@@ -60,17 +66,19 @@ export class PoolEnginePartEngine implements PartEngine {
     this.#admission = init.admission
   }
 
-  async prepare (deployId: string, pool: string, parts: PartPlan[]): Promise<PrepareVerdict> {
+  async prepare (deployId: string, pool: string, parts: PartPlan[], options: { epoch?: number } = {}): Promise<PrepareVerdict> {
     if (this.#byDeploy.has(deployId)) return { ok: true }
     const ids = new Map<string, string[]>()
     const all = (): string[] => [...ids.values()].flat()
     for (const plan of parts) {
-      if (this.#parts.has(enginePoolName(pool, plan.path))) return this.#undo(all(), `part ${plan.path || '(root)'} already deployed here`)
+      // A part that ended (terminated, or undone by an abort) may be deployed again under the same name.
+      const name = enginePoolName(pool, plan.path)
+      if (this.#parts.has(name) && !this.#ending.has(name)) return this.#undo(all(), `part ${plan.path || '(root)'} already deployed here`)
       const mine: string[] = []
       ids.set(plan.path, mine)
       for (const d of domainsOf(plan)) {
         const requestId = `${deployId}|${d.path}`
-        const a = this.#admission?.reserve({ requestId, pool, vmId: d.path, memoryMiB: d.memoryMiB, vcpus: d.vcpus, epoch: 1 })
+        const a = this.#admission?.reserve({ requestId, pool, vmId: d.path, memoryMiB: d.memoryMiB, vcpus: d.vcpus, epoch: options.epoch ?? 1 })
         if (a !== undefined && !a.admitted) return this.#undo(all(), `${d.path}: no capacity on ${a.host}: ${a.detail}`)
         mine.push(requestId)
       }
@@ -95,7 +103,8 @@ export class PoolEnginePartEngine implements PartEngine {
     try {
       for (const plan of parts) {
         const name = enginePoolName(pool, plan.path)
-        this.#parts.set(name, { pool, path: plan.path })
+        this.#parts.set(name, { pool, path: plan.path, ...(plan.parentPath !== undefined ? { parentPath: plan.parentPath } : {}) })
+        this.#ending.delete(name)
         const st = await this.#engine.deploy(name, plan.config, options)
         done.push(plan)
         out.push(...st.components.map(c => ({ ...c, path: join(plan.path, c.path) })))
@@ -136,14 +145,54 @@ export class PoolEnginePartEngine implements PartEngine {
 
   /** The engine pool holding `path`, and the path inside it. */
   #locate (pool: string, path: string): { name: string, rel: string } {
+    return this.#find(pool, path) ?? { name: enginePoolName(pool, path), rel: '' }
+  }
+
+  #find (pool: string, path: string): { name: string, rel: string } | undefined {
     let best: { name: string, path: string } | undefined
     for (const [name, p] of this.#parts) {
       if (p.pool !== pool) continue
       const under = p.path === '' || path === p.path || path.startsWith(`${p.path}:`)
       if (under && (best === undefined || p.path.length > best.path.length)) best = { name, path: p.path }
     }
-    if (best === undefined) return { name: enginePoolName(pool, path), rel: '' }
+    if (best === undefined) return undefined
     return { name: best.name, rel: best.path === '' ? path : path.slice(best.path.length + 1) }
+  }
+
+  // ---- LAZY references across parts ------------------------------------------------------------------------------
+
+  connect (router: Pick<RefRouter, 'resolve'>): void {
+    const resolver: RemoteResolver = {
+      placement: (name) => {
+        const p = this.#parts.get(name)
+        return p === undefined ? undefined : { path: p.path, ...(p.parentPath !== undefined ? { parentPath: p.parentPath } : {}) }
+      },
+      resolve: async (name, path, ref, options: RemoteAskOptions) => {
+        const p = this.#parts.get(name)
+        if (p === undefined) throw new EngineError('not a part of a pool split across peers', name, path)
+        return await router.resolve(p.pool, path, ref, options)
+      }
+    }
+    this.#engine.useRemoteResolver?.(resolver)
+  }
+
+  async read (pool: string, path: string, attr?: string): Promise<SfJson> {
+    const { name, rel } = this.#locate(pool, path)
+    return this.#engine.read !== undefined ? await this.#engine.read(name, rel, attr) : this.#engine.get(name, rel, attr)
+  }
+
+  async resolveRef (pool: string, path: string, ref: string, options: { hops: number, budgetMs?: number }): Promise<SfJson> {
+    const at = this.#find(pool, path)
+    if (at === undefined) throw new PartNotReadyError(`${pool}:${path}: no part holding it on this peer (yet)`)
+    const engine = this.#engine
+    if (engine.resolveFrom === undefined) throw new EngineError('this engine does not resolve references for other peers', pool, path)
+    try {
+      return await engine.resolveFrom(at.name, at.rel, ref, options)
+    } catch (err) {
+      // Between the part's registration here and the engine pool's creation there is a short gap.
+      if (err instanceof EngineError && /no such pool|not deployed yet/.test(err.message)) throw new PartNotReadyError(err.message, { cause: err })
+      throw err
+    }
   }
 
   get (pool: string, path: string, attr?: string): SfJson {

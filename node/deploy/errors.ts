@@ -132,3 +132,19 @@ export class PoolBusyError extends Error {
     this.pool = pool
   }
 }
+
+/**
+ * Owners answered a terminate with an error (a signature their trust store refuses, a teardown that failed): their
+ * parts still run, so the pool stays `terminating` with its claims held, and terminating it again (by an operator
+ * they trust, or once the fault is fixed) finishes the job. Parts of owners that did terminate stay terminated.
+ */
+export class TerminateRefusedError extends Error {
+  override readonly name = 'TerminateRefusedError'
+  readonly pool: string
+  readonly refusals: Array<{ peer: string, path: string, reason: string }>
+  constructor (pool: string, refusals: Array<{ peer: string, path: string, reason: string }>) {
+    super(`${pool}: terminate refused for ${refusals.map(r => `${r.path === '' ? '(root)' : r.path} by ${r.peer}: ${r.reason}`).join('; ')}; those parts still run (terminate again once this is fixed)`)
+    this.pool = pool
+    this.refusals = refusals
+  }
+}

@@ -23,6 +23,8 @@ export interface LivePart {
   pool: string
   plan: PartPlan
   participants: string[]
+  /** Placement generation (1 at deploy, more once re-placed): a record at a higher one elsewhere fences this copy. */
+  epoch: number
   state: PartState
   lastPingAt: number
   /** The parent's first ping arrived (until then the parent may still be committing its own part). */
@@ -74,8 +76,8 @@ export class PartLifecycle {
     return [...this.#parts.values()].filter(p => p.pool === pool)
   }
 
-  adopt (pool: string, plan: PartPlan, participants: string[]): LivePart {
-    const part: LivePart = { pool, plan, participants, state: 'running', lastPingAt: this.#i.clock.now(), pinged: false, missed: new Map(), timers: [], orphaned: false }
+  adopt (pool: string, plan: PartPlan, participants: string[], epoch = 1): LivePart {
+    const part: LivePart = { pool, plan, participants, epoch, state: 'running', lastPingAt: this.#i.clock.now(), pinged: false, missed: new Map(), timers: [], orphaned: false }
     this.#parts.set(key(pool, plan.path), part)
     if (plan.livenessDelayMs > 0) {
       if (plan.remoteChildren.length > 0) this.#every(part, plan.livenessDelayMs, () => this.#pingChildren(part))
@@ -144,7 +146,7 @@ export class PartLifecycle {
       const kids = [...plan.remoteChildren].reverse().filter(c => c.path !== o.skipChild)
       const one = async (c: { path: string, peer: string }): Promise<void> => {
         try {
-          await requestUntilDone(this.#i.transport, this.#i.clock, c.peer, { type: 'terminate-part', pool, path: c.path, kind: record.type === 'normal' ? 'normal' : 'abnormal', reason: record.reason, fromParent: true },
+          await requestUntilDone(this.#i.transport, this.#i.clock, this.childNow(pool, c).peer, { type: 'terminate-part', pool, path: c.path, kind: record.type === 'normal' ? 'normal' : 'abnormal', reason: record.reason, fromParent: true },
             { timeoutMs: t.requestTimeoutMs, attempts: t.attempts, waitMs: t.longPollMs, deadlineMs: t.commitTimeoutMs })
         } catch (err) {
           this.#i.log('remote child did not confirm termination', { pool, path: c.path, peer: c.peer, error: (err as Error).message })
@@ -191,16 +193,30 @@ export class PartLifecycle {
     for (const t of part.timers.splice(0)) t.cancel()
   }
 
+  /**
+   * Where a remote child runs now: the pool record follows its re-placements (node/deploy/replacement.ts). A
+   * scheduled VM's silence is the pool coordinator's business, not a failure of its parent: it will be placed
+   * again; while it is being placed (`reserved`), its new host does not run it yet.
+   */
+  childNow (pool: string, c: { path: string, peer: string }): { peer: string, movable: boolean, settling: boolean } {
+    const r = this.#i.registry.get(pool)
+    const cur = r?.parts.find(p => p.path === c.path)
+    const movable = r?.vms?.some(v => v.path === c.path && !v.pinned) === true
+    return { peer: cur?.peer ?? c.peer, movable, settling: cur?.placement === 'reserved' }
+  }
+
   async #pingChildren (part: LivePart): Promise<void> {
     const { pool, plan } = part
     await Promise.all(plan.remoteChildren.map(async c => {
       // 'gone': the child's peer answered that the part is not running (authoritative, fails at once);
       // 'silent': no answer, counted until sfLivenessFactor in a row.
       let answer: 'alive' | 'gone' | 'silent' = 'silent'
+      const now = this.childNow(pool, c)
       try {
-        const r = await this.#i.transport.request(c.peer, { type: 'ping', pool, path: c.path }, { timeoutMs: Math.min(this.#i.timings.requestTimeoutMs, plan.livenessDelayMs) })
+        const r = await this.#i.transport.request(now.peer, { type: 'ping', pool, path: c.path }, { timeoutMs: Math.min(this.#i.timings.requestTimeoutMs, plan.livenessDelayMs) })
         answer = r.type === 'pong' && r.alive ? 'alive' : 'gone'
       } catch {}
+      if (now.movable && (answer === 'silent' || now.settling)) answer = 'alive'
       const missed = answer === 'alive' ? 0 : answer === 'gone' ? plan.livenessFactor : (part.missed.get(c.path) ?? 0) + 1
       part.missed.set(c.path, missed)
       if (missed >= plan.livenessFactor && part.state === 'running') {

@@ -12,6 +12,7 @@ import type { PartVerifier, PrepareAuth } from './auth.ts'
 import { AuthError } from '../../protocol/auth/index.ts'
 import type { VerifiedRequest } from '../../protocol/auth/index.ts'
 import type { PartPolicy } from './policy.ts'
+import { replacementProblem } from './replacement-check.ts'
 
 // The owner's side of the two-phase deploy. prepare validates and reserves through the engine (the pool's domain
 // names and addresses are claimed by the coordinator in the same phase: see coordinator.ts); commit deploys and
@@ -30,6 +31,8 @@ interface DeployEntry {
   /** The peer that sent the prepare: the only one whose abort a verifying owner obeys. */
   coordinator: string
   stage: Stage
+  /** Placement generation of a re-placed part (absent: 1, a deploy). */
+  epoch?: number
   /** The operator verifyPart accepted: its request id is burnt on this peer at commit. */
   verified?: VerifiedRequest
   lease?: Timer
@@ -87,14 +90,34 @@ export class Participant {
     for (const d of this.#deploys.values()) d.lease?.cancel()
   }
 
+  /**
+   * A parent's ping: true while the part runs here, and while its commit is on its way (prepared or committing).
+   * Owners commit in parallel, so a parent may be running and pinging long before this owner hears its commit;
+   * "not running" then would count as the child's death, and the pool would be torn down as it is being made.
+   */
+  pinged (pool: string, path: string): boolean {
+    if (this.lifecycle.pinged(pool, path)) return true
+    for (const d of this.#deploys.values()) {
+      if (d.pool === pool && (d.stage === 'prepared' || d.stage === 'committing') && d.parts.some(p => p.path === path)) return true
+    }
+    return false
+  }
+
   /** Stage of a deploy on this owner (tests and `status` of a deploy in flight). */
   stage (deployId: string): Stage | undefined { return this.#deploys.get(deployId)?.stage }
 
-  prepare (deployId: string, pool: string, parts: PartPlan[], participants: string[], leaseMs: number, o: { auth?: PrepareAuth, from?: string, coordinator?: string } = {}): Promise<DeployResponse> {
+  prepare (deployId: string, pool: string, parts: PartPlan[], participants: string[], leaseMs: number, o: { auth?: PrepareAuth, from?: string, coordinator?: string, replace?: { epoch: number } } = {}): Promise<DeployResponse> {
     const old = this.#deploys.get(deployId)
     if (old !== undefined) return old.prepared ?? Promise.resolve({ type: 'prepared', ok: false, reason: `deploy ${deployId} was ${old.stage}` })
     let verified: VerifiedRequest | undefined
-    if (this.#i.verifyPart !== undefined) {
+    if (o.replace !== undefined) {
+      // A re-placement: checked against the pool record and the signed description, never burnt (replacement-check.ts).
+      const problem = replacementProblem(this.#i.registry, this.#i.self, this.#i.isLive, pool, parts, o.replace.epoch) ?? this.#replacementAuth(pool, parts, o.auth)
+      if (problem !== undefined) {
+        this.#i.log('re-placement refused', { pool, deployId, from: o.from, reason: problem })
+        return Promise.resolve({ type: 'prepared', ok: false, reason: problem })
+      }
+    } else if (this.#i.verifyPart !== undefined) {
       // Checked before the deploy id is recorded: a forged prepare cannot occupy the id of the real one.
       try {
         verified = this.#i.verifyPart.verify({ pool, parts, ...(o.auth !== undefined ? { auth: o.auth } : {}) }, o.from ?? '')
@@ -105,10 +128,22 @@ export class Participant {
         return Promise.resolve({ type: 'prepared', ok: false, reason })
       }
     }
-    const d: DeployEntry = { deployId, pool, parts, participants, coordinator: o.from ?? o.coordinator ?? '', stage: 'preparing', ...(verified !== undefined ? { verified } : {}) }
+    const d: DeployEntry = { deployId, pool, parts, participants, coordinator: o.from ?? o.coordinator ?? '', stage: 'preparing', ...(verified !== undefined ? { verified } : {}), ...(o.replace !== undefined ? { epoch: o.replace.epoch } : {}) }
     this.#deploys.set(deployId, d)
     d.prepared = this.#prepare(d, leaseMs)
     return d.prepared
+  }
+
+  #replacementAuth (pool: string, parts: PartPlan[], auth: PrepareAuth | undefined): string | undefined {
+    const v = this.#i.verifyPart
+    if (v === undefined) return undefined
+    if (v.replacement === undefined) return 'this peer does not verify re-placements'
+    try {
+      v.replacement({ pool, parts, ...(auth !== undefined ? { auth } : {}) }, '')
+      return undefined
+    } catch (err) {
+      return `${(err as Error).name}: ${(err as Error).message}`
+    }
   }
 
   async #prepare (d: DeployEntry, leaseMs: number): Promise<DeployResponse> {
@@ -134,7 +169,7 @@ export class Participant {
     }
     let verdict
     try {
-      verdict = await this.#i.engine.prepare(d.deployId, d.pool, d.parts)
+      verdict = await this.#i.engine.prepare(d.deployId, d.pool, d.parts, d.epoch !== undefined ? { epoch: d.epoch } : {})
     } catch (err) {
       return refuse((err as Error).message)
     }
@@ -194,7 +229,7 @@ export class Participant {
       return { type: 'committed', ok: false, reason }
     }
     // Adopted before looking at an abort that came meanwhile: the abort then finds the parts and terminates them.
-    for (const p of d.parts) this.lifecycle.adopt(d.pool, p, d.participants)
+    for (const p of d.parts) this.lifecycle.adopt(d.pool, p, d.participants, d.epoch ?? 1)
     if ((d.stage as Stage) === 'aborted') return { type: 'committed', ok: false, reason: `deploy ${d.deployId} was aborted during commit` }
     d.stage = 'committed'
     return { type: 'committed', ok: true, components }
@@ -265,9 +300,11 @@ export class Participant {
     return part.p
   }
 
-  get (pool: string, path: string, attr?: string): SfJson {
+  /** Follows LAZY references to other peers when the engine can (PartEngine.read). */
+  get (pool: string, path: string, attr?: string): SfJson | Promise<SfJson> {
     this.#partFor(pool, path)
-    return this.#i.engine.get(pool, path, attr)
+    const e = this.#i.engine
+    return e.read !== undefined ? e.read(pool, path, attr) : e.get(pool, path, attr)
   }
 
   set (pool: string, path: string, attr: string, value: SfJson): void {

@@ -12,7 +12,8 @@ import { AuthError } from '../../protocol/auth/index.ts'
 import { HostPolicyError } from './policy.ts'
 import type { PartPolicy, SetPolicy } from './policy.ts'
 import { PoolRegistry } from './registry.ts'
-import { requestWithRetry } from './retry.ts'
+import { ownerOf, RefRouter } from './remote-refs.ts'
+import { requestUntilDone, requestWithRetry } from './retry.ts'
 import { partOf } from './split.ts'
 import { DEFAULT_TIMINGS } from './types.ts'
 import type { DeployRequest, DeployResponse, DeployTimings, DeployTransport, HostResolver, OrphanPolicy, PartEngine, PoolRecordView, PoolState } from './types.ts'
@@ -65,6 +66,8 @@ export class DeployPeer {
   readonly claims: ClaimTable
   readonly participant: Participant
   readonly coordinator: DeployCoordinator
+  /** LAZY references across parts: asks other owners, answers theirs (remote-refs.ts). */
+  readonly refs: RefRouter
   readonly #c: DeployPeerComponents
   readonly #t: DeployTimings
   readonly #orphanPolicy: OrphanPolicy
@@ -94,6 +97,13 @@ export class DeployPeer {
     const claimClient: ClaimClient = { transport: c.transport, clock: c.clock, members: c.members, timeoutMs: this.#t.requestTimeoutMs }
     this.participant = new Participant({ self: c.self, clock: c.clock, transport: c.transport, engine: c.engine, registry: this.registry, claimClient, isLive, orphanPolicy: this.#orphanPolicy, timings: this.#t, log, ...(c.verifyPart !== undefined ? { verifyPart: c.verifyPart } : {}), ...(c.policy !== undefined ? { policy: c.policy } : {}) })
     this.coordinator = new DeployCoordinator({ self: c.self, selfHost: c.selfHost, clock: c.clock, transport: c.transport, resolveHost: c.resolveHost, registry: this.registry, claimClient, timings: this.#t, log, ...(c.newDeployId !== undefined ? { newDeployId: c.newDeployId } : {}) })
+    this.refs = new RefRouter({
+      transport: c.transport,
+      requestTimeoutMs: this.#t.requestTimeoutMs,
+      engine: c.engine,
+      ownerOf: (pool, path) => ownerOf(this.registry.get(pool), this.participant.lifecycle.parts(pool).map(x => x.plan), { peer: c.self, host: c.selfHost }, path)
+    })
+    c.engine.connect?.(this.refs)
   }
 
   start (): void { this.participant.start() }
@@ -104,7 +114,7 @@ export class DeployPeer {
     const p = this.participant
     if (req.type === 'prepare' || req.type === 'set' || (req.type === 'terminate-part' && req.auth !== undefined)) await this.#c.verifyPart?.refresh?.()
     switch (req.type) {
-      case 'prepare': return await p.prepare(req.deployId, req.pool, req.parts, req.participants, req.leaseMs, { ...(req.auth !== undefined ? { auth: req.auth } : {}), from, coordinator: req.coordinator })
+      case 'prepare': return await p.prepare(req.deployId, req.pool, req.parts, req.participants, req.leaseMs, { ...(req.auth !== undefined ? { auth: req.auth } : {}), ...(req.replace !== undefined ? { replace: req.replace } : {}), from, coordinator: req.coordinator })
       case 'commit': return await this.#within(p.commit(req.deployId), req.waitMs)
       case 'abort': return await this.#within(p.abort(req.deployId, req.pool, req.reason, from), req.waitMs)
       case 'claim': return { type: 'claim', refused: this.claims.claimMany(req.deployId, req.pool, req.claims, req.leaseMs) }
@@ -116,8 +126,8 @@ export class DeployPeer {
         return await this.#within(done.then((): DeployResponse => ({ type: 'ok' })), req.waitMs)
       }
       case 'status': return { type: 'status', ...p.status(req.pool) }
-      case 'get': return { type: 'value', value: p.get(req.pool, req.path, req.attr) }
-      case 'resolve': return { type: 'value', value: p.get(req.pool, req.path, req.attr) }
+      case 'get': return { type: 'value', value: await p.get(req.pool, req.path, req.attr) }
+      case 'resolve': return { type: 'value', value: req.ref !== undefined ? await this.refs.answer(req) : await p.get(req.pool, req.path, req.attr) }
       case 'set': {
         this.#c.verifyPart?.set(req)
         const problem = await this.#c.setPolicy?.(req.pool, req.path, req.attr, req.value)
@@ -129,7 +139,7 @@ export class DeployPeer {
         this.#guardTermination(from, req.pool, req.path)
         p.lifecycle.childTerminated(req.pool, req.path, req.record)
         return { type: 'ok' }
-      case 'ping': return { type: 'pong', alive: p.lifecycle.pinged(req.pool, req.path) }
+      case 'ping': return { type: 'pong', alive: p.pinged(req.pool, req.path) }
       case 'orphan': return { type: 'orphan', decision: await this.#orphanPolicy({ pool: req.pool, path: req.path, peer: req.peer, parentPeer: req.parentPeer }) }
       case 'registry-put': this.registry.merge(req.record); return { type: 'ok' }
       case 'registry-list': return { type: 'registry', records: this.registry.list() }
@@ -152,7 +162,8 @@ export class DeployPeer {
   /** A child part's termination record is believed only from the peer that holds that child. */
   #guardTermination (from: string, pool: string, path: string): void {
     if (this.#c.verifyPart === undefined || from === this.self) return
-    const holder = this.participant.lifecycle.parts(pool).flatMap(p => p.plan.remoteChildren).find(c => c.path === path)
+    const child = this.participant.lifecycle.parts(pool).flatMap(p => p.plan.remoteChildren).find(c => c.path === path)
+    const holder = child !== undefined ? { peer: this.participant.lifecycle.childNow(pool, child).peer } : undefined
     if (holder !== undefined && holder.peer !== from) throw new AuthError('role-not-allowed', `pool ${pool}: a termination record for ${path} from ${from}, not from its owner ${holder.peer}`)
   }
 
@@ -167,6 +178,17 @@ export class DeployPeer {
     } finally {
       stop.abort()
     }
+  }
+
+  /** A request to a peer through this service's transport (this peer itself without the network), with retries. */
+  request (peer: string, req: DeployRequest, options: { attempts?: number } = {}): Promise<DeployResponse> {
+    return requestWithRetry(this.#c.transport, this.#c.clock, peer, req, { timeoutMs: this.#t.requestTimeoutMs, attempts: options.attempts ?? this.#t.attempts })
+  }
+
+  /** Like `request`, long-polling a commit, abort or part termination until done (bounded by the commit timeout). */
+  requestUntilDone (peer: string, req: Parameters<typeof requestUntilDone>[3]): Promise<DeployResponse> {
+    const t = this.#t
+    return requestUntilDone(this.#c.transport, this.#c.clock, peer, req, { timeoutMs: t.requestTimeoutMs, attempts: t.attempts, waitMs: t.longPollMs, deadlineMs: t.commitTimeoutMs })
   }
 
   deploy (pool: string, config: SfJsonObject, options?: DeployRequestOptions): Promise<DeployResult> {

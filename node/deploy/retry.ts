@@ -12,6 +12,8 @@ export interface RetryOptions {
   backoffMs?: number
 }
 
+const UNREACHABLE_PAUSE_MS = 300
+
 export async function requestWithRetry (transport: DeployTransport, clock: Clock, peer: string, req: DeployRequest, o: RetryOptions): Promise<DeployResponse> {
   let last: unknown
   for (let i = 0; i < Math.max(1, o.attempts); i++) {
@@ -20,7 +22,10 @@ export async function requestWithRetry (transport: DeployTransport, clock: Clock
     } catch (err) {
       last = err
       if (err instanceof DeployTransportError && err.code === 'remote-error') throw err
-      if (i + 1 < o.attempts && (o.backoffMs ?? 0) > 0) await clock.sleep(o.backoffMs ?? 0)
+      // A connection being closed under us (the peer hung up, a stale one) fails at once, and so would an
+      // immediate resend over it: give it a moment to go so the next send dials afresh.
+      const pause = o.backoffMs ?? (err instanceof DeployTransportError && err.code === 'unreachable' ? UNREACHABLE_PAUSE_MS : 0)
+      if (i + 1 < o.attempts && pause > 0) await clock.sleep(pause)
     }
   }
   throw last

@@ -1,6 +1,7 @@
 import type { SfJson, SfJsonObject } from '../sf/sfjson.ts'
 import { isComponent, isEagerComponent } from '../sf/sfjson.ts'
 import { BadProcessHostError, UnknownHostError } from './errors.ts'
+import { checkRemoteComponentRefs } from './remote-refs.ts'
 import type { Claims, HostResolver, PartPlan, SplitPlan } from './types.ts'
 
 // Splits a resolved pool into the subtrees each peer deploys. As in SmartFrog, `sfProcessHost` is read from the
@@ -10,6 +11,8 @@ import type { Claims, HostResolver, PartPlan, SplitPlan } from './types.ts'
 // treats it as a plain attribute rather than deploying it.
 //
 // Every host is resolved before anything is contacted: an unknown host is an error naming the attribute path.
+// So is a LAZY reference from a component to a component that lands on another host (a VM and a disk of another
+// host): it could be named across the mesh but never used (remote-refs.ts).
 
 export const REMOTE_KEY = '$remote'
 
@@ -106,6 +109,7 @@ export function splitPool (config: SfJsonObject, o: SplitOptions): SplitPlan {
   }
   newPart(config, '', root, undefined, inherit(config, { livenessDelayS: DEFAULT_LIVENESS_DELAY_S, livenessFactor: DEFAULT_LIVENESS_FACTOR }))
   // newPart pushes a part before copying its children, so `parts` is in pre-order: parents before children.
+  checkRemoteComponentRefs(o.pool, config, parts)
   return { pool: o.pool, parts }
 }
 

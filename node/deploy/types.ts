@@ -48,7 +48,7 @@ export interface Claims {
 
 export type DeployRequest =
   /** `auth`: the operator's signature and the proofs of these parts (auth.ts); absent from an unsigned deploy. */
-  | { type: 'prepare', deployId: string, pool: string, coordinator: string, parts: PartPlan[], participants: string[], leaseMs: number, auth?: PrepareAuth }
+  | { type: 'prepare', deployId: string, pool: string, coordinator: string, parts: PartPlan[], participants: string[], leaseMs: number, auth?: PrepareAuth, replace?: { epoch: number } }
   /** `waitMs` (commit, abort, terminate-part): answer `pending` after that long; the work goes on, and the same
    * request sent again waits for the same work (long-poll: no request outlives the transport's own timeout). */
   | { type: 'commit', deployId: string, pool: string, waitMs?: number }
@@ -63,8 +63,10 @@ export type DeployRequest =
   | { type: 'status', pool: string }
   | { type: 'get', pool: string, path: string, attr?: string }
   | { type: 'set', pool: string, path: string, attr: string, value: SfJson, auth?: SignedRequest }
-  /** A LAZY reference whose target lives on another peer: the target's absolute path and attribute. */
-  | { type: 'resolve', pool: string, path: string, attr: string }
+  /** A LAZY reference whose target lives on another peer, from the component at `path` (a path of the pool):
+   * either one attribute (`attr`), or the rest of a reference (`ref`, as text) with the hops taken so far and the
+   * time left (ms) for the whole lookup (see remote-refs.ts). */
+  | { type: 'resolve', pool: string, path: string, attr?: string, ref?: string, hops?: number, budgetMs?: number }
   /** A part's termination record, sent from the child part's peer to its parent's peer. */
   | { type: 'termination', pool: string, path: string, record: TerminationRecord }
   /** Parent -> remote child liveness (sfPing across peers). */
@@ -106,8 +108,11 @@ export interface PrepareVerdict { ok: boolean, reason?: string }
  * Parts are keyed by (pool, part path); one peer may hold several parts of one pool.
  */
 export interface PartEngine {
-  /** Validates the parts and reserves their memory/vcpus under `deployId`. Must not deploy anything. */
-  prepare (deployId: string, pool: string, parts: PartPlan[]): Promise<PrepareVerdict>
+  /**
+   * Validates the parts and reserves their memory/vcpus under `deployId`. Must not deploy anything. `epoch`: the
+   * placement generation of the parts' VMs (1 at deploy, +1 per re-placement; the host's admission fences by it).
+   */
+  prepare (deployId: string, pool: string, parts: PartPlan[], options?: { epoch?: number }): Promise<PrepareVerdict>
   /** Gives back what prepare reserved (abort or lease expiry). Idempotent. */
   release (deployId: string): void
   /** Deploys and starts the parts (storage first, then the domain), turning the reservation into use. */
@@ -117,6 +122,12 @@ export interface PartEngine {
   status (pool: string, path: string): ComponentStatus[]
   get (pool: string, path: string, attr?: string): SfJson
   set (pool: string, path: string, attr: string, value: SfJson): void
+  /** `get` that follows LAZY references to other peers (through the router given to `connect`). Optional. */
+  read? (pool: string, path: string, attr?: string): Promise<SfJson>
+  /** Resolves reference text from the component at `path` (of a part held here), for another peer. Optional. */
+  resolveRef? (pool: string, path: string, ref: string, options: { hops: number, budgetMs?: number }): Promise<SfJson>
+  /** Gives the engine the way to other parts' owners (DeployPeer calls it once). Optional. */
+  connect? (router: { resolve: (pool: string, path: string, ref: string, options: { hops: number, budgetMs?: number, signal?: AbortSignal }) => Promise<SfJson> }): void
   /** A part's root ended on its own (a domain died, a child failed): the engine calls this once per part. */
   onPartTerminated (listener: (pool: string, path: string, record: TerminationRecord) => void): () => void
 }
@@ -147,13 +158,33 @@ export interface PoolRecordView {
   /** The peer that took the deploy and ran its two phases. */
   entry: string
   deployId: string
-  /** Every part with its owner, in definition order. */
-  parts: Array<{ path: string, host: string, peer: string, parentPath?: string }>
+  /** Every part with its owner, in definition order. `epoch`, `placement`, `reason`: see PoolVmView (absent: 1, running). */
+  parts: Array<{ path: string, host: string, peer: string, parentPath?: string, epoch?: number, placement?: 'reserved' | 'running' | 'failed', reason?: string }>
+  /** The pool's participants (entry and owners, then every host a VM was re-placed onto); grows only. */
+  participants?: string[]
+  /** The parts that are one VM each: what the pool's coordinator re-places (scheduled) or reports lost (pinned). */
+  vms?: PoolVmView[]
   claims: Claims
   state: PoolState
   /** Grows with every change; the higher version wins; equal versions are the same record. */
   version: number
   reason?: string
+}
+
+/**
+ * A part that is one VM, as the deploy recorded it. A scheduled one (a Schedulee's child the scheduler placed) keeps
+ * its plan as first deployed and the operator's proof of it, so any participant can prepare it on another host
+ * when its host dies (node/deploy/replacement.ts); a pinned one (its own sfProcessHost) is only reported failed.
+ */
+export interface PoolVmView {
+  path: string
+  pinned: boolean
+  memoryMiB: number
+  vcpus: number
+  /** The Scheduler's `hosts` (absent: any live host). */
+  hosts?: string[]
+  plan?: PartPlan
+  auth?: PrepareAuth
 }
 
 // ---- timings ----------------------------------------------------------------------------------------------------

@@ -4,7 +4,8 @@ import type { Obj } from '../../protocol/validate.ts'
 import type { ComponentStatus, TerminationRecord } from '../engine/types.ts'
 import type { SfJson, SfJsonObject } from '../sf/sfjson.ts'
 import type { PrepareAuth, SignedRequest } from './auth.ts'
-import type { Claims, DeployRequest, DeployResponse, PartPlan, PoolRecordView, RemoteChild } from './types.ts'
+import { MAX_REF_HOPS } from './remote-refs.ts'
+import type { Claims, DeployRequest, DeployResponse, PartPlan, PoolRecordView, PoolVmView, RemoteChild } from './types.ts'
 
 // How deploy messages cross the wire (one protocol, request/response, node/mesh/rpc.ts): JSON, bounded in size,
 // and validated field by field on receipt, unknown fields refused, so a peer cannot smuggle anything past the
@@ -16,6 +17,8 @@ export const MAX_DEPLOY_MESSAGE_BYTES = 8 * 1024 * 1024
 const ID = 256
 const PATH = 4096
 const TEXT = 16 * 1024
+/** A reference's text (the rest of a walk handed to another peer). */
+const REF = 4096
 const MAX_PARTS = 10_000
 const MAX_KEYS = 100_000
 const MAX_DEPTH = 128
@@ -69,16 +72,40 @@ function record (v: unknown, p: string): TerminationRecord {
 }
 
 const POOL_STATES = ['preparing', 'committing', 'running', 'terminating', 'terminated', 'failed'] as const
+const PLACEMENTS = ['reserved', 'running', 'failed'] as const
+function poolVm (v: unknown, p: string): PoolVmView {
+  const o = obj(v, p); onlyKeys(o, p, ['path', 'pinned', 'memoryMiB', 'vcpus', 'hosts', 'plan', 'auth'])
+  return {
+    path: pathStr(o.path, `${p}.path`),
+    pinned: bool(o.pinned, `${p}.pinned`),
+    memoryMiB: int(o.memoryMiB, `${p}.memoryMiB`, 0, 1 << 30),
+    vcpus: int(o.vcpus, `${p}.vcpus`, 0, 1 << 20),
+    ...opt(o, 'hosts', x => strs(x, `${p}.hosts`, MAX_PARTS, 255)),
+    ...opt(o, 'plan', x => part(x, `${p}.plan`)),
+    ...opt(o, 'auth', x => prepareAuth(x, `${p}.auth`))
+  }
+}
+
 function poolRecord (v: unknown, p: string): PoolRecordView {
-  const o = obj(v, p); onlyKeys(o, p, ['pool', 'entry', 'deployId', 'parts', 'claims', 'state', 'version', 'reason'])
+  const o = obj(v, p); onlyKeys(o, p, ['pool', 'entry', 'deployId', 'parts', 'claims', 'state', 'version', 'reason', 'participants', 'vms'])
   return {
     pool: str(o.pool, `${p}.pool`, ID),
     entry: str(o.entry, `${p}.entry`, ID),
     deployId: str(o.deployId, `${p}.deployId`, ID),
     parts: arr(o.parts, `${p}.parts`, MAX_PARTS).map((x, i) => {
-      const q = `${p}.parts[${i}]`; const po = obj(x, q); onlyKeys(po, q, ['path', 'host', 'peer', 'parentPath'])
-      return { path: pathStr(po.path, `${q}.path`), host: str(po.host, `${q}.host`, 255), peer: str(po.peer, `${q}.peer`, ID), ...opt(po, 'parentPath', y => pathStr(y, `${q}.parentPath`)) }
+      const q = `${p}.parts[${i}]`; const po = obj(x, q); onlyKeys(po, q, ['path', 'host', 'peer', 'parentPath', 'epoch', 'placement', 'reason'])
+      return {
+        path: pathStr(po.path, `${q}.path`),
+        host: str(po.host, `${q}.host`, 255),
+        peer: str(po.peer, `${q}.peer`, ID),
+        ...opt(po, 'parentPath', y => pathStr(y, `${q}.parentPath`)),
+        ...opt(po, 'epoch', y => int(y, `${q}.epoch`, 1)),
+        ...opt(po, 'placement', y => oneOf(y, `${q}.placement`, PLACEMENTS)),
+        ...opt(po, 'reason', y => str(y, `${q}.reason`, TEXT, 0))
+      }
     }),
+    ...opt(o, 'participants', x => strs(x, `${p}.participants`, MAX_PARTS, ID)),
+    ...opt(o, 'vms', x => arr(x, `${p}.vms`, MAX_PARTS).map((y, i) => poolVm(y, `${p}.vms[${i}]`))),
     claims: claims(o.claims, `${p}.claims`),
     state: oneOf(o.state, `${p}.state`, POOL_STATES),
     version: int(o.version, `${p}.version`, 1),
@@ -139,8 +166,11 @@ export function validateDeployRequest (v: unknown): DeployRequest {
   const keys = (...k: string[]): void => onlyKeys(o, '', ['type', ...k])
   const s = (k: string, max = ID, min = 1): string => str(o[k], k, max, min)
   switch (t) {
-    case 'prepare': keys('deployId', 'pool', 'coordinator', 'parts', 'participants', 'leaseMs', 'auth')
-      return { type: t, deployId: s('deployId'), pool: s('pool'), coordinator: s('coordinator'), parts: arr(o.parts, 'parts', MAX_PARTS).map((x, i) => part(x, `parts[${i}]`)), participants: strs(o.participants, 'participants', MAX_PARTS, ID), leaseMs: int(o.leaseMs, 'leaseMs', 1, 86_400_000), ...opt(o, 'auth', x => prepareAuth(x, 'auth')) }
+    case 'prepare': keys('deployId', 'pool', 'coordinator', 'parts', 'participants', 'leaseMs', 'auth', 'replace')
+      return {
+        type: t, deployId: s('deployId'), pool: s('pool'), coordinator: s('coordinator'), parts: arr(o.parts, 'parts', MAX_PARTS).map((x, i) => part(x, `parts[${i}]`)), participants: strs(o.participants, 'participants', MAX_PARTS, ID), leaseMs: int(o.leaseMs, 'leaseMs', 1, 86_400_000), ...opt(o, 'auth', x => prepareAuth(x, 'auth')),
+        ...opt(o, 'replace', x => { const r = obj(x, 'replace'); onlyKeys(r, 'replace', ['epoch']); return { epoch: int(r.epoch, 'replace.epoch', 2) } })
+      }
     case 'commit': keys('deployId', 'pool', 'waitMs'); return { type: t, deployId: s('deployId'), pool: s('pool'), ...waitMs(o) }
     case 'abort': keys('deployId', 'pool', 'reason', 'waitMs'); return { type: t, deployId: s('deployId'), pool: s('pool'), reason: s('reason', TEXT, 0), ...waitMs(o) }
     case 'claim': keys('deployId', 'pool', 'claims', 'leaseMs'); return { type: t, deployId: s('deployId'), pool: s('pool'), claims: claims(o.claims, 'claims'), leaseMs: int(o.leaseMs, 'leaseMs', 1, 86_400_000) }
@@ -151,7 +181,13 @@ export function validateDeployRequest (v: unknown): DeployRequest {
     case 'status': keys('pool'); return { type: t, pool: s('pool') }
     case 'get': keys('pool', 'path', 'attr'); return { type: t, pool: s('pool'), path: s('path', PATH, 0), ...opt(o, 'attr', x => str(x, 'attr', 255)) }
     case 'set': keys('pool', 'path', 'attr', 'value', 'auth'); return { type: t, pool: s('pool'), path: s('path', PATH, 0), attr: s('attr', 255), value: sfjson(o.value, 'value'), ...opt(o, 'auth', x => signedRequest(x, 'auth')) }
-    case 'resolve': keys('pool', 'path', 'attr'); return { type: t, pool: s('pool'), path: s('path', PATH, 0), attr: s('attr', 255) }
+    case 'resolve': {
+      keys('pool', 'path', 'attr', 'ref', 'hops', 'budgetMs')
+      // Exactly one of attr (one attribute) and ref (the rest of a reference walk, with its hops and time left).
+      if ((o.attr === undefined) === (o.ref === undefined)) throw new ProtocolValidationError('ref', 'a resolve names either attr or ref')
+      if (o.attr !== undefined) return { type: t, pool: s('pool'), path: s('path', PATH, 0), attr: s('attr', 255) }
+      return { type: t, pool: s('pool'), path: s('path', PATH, 0), ref: s('ref', REF), hops: int(o.hops, 'hops', 1, MAX_REF_HOPS), budgetMs: int(o.budgetMs, 'budgetMs', 1, 600_000) }
+    }
     case 'termination': keys('pool', 'path', 'record'); return { type: t, pool: s('pool'), path: s('path', PATH, 0), record: record(o.record, 'record') }
     case 'ping': keys('pool', 'path'); return { type: t, pool: s('pool'), path: s('path', PATH, 0) }
     case 'orphan': keys('pool', 'path', 'peer', 'parentPeer'); return { type: t, pool: s('pool'), path: s('path', PATH, 0), peer: s('peer'), parentPeer: s('parentPeer') }

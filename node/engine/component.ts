@@ -1,12 +1,13 @@
 import type { HypervisorDriver } from '../drivers/types.ts'
 import type { Clock, Timer } from '../seams/clock.ts'
 import type { Shell } from '../seams/shell.ts'
-import { isComponent, isRef } from '../sf/sfjson.ts'
+import { isRef } from '../sf/sfjson.ts'
 import type { SfJson, SfJsonObject } from '../sf/sfjson.ts'
 import type { StorageBackend } from '../storage/types.ts'
 import type { ComponentRecord } from '../store/pool-store.ts'
-import { DataNode, isResolveNode, resolveReferenceText } from './resolve.ts'
-import type { Resolved, ResolveNode } from './resolve.ts'
+import { lookupIn, RemoteValues } from './remote.ts'
+import { asNode, DataNode, isResolveNode, RemoteNode, resolveReferenceText } from './resolve.ts'
+import type { RemoteLookup, Resolved, ResolveNode } from './resolve.ts'
 import { EngineError } from './types.ts'
 import type { ComponentState, ComponentStatus, TerminationRecord } from './types.ts'
 
@@ -36,6 +37,15 @@ export interface ComponentEnv {
   makeStorage (kind: StorageKind, attrs: Record<string, SfJson>, info: { pool: string, path: string, workDir: string }): Promise<StorageBackend>
   /** Instantiates the component class named by the CD's sfClass; EngineError with the path when unknown. */
   create (name: string, cd: SfJsonObject, parent: LiveComponent): LiveComponent
+  /** The rest of the pool, when this engine pool is one part of a pool split across peers (else undefined). */
+  remote (): ComponentRemote | undefined
+}
+
+export interface ComponentRemote {
+  /** The component above this part's root, held by another peer (absent for the pool's root part). */
+  readonly parent: RemoteNode | undefined
+  /** Fetches the answer to `ref` from the component at `path` of the whole pool (see RemoteResolver.resolve). */
+  ask (path: string, ref: string, signal?: AbortSignal): Promise<SfJson>
 }
 
 export interface ParentLink {
@@ -109,7 +119,7 @@ export class LiveComponent implements ChildHandle, ResolveNode {
     this.attrs = { ...init.cd }
   }
 
-  get parentNode (): ResolveNode | undefined { return this.parent }
+  get parentNode (): ResolveNode | undefined { return this.parent ?? this.env.remote()?.parent }
   get pool (): string { return this.env.pool }
   /** Children, for compounds. */
   get children (): readonly ChildHandle[] { return [] }
@@ -119,7 +129,7 @@ export class LiveComponent implements ChildHandle, ResolveNode {
   async deploy (): Promise<void> {
     this.setState('deploying')
     try {
-      await this.onDeploy()
+      await this.withRemote(() => this.onDeploy())
     } catch (err) {
       throw this.wrap(err)
     }
@@ -129,7 +139,7 @@ export class LiveComponent implements ChildHandle, ResolveNode {
 
   async start (): Promise<void> {
     try {
-      await this.onStart()
+      await this.withRemote(() => this.onStart())
     } catch (err) {
       throw this.wrap(err)
     }
@@ -294,8 +304,7 @@ export class LiveComponent implements ChildHandle, ResolveNode {
     const child = this.children.find(c => c.name === name)
     if (child) return isResolveNode(child) ? child : { $remote: child.path }
     if (!Object.hasOwn(this.attrs, name)) return undefined
-    const v = this.attrs[name]
-    return isComponent(v) ? new DataNode(this, name, v) : v
+    return asNode(this, name, this.attrs[name])
   }
 
   /** The attribute with its references resolved against the live tree (every call: LAZY is never cached). */
@@ -305,8 +314,39 @@ export class LiveComponent implements ChildHandle, ResolveNode {
       return child
     }
     const v = this.attrs[name]
-    if (isRef(v)) return resolveReferenceText(v.$ref, this, this.pool)
+    if (isRef(v)) return resolveReferenceText(v.$ref, this, this.pool, 0, this.remoteLookup())
     return this.lookupOwn(name)
+  }
+
+  // ---- references that lead to other peers -----------------------------------------------------------------------
+
+  /** Answers fetched from other peers for the steps under way (deploy, start, get), each kept for its step only. */
+  private readonly fetched = new Set<RemoteValues>()
+
+  private remoteLookup (): RemoteLookup | undefined {
+    return this.env.remote() === undefined ? undefined : lookupIn(this.fetched, this.pool)
+  }
+
+  /**
+   * Runs `step` after fetching, through the mesh, what the lookups of `names` (default: every attribute that is a
+   * reference) need from other peers. Other resolution errors are left for the step's own lookups to raise.
+   */
+  async withRemote<T> (step: () => Promise<T> | T, names?: string[]): Promise<T> {
+    const remote = this.env.remote()
+    if (remote === undefined) return await step()
+    const values = new RemoteValues()
+    this.fetched.add(values)
+    try {
+      const attrs = names ?? Object.keys(this.attrs).filter(k => isRef(this.attrs[k]))
+      await values.fill(() => {
+        for (const n of attrs) {
+          try { this.resolveAttr(n) } catch (err) { if ((err as Error).name === 'RemoteRefPending') throw err }
+        }
+      }, (path, ref) => remote.ask(path, ref, this.terminationSignal))
+      return await step()
+    } finally {
+      this.fetched.delete(values)
+    }
   }
 
   /** A resolved scalar attribute (LAZY references followed); undefined when absent. */
@@ -315,7 +355,7 @@ export class LiveComponent implements ChildHandle, ResolveNode {
     if (v === undefined) return undefined
     if (isResolveNode(v)) {
       if (v instanceof DataNode) return v.value
-      throw new EngineError(`attribute ${name} is a component, not a value`, this.pool, this.path)
+      throw new EngineError(`attribute ${name} is a component${v instanceof RemoteNode ? ` held by another peer (${v.path}${v.host ? ` on ${v.host}` : ''})` : ''}, not a value`, this.pool, this.path)
     }
     return v
   }
@@ -356,6 +396,10 @@ export class LiveComponent implements ChildHandle, ResolveNode {
   component (name: string): LiveComponent | undefined {
     const v = this.resolveAttr(name)
     if (v === undefined || v === null) return undefined
+    if (v instanceof RemoteNode) {
+      const where = v.host === this.env.host ? `in another part of the pool (deployed apart on ${v.host})` : `a component on ${v.host ?? 'another host'}, not on ${this.env.host}`
+      throw new EngineError(`attribute ${name} leads to ${v.path}, ${where}: a component can only use components of its own host and part (a VM cannot use a disk of another host)`, this.pool, this.path)
+    }
     if (!(v instanceof LiveComponent)) throw new EngineError(`attribute ${name} does not lead to a live component`, this.pool, this.path)
     return v
   }

@@ -6,13 +6,16 @@ import { checkPoolName, PoolStore } from '../store/pool-store.ts'
 import type { PoolRecord } from '../store/pool-store.ts'
 import { join } from 'node:path'
 import { LiveComponent, isDown } from './component.ts'
-import type { ComponentEnv, ParentLink } from './component.ts'
+import type { ComponentEnv, ComponentRemote, ParentLink } from './component.ts'
 import { defaultShellFactory, defaultStorageFactory } from './host-io.ts'
 import type { LvmDefaults, ShellFactory, StorageFactory } from './host-io.ts'
 import { LivePool } from './pool.ts'
 import { ComponentRegistry } from './registry.ts'
 import type { ComponentFactory } from './registry.ts'
-import { isResolveNode, DataNode } from './resolve.ts'
+import { isResolveNode, RemoteNode, resolveReferenceText } from './resolve.ts'
+import type { Resolved, ResolveNode } from './resolve.ts'
+import { lookupIn, RemoteValues, toWire } from './remote.ts'
+import type { RemoteAskOptions, RemoteResolver } from './remote.ts'
 import { defaultCheckAttribute } from './schema-check.ts'
 import type { CheckAttribute } from './schema-check.ts'
 import { EngineError } from './types.ts'
@@ -76,6 +79,7 @@ export class Engine implements PoolEngine {
   private readonly check: CheckAttribute
   private readonly ended = new Map<string, Promise<void>>()
   private readonly storage: StorageFactory
+  private remoteResolver: RemoteResolver | undefined
 
   constructor (options: EngineOptions) {
     this.opts = options
@@ -100,6 +104,10 @@ export class Engine implements PoolEngine {
     // this one knew.
     await Promise.all([...this.soon.keys()].map(p => this.persist(p).catch(err => this.hostLog('error', `saving state: ${(err as Error).message}`, p.name))))
     await this.store.idle()
+  }
+
+  useRemoteResolver (resolver: RemoteResolver | undefined): void {
+    this.remoteResolver = resolver
   }
 
   onEvent (listener: (e: EngineEvent) => void): () => void {
@@ -209,21 +217,48 @@ export class Engine implements PoolEngine {
 
   get (pool: string, path: string, attr?: string): SfJson {
     const c = this.pool(pool).find(path)
+    const prefix = this.remoteResolver?.placement(pool)?.path ?? ''
     if (attr !== undefined) {
       const v = c.resolveAttr(attr)
       if (v === undefined) throw new EngineError(`no attribute ${attr}`, pool, path)
-      return toJson(v)
+      return toWire(v, prefix)
     }
     const out: SfJsonObject = {}
     for (const name of Object.keys(c.attrs)) {
       if (name.startsWith('$')) continue
       try {
-        out[name] = toJson(c.resolveAttr(name) ?? null)
+        out[name] = toWire(c.resolveAttr(name) ?? null, prefix)
       } catch (err) {
         out[name] = { $error: (err as Error).message }
       }
     }
     return out
+  }
+
+  async read (pool: string, path: string, attr?: string): Promise<SfJson> {
+    const c = this.pool(pool).find(path)
+    const names = attr !== undefined ? [attr] : Object.keys(c.attrs).filter(k => !k.startsWith('$'))
+    return await c.withRemote(() => this.get(pool, path, attr), names)
+  }
+
+  async resolveFrom (pool: string, path: string, ref: string, options: RemoteAskOptions): Promise<SfJson> {
+    const root = this.pool(pool).root
+    if (root === undefined) throw new EngineError('not deployed yet', pool, path)
+    // Through lookupOwn rather than find(): a component its parent has not created yet answers from its description.
+    let node: ResolveNode = root
+    for (const name of path === '' ? [] : path.split(':')) {
+      const next = node.lookupOwn(name)
+      if (!isResolveNode(next)) throw new EngineError('no such component', pool, path)
+      node = next
+    }
+    const r = this.remoteResolver
+    const at = r?.placement(pool)
+    const values = new RemoteValues()
+    const lookup = r !== undefined && at !== undefined ? lookupIn([values], pool) : undefined
+    let out: Resolved = null
+    await values.fill(() => { out = resolveReferenceText(ref, node, pool, 0, lookup) },
+      async (p, t) => await (r as RemoteResolver).resolve(pool, p, t, { ...options, hops: options.hops + 1 }))
+    return toWire(out, at?.path ?? '', this.opts.host)
   }
 
   set (pool: string, path: string, attr: string, value: SfJson): void {
@@ -345,6 +380,15 @@ export class Engine implements PoolEngine {
       domainClaimedElsewhere: (name: string): boolean => this.domainClaimedElsewhere(p, name),
       makeShell: (path: string, log: (line: string) => void) => (this.shellFactory ?? ((_p, l) => { throw new EngineError(`engine not started (${l.name})`, p.name, path) }))(path, log),
       makeStorage: async (kind, attrs, info) => await this.storage(kind, attrs, { ...info, lvm: o.lvm }),
+      remote: (): ComponentRemote | undefined => {
+        const r = this.remoteResolver
+        const at = r?.placement(p.name)
+        if (r === undefined || at === undefined) return undefined
+        return {
+          parent: at.parentPath !== undefined ? new RemoteNode(at.parentPath) : undefined,
+          ask: async (path, ref, signal) => await r.resolve(p.name, path, ref, { hops: 0, ...(signal !== undefined ? { signal } : {}) })
+        }
+      },
       create (name: string, cd: SfJsonObject, parent: LiveComponent | undefined): LiveComponent {
         const path = parent === undefined ? '' : parent.path ? `${parent.path}:${name}` : name
         const sfClass = cd.sfClass
@@ -380,11 +424,4 @@ export class Engine implements PoolEngine {
       try { l(ev) } catch { /* a listener's failure is its own */ }
     }
   }
-}
-
-/** A resolved value as JSON: a live component becomes `{"$component": path}`. */
-function toJson (v: unknown): SfJson {
-  if (v instanceof DataNode) return v.value
-  if (isResolveNode(v)) return { $component: v.path }
-  return v as SfJson
 }

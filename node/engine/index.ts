@@ -6,6 +6,8 @@ export type { EngineOptions } from './engine.ts'
 export type { LvmDefaults, ShellFactory, StorageFactory, StorageInfo } from './host-io.ts'
 export { defaultStorageFactory } from './host-io.ts'
 export * from './types.ts'
+export type { RemoteAskOptions, RemoteResolver } from './remote.ts'
+export { RemoteRefPending, toWire } from './remote.ts'
 
 export function createEngine (options: EngineOptions): PoolEngine {
   return new Engine(options)

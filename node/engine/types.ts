@@ -1,4 +1,5 @@
 import type { SfJson, SfJsonObject } from '../sf/sfjson.ts'
+import type { RemoteAskOptions, RemoteResolver } from './remote.ts'
 
 // The engine's face to the daemon, the control API and (later) the mesh. The engine deploys resolved descriptions
 // (SfJson) as trees of live components with SmartFrog's lifecycle and does not know where a parent or child runs.
@@ -69,6 +70,15 @@ export interface PoolEngine {
   status (pool?: string): PoolStatus[]
   /** Reads an attribute (or all attributes) of a live component; LAZY references resolved against the live tree. */
   get (pool: string, path: string, attr?: string): SfJson
+  /**
+   * `get`, following LAZY references that lead to other peers of a split pool through the RemoteResolver (each
+   * read fetches again: LAZY is never cached). Engines without one may leave it out.
+   */
+  read? (pool: string, path: string, attr?: string): Promise<SfJson>
+  /** Resolves reference text from the component at `path` for another peer (see RemoteResolver.resolve). */
+  resolveFrom? (pool: string, path: string, ref: string, options: RemoteAskOptions): Promise<SfJson>
+  /** Plugs in the mesh (late: the engine exists, and recovers its pools, before the mesh starts). */
+  useRemoteResolver? (resolver: RemoteResolver | undefined): void
   /** Changes an attribute of a live component after checking it against the component type's schema. */
   set (pool: string, path: string, attr: string, value: SfJson): void
   /** The component's log lines (its shell's commands and output, its domain's console for VMs). */

@@ -28,7 +28,10 @@ export class ChunkSinkError extends Error {
   }
 }
 
-type Reply = { t: 'done', slot: number, ok: boolean, error?: string } | { t: 'digest', sha256?: string, error?: string }
+type Reply = { t: 'ready', base: number, direct: boolean } | { t: 'done', slot: number, ok: boolean, error?: string } | { t: 'digest', sha256?: string, direct?: boolean, error?: string }
+
+/** Alignment the worker's direct I/O needs (a page: enough for any logical block size). */
+const DIRECT_ALIGN = 4096
 
 export class ChunkSink {
   readonly #init: ChunkSinkInit
@@ -39,14 +42,21 @@ export class ChunkSink {
   readonly #pending = new Map<number, { resolve: (ok: boolean) => void, reject: (e: Error) => void }>()
   #digest: { resolve: (hex: string) => void, reject: (e: Error) => void } | undefined
   #dead: Error | undefined
+  /** Where slot 0 starts in the shared buffer (aligned for the worker's direct writes), once the worker says. */
+  readonly #base: Promise<number>
+  #setBase: (base: number) => void = () => {}
+  /** Whether the worker writes whole chunks with O_DIRECT: once it is ready, and still after finish (no write failed). */
+  direct: boolean | undefined
 
   constructor (init: ChunkSinkInit) {
     this.#init = init
     const n = Math.max(1, init.slots ?? 8)
-    this.#slots = new SharedArrayBuffer(n * init.chunkSize)
+    // One slot more, the worker's read-back scratch, and slack to align the slots in.
+    this.#slots = new SharedArrayBuffer((n + 1) * init.chunkSize + DIRECT_ALIGN)
     this.#free = [...Array(n).keys()]
+    this.#base = new Promise(resolve => { this.#setBase = resolve })
     this.#worker = new Worker(new URL('./chunk-sink-worker.ts', import.meta.url), {
-      workerData: { path: init.path, size: init.size, chunkSize: init.chunkSize, manifest: init.manifest, bitmap: init.bitmap, slots: this.#slots }
+      workerData: { path: init.path, size: init.size, chunkSize: init.chunkSize, manifest: init.manifest, bitmap: init.bitmap, slots: this.#slots, slotCount: n, align: DIRECT_ALIGN }
     })
     this.#worker.on('message', (m: Reply) => { this.#onReply(m) })
     this.#worker.on('error', (err) => { this.#fail(new ChunkSinkError(init.path, `worker: ${err.message}`)) })
@@ -58,8 +68,9 @@ export class ChunkSink {
     if (this.#dead !== undefined) throw this.#dead
     if (byteLength > this.#init.chunkSize) return false
     const slot = this.#free.pop() ?? await new Promise<number>(resolve => { this.#waitingForSlot.push(resolve) })
+    const base = await this.#base
     if (this.#dead !== undefined) throw this.#dead
-    const view = new Uint8Array(this.#slots, slot * this.#init.chunkSize, byteLength)
+    const view = new Uint8Array(this.#slots, base + slot * this.#init.chunkSize, byteLength)
     let off = 0
     for (const p of parts) { view.set(p, off); off += p.byteLength }
     return await new Promise<boolean>((resolve, reject) => {
@@ -84,7 +95,13 @@ export class ChunkSink {
   }
 
   #onReply (m: Reply): void {
+    if (m.t === 'ready') {
+      this.direct = m.direct
+      this.#setBase(m.base)
+      return
+    }
     if (m.t === 'digest') {
+      if (m.direct !== undefined) this.direct = m.direct
       const d = this.#digest
       this.#digest = undefined
       if (m.sha256 !== undefined) d?.resolve(m.sha256)
@@ -106,7 +123,8 @@ export class ChunkSink {
     this.#pending.clear()
     this.#digest?.reject(err)
     this.#digest = undefined
-    // Waiters for a slot wake to find the sink dead.
+    // Waiters for a slot (or for the worker to be ready) wake to find the sink dead.
     for (const w of this.#waitingForSlot.splice(0)) w(-1)
+    this.#setBase(0)
   }
 }

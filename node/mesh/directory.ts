@@ -6,6 +6,8 @@ import type { HostAnnouncement } from '../../protocol/directory.ts'
 import { ProtocolValidationError } from '../../protocol/errors.ts'
 import type { Clock } from '../seams/clock.ts'
 import { AnnouncementRejectedError } from './errors.ts'
+import { Tombstones } from './tombstones.ts'
+import type { Tombstone } from './tombstones.ts'
 
 // The host directory: host name (and address) ↔ peer, from announcements each peer signs with its own key.
 // Two peers claiming one host name is a conflict, recorded and reported, and the name then resolves to nobody:
@@ -25,7 +27,8 @@ export interface HostConflict {
   peers: string[]
 }
 
-export type AcceptResult = 'accepted' | 'stale'
+/** 'forgotten': the operator forgot this peer's announcements of that epoch (`sdpeer hosts forget`). */
+export type AcceptResult = 'accepted' | 'stale' | 'forgotten'
 
 /** Signs an announcement with the peer's key; the result is what goes on the wire. */
 export async function signAnnouncement (key: PrivateKey, a: HostAnnouncement): Promise<Uint8Array> {
@@ -74,9 +77,11 @@ export class Directory {
   readonly #ips = new Map<string, Set<string>>()
   /** Hash of every entry's version, computed on demand and dropped on any change. */
   #digest: string | undefined
+  readonly #tombstones: Tombstones
 
-  constructor (init: { clock: Clock }) {
+  constructor (init: { clock: Clock, tombstoneTtlMs?: number, maxTombstones?: number }) {
     this.#clock = init.clock
+    this.#tombstones = new Tombstones({ ttlMs: init.tombstoneTtlMs, max: init.maxTombstones })
   }
 
   /** Verifies and stores an announcement. Throws AnnouncementRejectedError; 'stale' when not newer than ours. */
@@ -86,6 +91,8 @@ export class Directory {
   }
 
   #store (a: HostAnnouncement, bytes: Uint8Array): AcceptResult {
+    if (this.#tombstones.blocks(a.peerId, a.epoch, this.#clock.now())) return 'forgotten'
+    this.#tombstones.clear(a.peerId)
     const old = this.#entries.get(a.peerId)
     if (old != null) {
       const o = old.announcement
@@ -108,18 +115,42 @@ export class Directory {
     for (const addr of a.addrs) { const ip = ipOf(addr); if (ip != null) removeFrom(this.#ips, ip, a.peerId) }
   }
 
-  /** Drops a peer's announcement (an operator's `hosts forget`, or a peer gone for good). */
-  forget (peerId: string): boolean {
+  /**
+   * Drops a peer's announcement (an operator's `hosts forget`) and keeps a tombstone, so that neither directory sync
+   * nor gossip brings that epoch back; a later epoch (the peer restarted) is accepted again. Returns the tombstone,
+   * or undefined when we hold nothing of the peer.
+   */
+  forget (peerId: string): Tombstone | undefined {
     const e = this.#entries.get(peerId)
-    if (e == null) return false
+    if (e == null) return undefined
     this.#unindex(e.announcement)
     this.#entries.delete(peerId)
     this.#digest = undefined
-    return true
+    const a = e.announcement
+    const t: Tombstone = { peerId, epoch: a.epoch, seq: a.seq, hostNames: a.hostNames.map(h => h.toLowerCase()), at: this.#clock.now() }
+    this.#tombstones.add(t)
+    return t
   }
 
-  /** True when (epoch, seq) is newer than what we hold of `peerId`, or we hold nothing of it. */
+  /** Live tombstones, oldest first. */
+  tombstones (): Tombstone[] { return this.#tombstones.list(this.#clock.now()) }
+
+  /** Peers whose claim of a host name this directory has forgotten (live tombstones), sorted. */
+  forgottenClaimants (hostName: string): string[] {
+    const lower = hostName.toLowerCase()
+    const names = new Set([lower, lower.replace(/\.$/, '')])
+    return this.tombstones().filter(t => t.hostNames.some(h => names.has(h) || names.has(h.replace(/\.$/, '')))).map(t => t.peerId).sort()
+  }
+
+  /** Peers claiming a host name (case-insensitive, trailing dot ignored), sorted. */
+  claimants (hostName: string): string[] {
+    const lower = hostName.toLowerCase()
+    return [...this.#names.get(lower.replace(/\.$/, '')) ?? this.#names.get(lower) ?? []].sort()
+  }
+
+  /** True when (epoch, seq) is newer than what we hold of `peerId`, or we hold nothing of it, and not forgotten. */
   isNewer (peerId: string, epoch: number, seq: number): boolean {
+    if (this.#tombstones.blocks(peerId, epoch, this.#clock.now())) return false
     const o = this.#entries.get(peerId)?.announcement
     return o == null || epoch > o.epoch || (epoch === o.epoch && seq > o.seq)
   }

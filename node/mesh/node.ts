@@ -23,6 +23,9 @@ import { DirectorySync } from './directory-sync.ts'
 import { Connector } from './connector.ts'
 import type { HostConflict } from './directory.ts'
 import { AnnouncementRejectedError } from './errors.ts'
+import { ForgetService } from './forget.ts'
+import type { ClaimantState, ForgetAuthorizer, ForgetOutcome } from './forget.ts'
+import type { ForgetWireRequest } from '../../protocol/forget.ts'
 import { loadOrCreateIdentity } from './identity.ts'
 import { Libp2pMembershipTransport } from './libp2p-transport.ts'
 import { nativeNoiseCrypto } from './noise-crypto.ts'
@@ -71,6 +74,13 @@ export interface MeshNodeInit {
   insecure?: boolean
   /** A libp2p connection gater (which peers and addresses we accept); tests use it to cut links. */
   connectionGater?: Libp2pInit['connectionGater']
+  /**
+   * Checks an operator's `hosts forget` that another peer forwards (node/mesh/forget-auth.ts against the trust
+   * store). Without it, forwarded forgets are refused.
+   */
+  authorizeForget?: ForgetAuthorizer
+  /** How long the directory refuses a forgotten announcement's epoch (default 24 h). */
+  tombstoneTtlMs?: number
 }
 
 export interface HostView {
@@ -129,7 +139,8 @@ export async function createMeshNode (init: MeshNodeInit): Promise<MeshNode> {
     // peers ~16 kbit/s per peer of idle traffic that SWIM's probes (one member every 500 ms) already cover.
     connectionMonitor: { enabled: false },
     transports: [tcp()],
-    connectionEncrypters: [process.env.XX_NOISE_DEFAULT !== undefined ? noise() : noise({ crypto: nativeNoiseCrypto })],
+    // Node's native ChaCha20-Poly1305 without a key set-up per message (node/mesh/noise-crypto.ts).
+    connectionEncrypters: [noise({ crypto: nativeNoiseCrypto })],
     streamMuxers: [yamux()],
     services: {
       identify: identify(),
@@ -158,6 +169,7 @@ export class MeshNode {
   #announceTimer: Timer | undefined
   #announcement: Uint8Array | undefined
   #sync: DirectorySync | undefined
+  #forget: ForgetService | undefined
   readonly #connector: Connector
 
   constructor (init: MeshNodeInit, key: PrivateKey, libp2p: Libp2p<Services>) {
@@ -166,7 +178,7 @@ export class MeshNode {
     this.libp2p = libp2p
     this.#clock = init.clock ?? realClock
     this.#load = init.load ?? { memoryMb: 0, vcpus: 0, domains: 0 }
-    this.directory = new Directory({ clock: this.#clock })
+    this.directory = new Directory({ clock: this.#clock, ...(init.tombstoneTtlMs !== undefined ? { tombstoneTtlMs: init.tombstoneTtlMs } : {}) })
     this.#connector = new Connector(libp2p)
     this.rpc = new Rpc({ host: libp2p, misbehaviour: this.misbehaviourLog, timeoutMs: init.rpcTimeoutMs, connector: this.#connector })
   }
@@ -221,6 +233,15 @@ export class MeshNode {
       punish: async (p, r) => { await this.#punish(peerIdFromString(p), r) }
     })
     await this.#sync.start()
+    this.#forget = new ForgetService({
+      self: this.peerId,
+      directory: this.directory,
+      rpc: this.rpc,
+      stateOf: id => this.#stateOf(id),
+      members: () => membership.members().filter(m => m.status !== 'dead').map(m => m.id),
+      ...(this.#init.authorizeForget !== undefined ? { authorize: this.#init.authorizeForget } : {})
+    })
+    await this.#forget.start()
     // A dropped connection is a hint worth a probe now rather than in a few rounds (SIGKILL closes every socket of
     // a peer at once). The verdict still comes from SWIM: ping, indirect probes, suspicion.
     this.libp2p.addEventListener('peer:disconnect', (evt) => { this.#membership?.probeNow(evt.detail.toString()) })
@@ -233,6 +254,7 @@ export class MeshNode {
   async stop (options: { leave?: boolean } = {}): Promise<void> {
     this.#announceTimer?.cancel()
     await this.#sync?.stop()
+    await this.#forget?.stop()
     this.#membership?.stop(options)
     if (options.leave === true) await new Promise(resolve => setTimeout(resolve, 100)) // let the leave go out
     await this.#transport?.stop()
@@ -254,6 +276,20 @@ export class MeshNode {
   resolveHost (nameOrAddress: string): string | undefined { return this.directory.resolveHost(nameOrAddress) }
 
   conflicts (): HostConflict[] { return this.directory.conflicts() }
+
+  /**
+   * An operator's `hosts forget`, already checked by this peer (the control API's gate): drops the claimants of the
+   * name here and hands the signed request to every member (node/mesh/forget.ts). Throws ForgetRefusedError.
+   */
+  async forget (req: ForgetWireRequest): Promise<ForgetOutcome> {
+    if (this.#forget == null) throw new Error('mesh node not started')
+    return await this.#forget.spread(req)
+  }
+
+  #stateOf (peerId: string): ClaimantState {
+    if (peerId === this.peerId) return 'self'
+    return this.#membership?.member(peerId)?.status ?? 'unknown'
+  }
 
   /** Every host we know: directory entries joined with membership state, sorted by host name. */
   hosts (): HostView[] {
@@ -334,7 +370,8 @@ export class MeshNode {
     // Validated before gossipsub forwards anything: a forged or malformed announcement goes no further.
     pubsub.topicValidators.set(ANNOUNCEMENT_TOPIC, async (peer, message) => {
       try {
-        await this.directory.accept(message.data, { from: peer.toString() })
+        // A forgotten announcement goes no further either: relaying it would hand it back to peers that dropped it.
+        if (await this.directory.accept(message.data, { from: peer.toString() }) === 'forgotten') return TopicValidatorResult.Ignore
         return TopicValidatorResult.Accept
       } catch (err) {
         if (err instanceof AnnouncementRejectedError) {

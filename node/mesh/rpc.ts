@@ -129,7 +129,15 @@ export class Rpc {
     try {
       if (this.#connector != null) {
         const conn = await raceAbort(this.#connector.connect(peerId, peerId, name), signal)
-        stream = await conn.newStream(spec.id, { signal })
+        try {
+          stream = await conn.newStream(spec.id, { signal })
+        } catch (err) {
+          // The other end may have just closed this connection (it still looks open here): once more on a new one.
+          if (signal.aborted) throw err
+          conn.abort(err as Error)
+          const fresh = await raceAbort(this.#connector.connect(peerId, peerId, name), signal)
+          stream = await fresh.newStream(spec.id, { signal })
+        }
       } else {
         stream = await this.#host.dialProtocol(peerId, spec.id, { signal })
       }

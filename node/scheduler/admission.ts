@@ -33,7 +33,12 @@ export interface HostAdmissionInit {
   host: string
   capacity: Resources
   clock: Clock
-  /** How long a reservation waits for its commit. Default 30 s. */
+  /**
+   * How long a reservation waits for its commit. Default 60 s: twice the deploy's prepare lease (30 s), which is
+   * what gives a prepared deploy's reservations back; this is only the net under it. Were it as short as the
+   * lease, a commit the participant accepted just inside its lease (its timer late on a loaded host) could find
+   * the reservation gone, and the domain would run outside the accounting.
+   */
   reservationTtlMs?: number
   /** How long a refusal is remembered for its request id (a late duplicate gets the same answer). Default 60 s. */
   refusalMemoryMs?: number
@@ -64,7 +69,7 @@ export class HostAdmission {
     this.host = init.host
     this.capacity = { ...init.capacity }
     this.#clock = init.clock
-    this.#ttl = init.reservationTtlMs ?? 30_000
+    this.#ttl = init.reservationTtlMs ?? 60_000
     this.#refusalMemory = init.refusalMemoryMs ?? 60_000
     this.#version = init.initialVersion ?? 0
   }
@@ -101,8 +106,19 @@ export class HostAdmission {
     }
     const heldId = this.#byVm.get(key)
     const held = heldId !== undefined ? this.#entries.get(heldId) : undefined
-    // The same VM at the same epoch under another request id: a coordinator that took over asks again. One copy.
-    if (held && held.epoch === req.epoch) return this.#admitted(held.requestId)
+    // The same VM at the same epoch under another request id: a coordinator that took over asks again, or a deploy
+    // retried after an abort that never reached us. One copy. A copy still only reserved passes to the new id: the
+    // old one's lease or abort would otherwise release what the new one is about to commit.
+    if (held && held.epoch === req.epoch) {
+      if (held.state === 'reserved') {
+        this.#entries.delete(held.requestId)
+        const moved = { ...held, requestId: req.requestId, expiresAt: now + this.#ttl }
+        this.#entries.set(req.requestId, moved)
+        this.#byVm.set(key, req.requestId)
+        return this.#admitted(req.requestId)
+      }
+      return this.#admitted(held.requestId)
+    }
     if (this.#draining) return this.#refuse(req, 'draining', `${this.host} is fencing its domains`, now)
     if (!Number.isFinite(req.memoryMiB) || !Number.isFinite(req.vcpus) || req.memoryMiB < 0 || req.vcpus < 0) {
       return this.#refuse(req, 'memory', 'invalid resource figures', now)
@@ -137,11 +153,11 @@ export class HostAdmission {
 
   /** Turns a reservation into a running domain's allocation. Idempotent. */
   commit (requestId: string): CommitAnswer {
-    this.sweep()
+    // Committed before the sweep: the caller's lease, not this TTL, decides whether a reservation is still wanted.
     const e = this.#entries.get(requestId)
-    if (!e) return { committed: false, reason: this.#refused.has(requestId) ? 'superseded' : 'unknown' }
-    if (e.state !== 'committed') { e.state = 'committed'; this.#changed() }
-    return { committed: true }
+    if (e !== undefined && e.state !== 'committed') { e.state = 'committed'; this.#changed() }
+    this.sweep()
+    return e !== undefined ? { committed: true } : { committed: false, reason: this.#refused.has(requestId) ? 'superseded' : 'unknown' }
   }
 
   /** Frees a reservation or a domain's allocation. Idempotent; false when the id is unknown. */

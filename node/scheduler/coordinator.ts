@@ -36,7 +36,10 @@ export interface CoordinatorComponents {
   /** This peer's id. */
   self: string
   record: PoolRecord
-  placer: Placer
+  /** Reserves a host for one VM and commits it: the reserve stream in simulation, a prepare/commit in the daemon. */
+  placer: Pick<Placer, 'reserveOne' | 'commitAll'>
+  /** The Scheduler of one VM, when the VMs of the pool do not all share the role's spec. */
+  specOf?: (vmId: string) => SchedulerSpec
   /** Liveness from the mesh's failure detector (hosts and peers share ids here: one daemon per host). */
   isLive: (peer: string) => boolean
   /**
@@ -117,7 +120,7 @@ export class PoolCoordinatorRole {
       const epoch = v.epoch + 1
       let placed
       try {
-        placed = await placer.reserveOne(demand, this.#spec, epoch, { exclude: dead })
+        placed = await placer.reserveOne(demand, this.#c.specOf?.(v.vmId) ?? this.#spec, epoch, { exclude: dead })
       } catch (error) {
         // Nothing fits now: report it; the next membership change (a host returning) tries again.
         out.failed.push({ vmId: v.vmId, host: v.host, error: error as Error })

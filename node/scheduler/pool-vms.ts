@@ -21,7 +21,7 @@ export class PoolDescriptionError extends Error {
 export interface ScheduledVm { demand: VmDemand, spec: SchedulerSpec, schedulee: string }
 export interface PinnedVm { demand: VmDemand, host: string }
 
-interface Scope { node: SfJsonObject, parent: Scope | undefined }
+export interface Scope { node: SfJsonObject, parent: Scope | undefined }
 
 /** Follows `LAZY ATTRIB a:b`, `LAZY a:b`, `PARENT:a`: enough for the links schedulers and VMs use. */
 function follow (text: string, scope: Scope): SfJson | undefined {
@@ -59,7 +59,7 @@ function demandOf (pool: string, vmId: string, vm: SfJsonObject, scope: Scope): 
   return d
 }
 
-function specOf (path: string, schedulee: SfJsonObject, scope: Scope): SchedulerSpec {
+export function specOf (path: string, schedulee: SfJsonObject, scope: Scope): SchedulerSpec {
   const ref = schedulee.scheduler
   const s = ref === undefined ? undefined : isRef(ref) ? follow(ref.$ref, scope) : ref
   if (ref !== undefined && (s === undefined || !isComponent(s))) {

@@ -83,8 +83,10 @@ try {
     let rawBytes = 0
     for await (const c of raw) rawBytes += c.byteLength
     const rawMs = performance.now() - r0
-    if (rawBytes !== bytes) throw new Error(`raw stream gave ${rawBytes} bytes`)
     const rawCpu = await cpuSince(rc0)
+    // Seen under load (other processes at load 10 on the 2 cores): the stream ends early without an error. Said,
+    // not thrown: the image fetch after it has its own checks and retries.
+    const rawCut = rawBytes !== bytes ? `  CUT SHORT at ${rawBytes} bytes` : ''
 
     // IMAGE_BENCH_BEFORE=MODULE also fetches with that module's fetchImage (an earlier version), in alternating order.
     const variants: Array<[string, typeof fetchImage]> = [['mesh ', fetchImage]]
@@ -108,7 +110,7 @@ try {
       lines.push(`run ${run}: ${label} incl. whole-file check:    ${fetchMs.toFixed(0)} ms  ${mib(fetchMs)} MiB/s  ratio ${(pipeMs / fetchMs * 100).toFixed(1)}% of the pipe (goal >= 30%)  ${fetchCpu}`)
     }
     console.log(`run ${run}: pipe  cat | cat:                 ${pipeMs.toFixed(0)} ms  ${mib(pipeMs)} MiB/s`)
-    console.log(`run ${run}: libp2p one raw stream (ceiling):  ${rawMs.toFixed(0)} ms  ${mib(rawMs)} MiB/s  ratio ${(pipeMs / rawMs * 100).toFixed(1)}% of the pipe  ${rawCpu}`)
+    console.log(`run ${run}: libp2p one raw stream (ceiling):  ${rawMs.toFixed(0)} ms  ${mib(rawMs)} MiB/s  ratio ${(pipeMs / rawMs * 100).toFixed(1)}% of the pipe  ${rawCpu}${rawCut}`)
     for (const l of lines.sort()) console.log(l)
   }
   await b.stop()

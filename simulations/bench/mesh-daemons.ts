@@ -4,7 +4,9 @@
 //     membership change with its wall time, so nothing is polled); p50/p99/max over the runs, false dead notices;
 //   - one pool of --vms sim VMs (boot time 0, no storage: hypervisor time excluded) spread over every host, deployed
 //     from one peer with --wait: time until all report running, then terminate time;
-//   - daemon RSS idle and during that deploy (/proc/PID/status VmRSS), mean and max over the daemons;
+//   - daemon RSS (/proc/PID/status VmRSS) idle, at the end of the idle window, and each daemon's peak while the
+//     deploys run (sampled every 100 ms): median and max over the daemons; and the idle RSS's file-backed part
+//     (RssFile: pages of the node binary, shared with every other node process of the host), median;
 //   - idle control traffic per peer: bytes the daemon wrote through write(2)-family calls while idle (/proc/PID/io
 //     wchar: gossip, probes and announcements, plus any log line; an upper bound on what it sends).
 //
@@ -61,6 +63,7 @@ async function procField (pid: number, file: 'status' | 'io', key: string): Prom
   return m === null ? NaN : Number(m[1])
 }
 const rssMiB = async (d: ClusterDaemon): Promise<number> => (await procField(d.pid!, 'status', 'VmRSS')) / 1024
+const median = (xs: number[]): number => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor((s.length - 1) / 2)]! }
 
 const whole = (c: Cluster): boolean => c.live().every(o => c.live().every(s => s === o || o.stateOf(s.peerId) === 'alive'))
 /** The pairs that keep a mesh from being whole: observer>subject:state. */
@@ -90,7 +93,7 @@ async function poolConfig (hosts: string[], vms: number, dir: string): Promise<S
 }
 
 console.log(`mesh of real daemons on 127.0.0.1 (sim driver, pool key), ${runs} SIGKILL runs per N, a ${VMS}-VM pool over all hosts; load average ${loadavg().map(x => x.toFixed(1)).join(' ')}`)
-const rows: string[][] = [['N', 'whole ms', 'detect p50', 'detect p99', 'max', 'false dead', 'deploy ms (median)', 'terminate ms (median)', 'RSS idle mean/max MiB', 'RSS deploy max MiB', 'idle kbit/s per peer']]
+const rows: string[][] = [['N', 'whole ms', 'detect p50', 'detect p99', 'max', 'false dead', 'deploy ms (median)', 'terminate ms (median)', 'RSS idle median/max MiB', '(file)', 'RSS deploy median/max MiB', 'idle kbit/s per peer']]
 const dir = await mkdtemp(join(tmpdir(), 'sdpeer-bench-mesh-'))
 try {
   for (const n of sizes) {
@@ -101,29 +104,38 @@ try {
       await until('mesh whole', () => whole(cluster), 120_000, () => broken(cluster))
       const wholeMs = Date.now() - t0
       await sleep(2000) // let the joins' gossip and announcements settle
-      // ---- idle: RSS and what each daemon writes ----
-      const idleRss = await Promise.all(cluster.daemons.map(rssMiB))
+      // ---- idle: what each daemon writes, then its RSS ----
       const w0 = await Promise.all(cluster.daemons.map(async d => await procField(d.pid!, 'io', 'wchar')))
       await sleep(IDLE_S * 1000)
       const w1 = await Promise.all(cluster.daemons.map(async d => await procField(d.pid!, 'io', 'wchar')))
+      const idleRss = await Promise.all(cluster.daemons.map(rssMiB))
+      const idleFile = await Promise.all(cluster.daemons.map(async d => (await procField(d.pid!, 'status', 'RssFile')) / 1024))
       const kbits = w1.map((w, i) => (w - w0[i]!) * 8 / IDLE_S / 1000)
       // ---- deploy ----
       const config = await poolConfig(hosts, VMS, dir)
-      let peakRss = 0
+      const peakRss = cluster.daemons.map(() => 0)
       let sampling = true
       const sampler = (async () => {
         while (sampling) {
-          for (const d of cluster.daemons) peakRss = Math.max(peakRss, await rssMiB(d).catch(() => 0))
+          for (const [i, d] of cluster.daemons.entries()) peakRss[i] = Math.max(peakRss[i]!, await rssMiB(d).catch(() => 0))
           await sleep(100)
         }
       })()
       const client = await ApiClient.connect(cluster.daemon(0).api, { operatorKey: cluster.operator.privateKey })
       const deployTimes: number[] = []
+      const failedDeploys: string[] = []
       const terminateTimes: number[] = []
       for (let k = 0; k < DEPLOYS; k++) {
         const logFrom = cluster.daemon(0).stderr().length
         const d0 = performance.now()
-        const st = await client.call('deploy', { pool: `bench${k}`, config, wait: true })
+        let st
+        try {
+          st = await client.call('deploy', { pool: `bench${k}`, config, wait: true })
+        } catch (err) {
+          // A starved machine can time a deploy out: reported with the figures, not a crash that loses them.
+          failedDeploys.push(`deploy ${k}: ${(err as Error).message.slice(0, 300)}`)
+          continue
+        }
         deployTimes.push(performance.now() - d0)
         if (!('components' in st) || st.components.filter(c => c.type === 'XenDomain' && c.state === 'running').length !== VMS) {
           throw new Error(`deploy did not bring ${VMS} VMs to running: ${JSON.stringify(st).slice(0, 400)}`)
@@ -140,6 +152,9 @@ try {
       sampling = false
       await sampler
       client.close()
+      for (const f of failedDeploys) console.log(`  N=${n}: FAILED ${f}`)
+      if (deployTimes.length === 0) deployTimes.push(NaN)
+      if (terminateTimes.length === 0) terminateTimes.push(NaN)
       deployTimes.sort((a, b) => a - b)
       terminateTimes.sort((a, b) => a - b)
       const deployMs = deployTimes[Math.floor(deployTimes.length / 2)]!
@@ -180,9 +195,15 @@ try {
       if (times.length === 0) times.push(NaN)
       const mean = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / xs.length
       rows.push([String(n), String(wholeMs), `${pct(times, 50)} ms`, `${pct(times, 99)} ms`, `${times[times.length - 1]} ms`, String(falseDead),
-        deployMs.toFixed(0), terminateMs.toFixed(0), `${mean(idleRss).toFixed(0)}/${Math.max(...idleRss).toFixed(0)}`, peakRss.toFixed(0),
+        deployMs.toFixed(0), terminateMs.toFixed(0), `${median(idleRss).toFixed(1)}/${Math.max(...idleRss).toFixed(1)}`, median(idleFile).toFixed(1),
+        `${median(peakRss).toFixed(1)}/${Math.max(...peakRss).toFixed(1)}`,
         `${mean(kbits).toFixed(1)} (max ${Math.max(...kbits).toFixed(1)})`])
+      // Printed now too: a later size that cannot finish on a starved machine must not lose this one.
+      console.log(`  N=${n}: ${rows[0]!.map((h, i) => `${h}: ${rows[rows.length - 1]![i]}`).join('; ')}`)
       console.log(`  N=${n}: whole after ${wholeMs} ms; detection runs (ms): ${times.join(', ')}; load average now ${loadavg().map(x => x.toFixed(1)).join(' ')}`)
+      // cli/heap-trim.ts logs each trim with its pause: how often the daemons paused for it, and for how long.
+      const pauses = cluster.daemons.flatMap(d => [...d.stderr().matchAll(/"pauseMs":(\d+),"msg":"heap trimmed"/g)].map(m => Number(m[1])))
+      console.log(`  N=${n}: heap trims ${pauses.length} (${(pauses.length / n).toFixed(1)} per daemon), pause median ${pauses.length > 0 ? median(pauses) : '-'} ms, max ${pauses.length > 0 ? Math.max(...pauses) : '-'} ms`)
       for (const note of falseNotes.slice(0, 10)) console.log(`    false dead: ${note}`)
     } finally {
       await cluster.stop()

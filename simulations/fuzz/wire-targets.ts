@@ -4,6 +4,7 @@ import type { HostAnnouncement } from '../../protocol/directory.ts'
 import { ProtocolValidationError } from '../../protocol/errors.ts'
 import { validateDeployRequest, validateDeployResponse } from '../../node/deploy/wire.ts'
 import { decodeBatch } from '../../node/images/chunk-stream.ts'
+import { decodeForgetRequest, decodeForgetResponse } from '../../protocol/forget.ts'
 import { mutatedJson } from './mutate.ts'
 import type { FuzzTarget } from './targets.ts'
 
@@ -79,5 +80,22 @@ export function wireTargets (expectOnly: ExpectOnly): FuzzTarget[] {
     }
   }
 
-  return [directory, deployWire, chunks]
+  // `hosts forget` between peers: the request (with an envelope of the right shape to mutate) and the answer.
+  const envelope = { v: 1, id: 'a'.repeat(32), time: 1, operator: `ed25519:${'A'.repeat(43)}`, action: 'forget', bodyDigest: 'b'.repeat(64), sig: 'c'.repeat(86) }
+  const forget: FuzzTarget = {
+    name: 'directory-forget',
+    input: fc.oneof(
+      { weight: 3, arbitrary: mutatedJson([{ envelope, body: { op: 'forget', host: 'h.cern.ch', peer: '12D3KooWExample' } }]).map(v => ({ dir: 'req', b: bytesOf(v) })) },
+      { weight: 2, arbitrary: mutatedJson([{ forgotten: [{ peerId: 'p', epoch: 1, seq: 2 }], kept: [{ peerId: 'q', reason: 'alive' }] }]).map(v => ({ dir: 'res', b: bytesOf(v) })) },
+      { weight: 1, arbitrary: fc.record({ dir: fc.constantFrom('req', 'res'), b: fc.uint8Array({ maxLength: 4096 }) }) }
+    ),
+    check (input) {
+      const { dir, b } = input as { dir: string, b: Uint8Array }
+      expectOnly(dir === 'req' ? 'decodeForgetRequest' : 'decodeForgetResponse', [ProtocolValidationError], () => {
+        if (dir === 'req') decodeForgetRequest(b); else decodeForgetResponse(b)
+      })
+    }
+  }
+
+  return [directory, deployWire, chunks, forget]
 }

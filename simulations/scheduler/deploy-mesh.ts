@@ -1,158 +1,39 @@
-// Scheduled deploys through the real deploy path, in memory: every host runs a real DeployPeer whose PartEngine is
-// the daemon's PoolEnginePartEngine with a real HostAdmission (the judge); only the hypervisor engine below it is a
-// null engine (components "run" at once) and the mesh is the in-memory twin of the deploy transport on a virtual
-// clock. Hosts gossip their admission's figures every `gossipMs` (a view as stale as the mesh's). Deployers call
-// deployScheduled with that view, so collisions and retries happen as they would between real peers.
+// Issue 6's contention goal over real libp2p (TCP loopback): ten peers deploying 10 pools of 20 scheduled VMs each
+// at the same moment onto 20 hosts. Prints pools placed, VMs placed and over-commits from every host's own
+// HostAdmission accounting (right after the deploys and again after --hold ms), the refused-reservation rate,
+// deploy attempts and wall time; exits 1 when a VM is missing or a host was ever over-committed.
+//   npx node simulations/scheduler/deploy-mesh.ts [--deployers 10] [--pools 10] [--vms 20] [--hosts 20] [--procs 2]
+//     [--fill 0.97] [--seed 1] [--attempts 12] [--timeout 10000] [--hold 20000] [--probe 1000]
+// --probe: the failure detector's probe interval, ms (probe timeout 0.8 of it, suspicion 8 x log10(N) probes); 0
+// keeps the daemon's (500 ms, 250 ms, 3 x): tuned for a 5 s detection, it declares starved peers dead by the dozen
+// on this 2-core machine when others load it, and a peer declared dead is hung up on, commits in flight with it.
+// The in-memory twin of the same path (virtual clock) is memory-mesh.ts; deploy-contention.ts runs it.
 
-import { PoolEnginePartEngine } from '../../node/deploy/engine-adapter.ts'
-import { DeployPeer } from '../../node/deploy/peer.ts'
-import type { DeployTimings } from '../../node/deploy/types.ts'
-import type { ComponentStatus, EngineEvent, PoolEngine, PoolStatus } from '../../node/engine/types.ts'
-import { HostAdmission } from '../../node/scheduler/admission.ts'
-import type { MeshHostView } from '../../node/scheduler/assign.ts'
-import type { Resources } from '../../node/scheduler/types.ts'
-import type { SfJson, SfJsonObject } from '../../node/sf/sfjson.ts'
-import { isComponent, isEagerComponent } from '../../node/sf/sfjson.ts'
-import { DeployNetwork } from '../deploy/network.ts'
-import { SimClock } from './sim-clock.ts'
+import { numArgs } from '../bench/scheduler-args.ts'
+import { runLibp2pContention } from './libp2p-contention.ts'
+import type { HostsLook } from './libp2p-contention.ts'
 
-/** The engine below the adapter, for the simulation: deploys instantly, keeps only what status needs. */
-export class NullEngine implements PoolEngine {
-  readonly host: string
-  readonly pools = new Map<string, { config: SfJsonObject, components: ComponentStatus[] }>()
-  constructor (host: string) { this.host = host }
+// Kept for importers of the in-memory mesh under its former name.
+export { DeployMesh, NullEngine } from './memory-mesh.ts'
 
-  async deploy (pool: string, config: SfJsonObject): Promise<PoolStatus> {
-    const components: ComponentStatus[] = []
-    const walk = (cd: SfJsonObject, path: string): void => {
-      const cls = typeof cd.sfClass === 'string' ? cd.sfClass : ''
-      components.push({ path, type: cls.slice(cls.lastIndexOf('.') + 1).replace(/Impl$/, ''), host: this.host, state: 'running' })
-      for (const [k, v] of Object.entries(cd)) if (isEagerComponent(v) && v.$data !== true) walk(v, path === '' ? k : `${path}:${k}`)
-    }
-    walk(config, '')
-    this.pools.set(pool, { config, components })
-    return { pool, state: 'running', components }
+if (import.meta.main) {
+  const a = numArgs({ deployers: 10, pools: 10, vms: 20, hosts: 20, procs: 2, fill: 0.97, seed: 1, attempts: 12, timeout: 10_000, hold: 20_000, probe: 1000 })
+  const t0 = performance.now()
+  const f = await runLibp2pContention({
+    deployers: a.deployers, pools: a.pools, vms: a.vms, hosts: a.hosts, procs: a.procs, fill: a.fill, seed: a.seed, maxAttempts: a.attempts,
+    timings: { requestTimeoutMs: a.timeout }, holdMs: a.hold,
+    ...(a.probe > 0 ? { membership: { probeIntervalMs: a.probe, probeTimeoutMs: 0.8 * a.probe, suspicionMult: 8 } } : {}), log: (l) => { console.log(l) }
+  })
+  const pct = (x: number): string => `${(100 * x).toFixed(1)}%`
+  const hosts = (when: string, l: HostsLook): void => {
+    console.log(`  ${when}: VMs placed ${l.vmsPlaced}/${f.vms}, pools whole ${l.poolsWhole}/${f.pools}, reservations pending ${l.reservedLeft}, hosts over-committed ${l.overCommitted} (over-capacity changes ever seen ${l.overSeen}), host memory use ${pct(l.minUse)}-${pct(l.maxUse)}; membership events so far: ${l.suspicions} suspicions, ${l.deaths} deaths (all false)`)
   }
-
-  async terminate (pool: string): Promise<PoolStatus> {
-    const p = this.pools.get(pool)
-    this.pools.delete(pool)
-    return { pool, state: 'terminated', components: (p?.components ?? []).map(c => ({ ...c, state: 'terminated' })) }
-  }
-
-  status (pool?: string): PoolStatus[] {
-    return [...this.pools].filter(([n]) => pool === undefined || n === pool).map(([n, p]) => ({ pool: n, state: 'running', components: p.components }))
-  }
-
-  /** The description's values (no LAZY resolution: enough for queries and tests). */
-  get (pool: string, path: string, attr?: string): SfJson {
-    let node: SfJson | undefined = this.pools.get(pool)?.config
-    for (const p of path === '' ? [] : path.split(':')) node = node !== undefined && isComponent(node) ? node[p] : undefined
-    if (node === undefined || !isComponent(node)) throw new Error(`${pool}:${path}: no such component`)
-    return attr === undefined ? node : node[attr] ?? null
-  }
-  set (): void {}
-  logs (): string[] { return [] }
-  async recover (): Promise<void> {}
-  onEvent (_l: (e: EngineEvent) => void): () => void { return () => {} }
-  async start (): Promise<void> {}
-  async stop (): Promise<void> {}
-}
-
-export interface DeployMeshHost {
-  name: string
-  id: string
-  peer: DeployPeer
-  admission: HostAdmission
-  engine: NullEngine
-}
-
-export interface DeployMeshOptions {
-  hosts: Array<{ name: string, capacity: Resources }>
-  seed?: number
-  /** Period of every host's announcement of its admission figures. Default 1000 ms. */
-  gossipMs?: number
-  minDelayMs?: number
-  jitterMs?: number
-  timings?: Partial<DeployTimings>
-}
-
-export class DeployMesh {
-  readonly clock = new SimClock()
-  readonly net: DeployNetwork
-  readonly hosts: DeployMeshHost[] = []
-  /** What the mesh believes of each host: its last announcement. */
-  readonly #announced = new Map<string, { memoryMb: number, vcpus: number, domains: number }>()
-  #heardAt = 0
-
-  constructor (o: DeployMeshOptions) {
-    this.net = new DeployNetwork(this.clock, { seed: o.seed ?? 1, minDelayMs: o.minDelayMs ?? 0.2, jitterMs: o.jitterMs ?? 0.5 })
-    const ids = new Map(o.hosts.map(h => [h.name.toLowerCase(), `peer-${h.name}`]))
-    for (const h of o.hosts) {
-      const id = `peer-${h.name}`
-      const { transport, clock, listen } = this.net.attach(id)
-      const admission = new HostAdmission({ host: h.name, capacity: h.capacity, clock })
-      const engine = new NullEngine(h.name)
-      const peer = new DeployPeer({
-        self: id,
-        selfHost: h.name,
-        clock,
-        transport,
-        engine: new PoolEnginePartEngine({ engine, admission }),
-        resolveHost: (n) => ids.get(n.toLowerCase()),
-        members: () => this.hosts.map(x => x.id),
-        timings: { requestTimeoutMs: 200, attempts: 4, longPollMs: 100, ...o.timings }
-      })
-      listen(peer.handle)
-      peer.start()
-      this.hosts.push({ name: h.name, id, peer, admission, engine })
-    }
-    this.#gossip()
-    const every = o.gossipMs ?? 1000
-    const tick = (): void => { this.#gossip(); this.clock.setTimeout(tick, every) }
-    this.clock.setTimeout(tick, every)
-  }
-
-  /** Every host announces now (outside the period): tests use it to make news arrive at a chosen moment. */
-  announce (): void { this.#gossip() }
-
-  #gossip (): void {
-    this.#heardAt = this.clock.now()
-    for (const h of this.hosts) {
-      const free = h.admission.free()
-      this.#announced.set(h.name, { memoryMb: h.admission.capacity.memoryMiB - free.memoryMiB, vcpus: h.admission.capacity.vcpus - free.vcpus, domains: h.admission.entries().length })
-    }
-  }
-
-  /** The view a mesh node's hosts() would give every peer: the last announcements, everyone alive. */
-  view (): MeshHostView[] {
-    return this.hosts.map(h => ({
-      peerId: h.id,
-      hostNames: [h.name],
-      addrs: [],
-      state: 'alive' as const,
-      capacity: { memoryMb: h.admission.capacity.memoryMiB, vcpus: h.admission.capacity.vcpus },
-      load: { ...(this.#announced.get(h.name) as { memoryMb: number, vcpus: number, domains: number }) },
-      driver: 'sim',
-      lastHeard: this.#heardAt,
-      misbehaviour: 0
-    }))
-  }
-
-  get (name: string): DeployMeshHost {
-    const h = this.hosts.find(x => x.name === name)
-    if (h === undefined) throw new Error(`no host ${name}`)
-    return h
-  }
-
-  /** Runs the virtual clock until every promise has settled. */
-  async settle<T> (promises: Array<Promise<T>>, maxMs = 3_600_000): Promise<Array<PromiseSettledResult<T>>> {
-    let left = promises.length
-    const all = Promise.allSettled(promises.map(async p => await p.finally(() => { left-- })))
-    await this.clock.run({ done: () => left === 0, until: this.clock.now() + maxMs })
-    if (left > 0) throw new Error(`simulation: ${left} deploys not settled after ${maxMs} virtual ms`)
-    return await all
-  }
-
-  stop (): void { for (const h of this.hosts) h.peer.stop() }
+  console.log(`real libp2p: ${a.deployers} deployers x ${a.pools} pools x ${a.vms} VMs (512 MiB) at once on ${a.hosts} hosts of ${f.capacityMiB} MiB in ${a.procs} processes, failure detector ${a.probe > 0 ? `probing every ${a.probe} ms` : 'the daemon\'s'} (mesh ${pct(f.vms * 512 / (f.capacityMiB * a.hosts))} full)`)
+  console.log(`  pools deployed ${f.poolsDeployed}/${f.pools}; attempts ${f.attempts} (${(f.attempts / Math.max(1, f.poolsDeployed)).toFixed(2)} per pool, max ${f.maxAttempts}); refused reservations ${f.refusals} (${pct(f.refusedRate)} of VM placements asked)`)
+  hosts('hosts\' own accounting after the deploys', f.afterDeploy)
+  if (a.hold > 0) hosts(`and ${(a.hold / 1000).toFixed(0)} s later`, f.afterHold)
+  console.log(`  wall ${(f.wallMs / 1000).toFixed(1)} s from the first deploy call to the last answer (mesh start ${(f.startMs / 1000).toFixed(1)} s, converged at ${(f.convergeMs / 1000).toFixed(1)} s; total ${((performance.now() - t0) / 1000).toFixed(1)} s)`)
+  for (const x of f.failures.slice(0, 5)) console.log(`  FAILED ${x}`)
+  const whole = f.afterHold.vmsPlaced === f.vms && f.afterDeploy.vmsPlaced === f.vms && f.poolsDeployed === f.pools
+  process.exitCode = whole && f.afterHold.overSeen === 0 && f.afterHold.overCommitted === 0 ? 0 : 1
 }

@@ -8,6 +8,12 @@ import type { Browser } from 'playwright-core'
 import type { DaemonProcess } from '../e2e/harness.ts'
 import { sdpeer, sdpeerProcess, startDaemon } from '../e2e/harness.ts'
 import { HOSTILE, workDir } from './fixture.ts'
+import { readFile } from 'node:fs/promises'
+import { Cluster } from '../../simulations/cluster/cluster.ts'
+import { CONSOLE_KEY_FILE } from '../../node/api/console/operator.ts'
+import { loadOperatorKey } from '../../node/security/operator-key.ts'
+import { TrustStore } from '../../node/security/trust-store.ts'
+import { SF_CLASS } from '../../node/sf/component-classes.ts'
 
 // The console in a real browser (Debian's chromium driven by playwright-core) against a real `sdpeer join` process:
 // log in with the URL `sdpeer console` prints, click to the pool and a component, modify an attribute (checked with
@@ -20,6 +26,7 @@ const SCREENSHOT = resolve(REPO, 'test-results/console.png')
 let dir: string
 let daemon: DaemonProcess | undefined
 let browser: Browser | undefined
+let cluster: Cluster | undefined
 
 beforeAll(async () => {
   if (!existsSync(CHROMIUM)) {
@@ -34,6 +41,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await browser?.close()
+  await cluster?.stop()
   if (daemon) {
     daemon.proc.kill('SIGTERM')
     await daemon.exited
@@ -116,6 +124,39 @@ describe('the console in chromium', () => {
     await page.screenshot({ path: SCREENSHOT, fullPage: true })
     console.log(`console screenshot: ${SCREENSHOT}`)
     expect(problems).toEqual([])
+    await page.close()
+  }, 90_000)
+
+  it('shows a secure daemon\'s refusal of an untrusted console key, and the change once an admin trusts it', async () => {
+    // A daemon set up as an operator would (pool key, trust store naming the cluster's operator), not --insecure.
+    cluster = await Cluster.start({ hosts: [{ host: 'machine9.cern.ch', args: ['--console', '127.0.0.1:0'] }] })
+    const d = cluster.daemon(0)
+    await cluster.call(0, 'deploy', { pool: 'secure', wait: true, config: { sfClass: SF_CLASS.Compound, vm: { sfClass: SF_CLASS.Prim, size: 1 } } })
+    const url = (await readFile(join(d.stateDir, 'console.url'), 'utf8')).trim()
+    const token = (await readFile(join(d.stateDir, 'console.token'), 'utf8')).trim()
+    const key = (await loadOperatorKey(join(d.stateDir, CONSOLE_KEY_FILE))).publicText
+
+    const page = await browser!.newPage({ viewport: { width: 1200, height: 700 } })
+    await page.goto(`${url}?token=${token}`)
+    await page.goto(`${url}component?pool=secure&path=vm`)
+    const size = page.locator('tr[data-attr="size"]')
+    await size.locator('input[name="value"]').fill('7')
+    await size.getByRole('button', { name: 'Modify' }).click()
+    const refusal = size.locator('output.error', { hasText: 'ConsoleAuthError' })
+    await refusal.waitFor({ timeout: 10_000 })
+    expect(await refusal.textContent()).toContain(`sdpeer trust add ${key} --role operator`)
+    await mkdir(resolve(REPO, 'test-results'), { recursive: true })
+    const shot = resolve(REPO, 'test-results/console-refused.png')
+    await page.screenshot({ path: shot, fullPage: true })
+    console.log(`console refusal screenshot: ${shot}`)
+    expect((await cluster.call(0, 'get', { pool: 'secure', path: 'vm', attr: 'size' })).value).toBe(1)
+
+    const trust = await TrustStore.open(d.stateDir)
+    trust.add(key, 'operator', ['*'], { comment: 'the console of machine9' })
+    await trust.save()
+    await size.getByRole('button', { name: 'Modify' }).click()
+    await size.locator('code.value', { hasText: '7' }).waitFor({ timeout: 10_000 })
+    expect((await cluster.call(0, 'get', { pool: 'secure', path: 'vm', attr: 'size' })).value).toBe(7)
     await page.close()
   }, 90_000)
 })

@@ -2,6 +2,8 @@ import { mkdtemp, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Writable } from 'node:stream'
+import { SF_CLASS } from '../../node/sf/component-classes.ts'
+import type { SfJsonObject } from '../../node/sf/sfjson.ts'
 
 // A small pool for console tests: a shell and one sim domain without storage, plus a root attribute that is hostile
 // markup (the console must show it as text).
@@ -73,4 +75,11 @@ export async function readEvents (res: Response, until: (e: Record<string, unkno
   } finally {
     await reader.cancel().catch(() => {})
   }
+}
+
+/** A pool with a part on machine9.cern.ch (computer1, whose worker has `size 1`) and the rest on the deploying host. */
+export const MESH_POOL: SfJsonObject = {
+  sfClass: SF_CLASS.Compound,
+  here: { sfClass: SF_CLASS.Prim },
+  computer1: { sfClass: SF_CLASS.Compound, sfProcessHost: 'machine9.cern.ch', worker: { sfClass: SF_CLASS.Prim, size: 1 } }
 }

@@ -12,8 +12,7 @@ import type { RunningConsole } from '../../node/api/console/index.ts'
 import { csrfFor, readToken } from '../../node/api/console/token.ts'
 import type { PoolStatus } from '../../node/engine/types.ts'
 import { enginePoolName } from '../../node/deploy/engine-adapter.ts'
-import { SF_CLASS } from '../../node/sf/component-classes.ts'
-import { quietLog } from './fixture.ts'
+import { MESH_POOL, quietLog } from './fixture.ts'
 
 // A console given the daemon's control-API handler shows and changes a pool whose parts live on two peers (two real
 // daemons with the libp2p mesh on loopback): the tree with each component's host, a remote attribute changed, the
@@ -46,11 +45,7 @@ beforeAll(async () => {
     op: 'deploy',
     pool: 'meshpool',
     wait: true,
-    config: {
-      sfClass: SF_CLASS.Compound,
-      here: { sfClass: SF_CLASS.Prim },
-      computer1: { sfClass: SF_CLASS.Compound, sfProcessHost: 'machine9.cern.ch', worker: { sfClass: SF_CLASS.Prim, size: 1 } }
-    }
+    config: MESH_POOL
   })
   console_ = await startConsole({ listen: '127.0.0.1:0', host: d2.host, driverName: 'sim', stateDir: stateDir2, engine: d2.engine, driver: d2.driver, api: handler, urlFile: 'if-absent' })
   token = await readToken(stateDir2)

@@ -3,6 +3,7 @@ import { Counter, Histogram, Metrics, recordGossip, recordLiveness, recordStream
 import type { EngineEvent, PoolStatus } from '../../node/engine/types.ts'
 import type { Clock } from '../../node/seams/clock.ts'
 import { ExpositionError, parseExposition, valueOf } from './prom-parser.ts'
+import { parseMetrics } from './prom-reference.ts'
 
 function manualClock (): Clock & { advance (ms: number): void } {
   let t = 1000
@@ -32,7 +33,7 @@ describe('metrics exposition', () => {
         status('old', 'failed', [['', 'Compound', 'failed'], ['c', 'XenDomain', 'failed']])
       ]
     }
-    const f = parseExposition(m.render(engine))
+    const f = parseMetrics(m.render(engine))
     expect(f.get('sdpeer_domains')?.type).toBe('gauge')
     expect(valueOf(f, 'sdpeer_domains', { state: 'running' })).toBe(2)
     expect(valueOf(f, 'sdpeer_domains', { state: 'failed' })).toBe(1)
@@ -58,15 +59,15 @@ describe('metrics exposition', () => {
   it('recomputes state gauges at each scrape: a pool that is gone leaves no series', () => {
     const m = new Metrics()
     let pools = [status('web', 'running', [['', 'Compound', 'running'], ['a', 'XenDomain', 'running']])]
-    expect(valueOf(parseExposition(m.render({ status: () => pools })), 'sdpeer_domains', { state: 'running' })).toBe(1)
+    expect(valueOf(parseMetrics(m.render({ status: () => pools })), 'sdpeer_domains', { state: 'running' })).toBe(1)
     pools = []
-    expect(valueOf(parseExposition(m.render({ status: () => pools })), 'sdpeer_domains', { state: 'running' })).toBeUndefined()
+    expect(valueOf(parseMetrics(m.render({ status: () => pools })), 'sdpeer_domains', { state: 'running' })).toBeUndefined()
   })
 
   it('escapes label values and help text', () => {
     const c = new Counter('x_total', 'a \\ help\nline')
     c.inc({ path: 'a"b\\c\nd' }, 2)
-    const f = parseExposition(c.render())
+    const f = parseMetrics(c.render())
     expect(f.get('x_total')?.help).toBe('a \\ help\nline')
     expect(valueOf(f, 'x_total', { path: 'a"b\\c\nd' })).toBe(2)
   })
@@ -126,5 +127,12 @@ describe('the test parser is strict', () => {
     expect(f.get('a')?.samples[0]?.timestamp).toBe(1700000000000)
     expect(Number.isNaN(valueOf(f, 'b'))).toBe(true)
     expect(valueOf(f, 'c')).toBe(Infinity)
+  })
+
+  it('agrees with the npm package on a histogram and labelled gauges', () => {
+    const body = '# TYPE a gauge\na{x="1"} 2\na{x="q\\"z"} 3\n# TYPE h histogram\nh_bucket{le="1"} 1\nh_bucket{le="+Inf"} 2\nh_sum 3.5\nh_count 2\n'
+    const f = parseMetrics(body)
+    expect(valueOf(f, 'h_sum')).toBe(3.5)
+    expect(valueOf(f, 'a', { x: 'q"z' })).toBe(3)
   })
 })

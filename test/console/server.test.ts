@@ -8,7 +8,8 @@ import { csrfFor } from '../../node/api/console/token.ts'
 import { sdpeer } from '../e2e/harness.ts'
 import { main } from '../../cli/main.ts'
 import { HOSTILE, quietLog, readEvents, workDir } from './fixture.ts'
-import { parseExposition, valueOf } from './prom-parser.ts'
+import { valueOf } from './prom-parser.ts'
+import { parseMetrics } from './prom-reference.ts'
 
 // The console over real HTTP against a real daemon (in this process: sim driver, real engine and control API).
 
@@ -185,7 +186,7 @@ describe('console actions', () => {
     expect((await fetch(base + 'metrics')).status).toBe(401)
     const r = await fetch(base + 'metrics', { headers: { authorization: `Bearer ${token}` } })
     expect(r.headers.get('content-type')).toContain('version=0.0.4')
-    const f = parseExposition(await r.text())
+    const f = parseMetrics(await r.text())
     expect(valueOf(f, 'sdpeer_domains', { state: 'running' })).toBe(1)
     expect(valueOf(f, 'sdpeer_pools', { state: 'running' })).toBe(1)
     expect(valueOf(f, 'sdpeer_deploy_duration_seconds_count')).toBeGreaterThanOrEqual(1)
@@ -205,7 +206,7 @@ describe('console actions', () => {
     // A pool that failed is forgotten by the engine: the console lists it no more.
     expect(await (await fetch(base, { headers: { cookie } })).text()).not.toContain('href="/pool?name=web"')
     expect(events.some(e => e.path === 'vm1' && e.message === 'terminated ABNORMAL from the console at vm1')).toBe(true)
-    const m = parseExposition(await (await fetch(base + 'metrics', { headers: { cookie } })).text())
+    const m = parseMetrics(await (await fetch(base + 'metrics', { headers: { cookie } })).text())
     expect(valueOf(m, 'sdpeer_terminate_duration_seconds_count')).toBeGreaterThanOrEqual(1)
   })
 })

@@ -1,10 +1,12 @@
-import { access } from 'node:fs/promises'
+import { access, readdir, readFile } from 'node:fs/promises'
+import { join } from 'node:path'
 import net from 'node:net'
 import { fileURLToPath } from 'node:url'
 import { execa } from 'execa'
 import { describe, expect, it } from 'vitest'
 import { ApiClient } from '../../node/api/client.ts'
 import type { PoolStatus } from '../../node/engine/types.ts'
+import { csrfFor } from '../../node/api/console/token.ts'
 
 // `sdpeer demo` as an operator runs it: a child process, its "ready" line, the console and the pools checked from
 // outside, then SIGINT, after which no daemon (by pid), socket, console port or file may be left.
@@ -69,6 +71,15 @@ describe('sdpeer demo', () => {
       expect(dmPage.status).toBe(200)
       expect(await dmPage.text()).toContain('data-component="console"')
 
+      // The console acts across the mesh: its key is trusted on every host, so machine9 (owner of computer1)
+      // accepts an attribute change made from machine11's console.
+      const set = await fetch(`${base}api/set`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', 'x-sdpeer-csrf': csrfFor(token) },
+        body: JSON.stringify({ pool: 'tutorial', path: 'computer1:domain1', attr: 'extra', value: '"console=ttyS0"' })
+      })
+      expect(set.status, await set.clone().text()).toBe(200)
+
       // Both pools run, the tutorial's computers on the hosts their sfProcessHost names.
       const client = await ApiClient.connect(hosts[2]!.api)
       let pools: PoolStatus[]
@@ -80,6 +91,10 @@ describe('sdpeer demo', () => {
       expect(tutorial.components.find(c => c.path === 'computer1:domain1')?.host).toBe('machine9.cern.ch')
       expect(tutorial.components.find(c => c.path === 'computer2:domain2')?.host).toBe('machine10.cern.ch')
       expect(tutorial.components.every(c => c.state === 'running')).toBe(true)
+      const note = await ApiClient.connect(hosts[0]!.api)
+      try {
+        expect((await note.call('get', { pool: 'tutorial', path: 'computer1:domain1', attr: 'extra' })).value).toBe('console=ttyS0')
+      } finally { note.close() }
 
       demo.kill('SIGINT')
       const result = await demo
@@ -98,4 +113,18 @@ describe('sdpeer demo', () => {
       if (!exited && demo.exitCode === null) { demo.kill('SIGINT'); await demo }
     }
   }, 60_000)
+
+  it('runs on product code alone: nothing under node/, cli/ or protocol/ refers to test/', async () => {
+    const repo = fileURLToPath(new URL('../../', import.meta.url))
+    const offenders: string[] = []
+    for (const top of ['node', 'cli', 'protocol']) {
+      for (const rel of await readdir(join(repo, top), { recursive: true })) {
+        if (!/\.(ts|mjs|js)$/.test(rel)) continue
+        const text = await readFile(join(repo, top, rel), 'utf8')
+        // A path into test/ in a string or import (comments may mention the tests).
+        if (/['"`][^'"`\n]*\btest\/(fixtures|e2e|console|demo)\b/.test(text)) offenders.push(`${top}/${rel}`)
+      }
+    }
+    expect(offenders).toEqual([])
+  })
 })

@@ -2,7 +2,7 @@ import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
-import { DeployFailedError } from '../../node/deploy/errors.ts'
+import { DeployFailedError, TerminateRefusedError } from '../../node/deploy/errors.ts'
 import type { PeerFailure } from '../../node/deploy/errors.ts'
 import { proveParts } from '../../node/deploy/auth.ts'
 import { splitPool } from '../../node/deploy/split.ts'
@@ -185,17 +185,22 @@ describe('terminate and set forwarded across peers', () => {
     expect(before.every(n => n > 0)).toBe(true)
 
     // Through machine10 (a compromised or careless entry): its own part is its own; the others refuse.
-    const r1 = await c.settle(c.get(M10).peer.terminate('p'))
-    expect(r1.unreachable).toEqual([c.get(ENTRY).id, c.get(M9).id].sort())
+    // The refusing owners are named, and the pool stays `terminating` (its parts still run), not `terminated`.
+    const r1 = await c.settle(c.get(M10).peer.terminate('p')).catch((e: unknown) => e)
+    expect(r1).toBeInstanceOf(TerminateRefusedError)
+    expect((r1 as TerminateRefusedError).refusals.map(x => x.peer).sort()).toEqual([ENTRY, M9].sort())
+    expect((r1 as Error).message).toMatch(/unsigned/)
+    expect(c.get(M10).peer.registry.get('p')?.state).toBe('terminating')
     expect([running(c, ENTRY), running(c, M9)]).toEqual([before[0], before[1]])
     expect([...c.get(M9).engine.actions, ...c.get(ENTRY).engine.actions].filter(a => a.startsWith('stop'))).toEqual([])
     const viewer = c.operator('viewer')
-    await c.settle(c.get(M9).peer.registry.update('p', old => ({ ...old!, state: 'running' })))
-    await c.settle(c.get(M9).peer.terminate('p', 'normal', undefined, { auth: c.signed(viewer, { op: 'terminate', pool: 'p', type: 'normal' }) }))
+    await expect(c.settle(c.get(M9).peer.terminate('p', 'normal', undefined, { auth: c.signed(viewer, { op: 'terminate', pool: 'p', type: 'normal' }) })))
+      .rejects.toThrow(TerminateRefusedError)
     expect(running(c, ENTRY)).toBe(before[0])
 
-    await c.settle(c.get(ENTRY).peer.registry.update('p', old => ({ ...old!, state: 'running' })))
+    // Terminating again with the operator's signature finishes the job.
     await c.settle(c.get(ENTRY).peer.terminate('p', 'normal', undefined, { auth: c.signed(key, { op: 'terminate', pool: 'p', type: 'normal' }) }))
+    expect(c.get(ENTRY).peer.registry.get('p')?.state).toBe('terminated')
     expect(c.leftovers().components).toBe(0)
   })
 
@@ -211,9 +216,9 @@ describe('terminate and set forwarded across peers', () => {
     const live = c.leftovers().components
     const stops = (): number => c.peers.flatMap(p => p.engine.actions).filter(a => a.startsWith('stop')).length
     const stopped = stops()
-    const r = await c.settle(c.get(M9).peer.terminate('p', 'normal', undefined, { auth: terminate }))
+    const r = await c.settle(c.get(M9).peer.terminate('p', 'normal', undefined, { auth: terminate })).catch((e: unknown) => e)
     // Every owner refuses, the replaying entry peer included: the terminate was signed before this deploy.
-    expect(r.unreachable).toEqual(c.peers.map(p => p.id).sort())
+    expect((r as TerminateRefusedError).refusals.map(x => x.peer).sort()).toEqual([...HOSTS].sort())
     expect(c.leftovers().components).toBe(live)
     expect(stops()).toBe(stopped)
   })

@@ -1,5 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto'
-import { mkdtemp, readFile, rm, truncate, writeFile } from 'node:fs/promises'
+import { closeSync, constants, openSync } from 'node:fs'
+import { mkdtemp, readdir, readFile, rm, truncate, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import fc from 'fast-check'
@@ -77,5 +78,45 @@ describe('ChunkSink', () => {
       await sink.close()
     }
     await expect(sink.put(1, [chunkOf(data, 1)], CHUNK)).rejects.toMatchObject({ name: 'ChunkSinkError' })
+  })
+
+  it('writes whole chunks with O_DIRECT where the file system takes it, the short last chunk through the page cache', async () => {
+    const big = 4 * CHUNK
+    const data = randomBytes(big * 5 + 1000)
+    const total = 6
+    const manifest = Buffer.concat([...Array(total).keys()].map(i => sha(data.subarray(i * big, (i + 1) * big))))
+    const path = join(dir, 'direct.part')
+    await writeFile(path, '')
+    await truncate(path, data.byteLength)
+    // What this machine's temporary directory allows: the sink must use direct I/O exactly when it can.
+    let supported = true
+    try { closeSync(openSync(path, constants.O_RDWR | constants.O_DIRECT)) } catch { supported = false }
+    const sink = new ChunkSink({ path, size: data.byteLength, chunkSize: big, manifest, bitmap: new Uint8Array(1), slots: 2 })
+    try {
+      const puts = [5, 3, 0, 4, 1, 2].map(async i => await sink.put(i, [data.subarray(i * big, (i + 1) * big)], Math.min(big, data.byteLength - i * big)))
+      expect(await Promise.all(puts)).toEqual([true, true, true, true, true, true])
+      expect(await sink.finish()).toBe(sha(data).toString('hex'))
+      expect(sink.direct).toBe(supported)
+    } finally {
+      await sink.close()
+    }
+    expect((await readFile(path)).equals(data)).toBe(true)
+    await expect(readdir(dir)).resolves.not.toContain('direct.part.align-probe')
+  })
+
+  it('a chunk size that is not a multiple of a page never uses O_DIRECT', async () => {
+    const data = randomBytes(3000)
+    const path = join(dir, 'odd.part')
+    await writeFile(path, Buffer.alloc(data.byteLength))
+    const manifest = Buffer.concat([0, 1, 2].map(i => sha(data.subarray(i * 1000, (i + 1) * 1000))))
+    const sink = new ChunkSink({ path, size: 3000, chunkSize: 1000, manifest, bitmap: new Uint8Array(1) })
+    try {
+      for (const i of [2, 0, 1]) expect(await sink.put(i, [data.subarray(i * 1000, (i + 1) * 1000)], 1000)).toBe(true)
+      expect(sink.direct).toBe(false)
+      expect(await sink.finish()).toBe(sha(data).toString('hex'))
+    } finally {
+      await sink.close()
+    }
+    expect((await readFile(path)).equals(data)).toBe(true)
   })
 })

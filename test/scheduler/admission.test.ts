@@ -33,12 +33,18 @@ describe('host admission', () => {
     expect(a.accounting().reserved.memoryMiB).toBe(0)
   })
 
-  it('one copy per VM and epoch, whatever the request id', () => {
+  it('one copy per VM and epoch, whatever the request id; a reserved copy passes to the newest id', () => {
     const { a } = make()
     expect(a.reserve(req('x1', { vmId: 'vm' })).admitted).toBe(true)
     const again = a.reserve(req('x2', { vmId: 'vm' }))
-    expect(again).toMatchObject({ admitted: true, requestId: 'x1' })
+    expect(again).toMatchObject({ admitted: true, requestId: 'x2' })
     expect(a.accounting().reserved.memoryMiB).toBe(1024)
+    // The old id (an aborted deploy whose abort never came, its lease now ending) no longer holds it.
+    expect(a.release('x1')).toBe(false)
+    expect(a.commit('x2')).toEqual({ committed: true })
+    // Once committed, the running copy keeps its id: a third asker is told which one it is.
+    expect(a.reserve(req('x3', { vmId: 'vm' }))).toMatchObject({ admitted: true, requestId: 'x2' })
+    expect(a.accounting().committed.memoryMiB).toBe(1024)
   })
 
   it('fences by epoch: lower epochs refused, a higher one replaces the old copy', () => {
@@ -64,6 +70,17 @@ describe('host admission', () => {
     expect(a.release('a')).toBe(true)
     expect(a.release('a')).toBe(false)
     expect(a.free()).toEqual({ memoryMiB: 4096, vcpus: 4 })
+  })
+
+  it('a commit that comes after the TTL but before a sweep dropped the reservation keeps it (the lease decides)', async () => {
+    const { a, clock } = make(undefined, 1000)
+    a.reserve(req('late'))
+    await clock.run({ until: 1500 })
+    // No sweep ran (not started): the participant's lease, timed on its own, let this commit through.
+    expect(a.commit('late')).toEqual({ committed: true })
+    a.sweep()
+    expect(a.entries().map(e => [e.requestId, e.state])).toEqual([['late', 'committed']])
+    expect(a.free().memoryMiB).toBe(4096 - a.entries()[0].memoryMiB)
   })
 
   it('refuses everything while draining', () => {

@@ -4,7 +4,7 @@ import type { ScheduledDeployResult } from '../../node/scheduler/deploy-schedule
 import { NoHostFitsError, ScheduledDeployError } from '../../node/scheduler/errors.ts'
 import type { SfJsonObject } from '../../node/sf/sfjson.ts'
 import { SF_CLASS } from '../../node/sf/component-classes.ts'
-import { DeployMesh } from '../../simulations/scheduler/deploy-mesh.ts'
+import { DeployMesh } from '../../simulations/scheduler/memory-mesh.ts'
 
 // deployScheduled through real DeployPeers, PoolEnginePartEngine and HostAdmission (the hosts judge), over the
 // in-memory deploy network on a virtual clock. Real libp2p runs of the same path: test/e2e/scheduler-mesh.test.ts.
@@ -121,6 +121,80 @@ describe('deployScheduled (in-memory mesh, real deploy peers and host admission)
   })
 })
 
+describe('a deploy whose owners commit at different moments', () => {
+  it('a parent pinging a child whose commit is still on its way does not take it for dead (the pool stays whole)', async () => {
+    // Regression (seen over real libp2p on a loaded machine): the root's owner commits at once and pings its
+    // remote children sfLivenessDelay (15 s) later; a child whose commit was delayed past that answered "not
+    // running", which counts as its death at once: the root tore the pool down, then the late commit started the
+    // child anyway, running and committed in its host's admission with no pool above it.
+    const mesh = new DeployMesh({ hosts: ['a', 'b', 'c'].map(name => ({ name, capacity: { memoryMiB: 4096, vcpus: 8 } })), seed: 6, timings: { requestTimeoutMs: 10_000, attempts: 3 } })
+    const c = mesh.get('c')
+    let lost = 0
+    mesh.net.beforeDeliver = (_from, to, req) => {
+      // The first two commits sent to c are lost (c goes silent for a second as each arrives): the coordinator's
+      // third send, ~20 s after the first, is the one that lands.
+      if (to !== c.id || req.type !== 'commit' || ++lost > 2) return
+      mesh.net.pause(c.id)
+      mesh.clock.setTimeout(() => { mesh.net.resume(c.id) }, 1000)
+    }
+    const pool: SfJsonObject = {
+      sfClass: SF_CLASS.Compound,
+      vmB: { sfClass: SF_CLASS.XenDomain, memory: 512, vcpus: 1, hostname: 'vm-b', sfProcessHost: 'b' },
+      vmC: { sfClass: SF_CLASS.XenDomain, memory: 512, vcpus: 1, hostname: 'vm-c', sfProcessHost: 'c' }
+    }
+    const [r] = await mesh.settle([mesh.get('a').peer.deploy('p', pool)])
+    expect(r.status).toBe('fulfilled')
+    expect(mesh.clock.now()).toBeGreaterThan(15_000) // the root's first ping came before c's commit
+    await mesh.clock.run({ until: mesh.clock.now() + 60_000 }) // four more rounds of pings
+    for (const h of [mesh.get('b'), c]) expect(h.admission.entries().map(e => [e.pool, e.state])).toEqual([['p', 'committed']])
+    const [st] = await mesh.settle([mesh.get('b').peer.status('p')])
+    const status = (st as PromiseFulfilledResult<Awaited<ReturnType<typeof c.peer.status>>>).value
+    expect(status.termination).toBeUndefined()
+    expect(status.components.map(x => [x.path, x.state])).toEqual([['', 'running'], ['vmB', 'running'], ['vmC', 'running']])
+    mesh.stop()
+  })
+})
+
+describe('a pool deployed again where it ran before', () => {
+  it('after terminate, and after an abort that undid commits, the same pool deploys again on the same hosts, accounted once', async () => {
+    // Regressions (seen over real libp2p): a deploy aborted after some owners had committed (another owner's
+    // commit was lost with its connection) left those parts marked "deployed" on their hosts, so every retry of the
+    // pool was refused there ("part (root) already deployed here"); and an owner the abort never reached kept its
+    // reservation under the aborted deploy's id, which the retry then shared, and lost when that lease ran out.
+    const mesh = new DeployMesh({ hosts: ['a', 'b', 'c'].map(name => ({ name, capacity: { memoryMiB: 4096, vcpus: 8 } })), seed: 7 })
+    const pool: SfJsonObject = {
+      sfClass: SF_CLASS.Compound,
+      vmB: { sfClass: SF_CLASS.XenDomain, memory: 512, vcpus: 1, hostname: 'again-b', sfProcessHost: 'b' },
+      vmC: { sfClass: SF_CLASS.XenDomain, memory: 512, vcpus: 1, hostname: 'again-c', sfProcessHost: 'c' }
+    }
+    const a = mesh.get('a').peer
+    const c = mesh.get('c')
+    const outcome = async (p: Promise<unknown>): Promise<string> => {
+      const [r] = await mesh.settle([p])
+      return r.status === 'fulfilled' ? 'ok' : (r.reason as Error).message
+    }
+    expect(await outcome(a.deploy('p', pool))).toBe('ok')
+    expect(await outcome(a.terminate('p'))).toBe('ok')
+    expect(await outcome(a.deploy('p', pool))).toBe('ok')
+    expect(await outcome(a.terminate('p'))).toBe('ok')
+    // c is cut off for 5 s as the next commit reaches it: a and b commit, c's commit and abort are lost, the deploy
+    // fails and a and b undo their commits; c stays prepared until its lease (30 s) runs out.
+    let once = false
+    mesh.net.beforeDeliver = (_from, to, req) => {
+      if (to !== c.id || req.type !== 'commit' || once) return
+      once = true
+      mesh.net.partition([[mesh.get('a').id, mesh.get('b').id], [c.id]])
+      mesh.clock.setTimeout(() => { mesh.net.heal() }, 5000)
+    }
+    expect(await outcome(a.deploy('p', pool))).toMatch(/aborted: c .*commit/)
+    await mesh.clock.run({ until: mesh.clock.now() + 6000 })
+    expect(await outcome(a.deploy('p', pool))).toBe('ok')
+    await mesh.clock.run({ until: mesh.clock.now() + 60_000 }) // the lost deploy's lease ends on c meanwhile
+    for (const h of [mesh.get('b'), c]) expect(h.admission.entries().map(e => [e.pool, e.state])).toEqual([['p', 'committed']])
+    mesh.stop()
+  })
+})
+
 describe('learnFromFailures', () => {
   it('reads free figures from capacity refusals, skips silent hosts, and declines anything else', () => {
     const l = learnFromFailures([
@@ -131,6 +205,10 @@ describe('learnFromFailures', () => {
     expect(l).toEqual({ free: new Map([['h1', { memoryMiB: 300 }], ['h2', { vcpus: 1 }]]), exclude: new Set(['h3']) })
     expect(learnFromFailures([{ peer: 'E', host: 'claim holders', phase: 'prepare', kind: 'refused', reason: 'ClaimConflictError: ...' }])).toBeUndefined()
     expect(learnFromFailures([{ peer: 'P1', host: 'h1', phase: 'commit', kind: 'error', reason: 'engine failed' }])).toBeUndefined()
+    // A commit lost with its connection (a peer falsely declared dead is hung up on): the deploy was aborted
+    // everywhere, so it may go again, without that host.
+    expect(learnFromFailures([{ peer: 'P4', host: 'h4', phase: 'commit', kind: 'unreachable', reason: 'The connection muxer is "closed"' }]))
+      .toEqual({ free: new Map(), exclude: new Set(['h4']) })
   })
 })
 

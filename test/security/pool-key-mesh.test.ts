@@ -71,7 +71,11 @@ describe('the pool key over real libp2p', () => {
     const list = await rpcDeployTransport(a.rpc).request(b.peerId, { type: 'registry-list' }, { timeoutMs: 3000 })
     expect(list.type === 'registry' && list.records.map(r => [r.pool, r.state])).toContainEqual(['signed', 'running'])
     expect(replayA.size).toBe(1)
-    await peers[0].terminate('signed')
+    // Terminating needs the operator's signature too: unsigned, the owners refuse and say so.
+    await expect(peers[0].terminate('signed')).rejects.toMatchObject({ name: 'TerminateRefusedError', message: expect.stringContaining('unsigned') })
+    const t = signApiRequest(op.privateKey, { op: 'terminate', pool: 'signed', type: 'normal' })
+    await peers[0].terminate('signed', 'normal', undefined, { auth: { envelope: t.auth, body: apiRequestBody(t) } })
+    expect(engines.every(e => e.live('signed').length === 0)).toBe(true)
     for (const p of peers) p.stop()
   }, 60_000)
 })

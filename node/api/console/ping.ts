@@ -1,4 +1,7 @@
-import http from 'node:http'
+import { createRequire } from 'node:module'
+// Required, not imported: an ES import of node:http reads its lazy WebSocket getter, which loads undici, ~13 MiB
+// of RSS in every daemon (BENCHMARKS.md, mesh).
+const http = createRequire(import.meta.url)('node:http') as typeof import('node:http')
 import type { SfJson } from '../../sf/sfjson.ts'
 
 // The vGrid portal's "VM ping": does the guest's status page answer? A guest reachable from here has a forwarded port

@@ -1,5 +1,8 @@
-import http from 'node:http'
-import type { IncomingMessage, ServerResponse } from 'node:http'
+import { createRequire } from 'node:module'
+// Required, not imported: an ES import of node:http reads its lazy WebSocket getter, which loads undici, ~13 MiB
+// of RSS in every daemon (BENCHMARKS.md, mesh).
+const http = createRequire(import.meta.url)('node:http') as typeof import('node:http')
+import type { IncomingMessage, Server, ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { unlink, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
@@ -75,6 +78,8 @@ class HttpError extends Error {
 const DOMAIN_TYPES = new Set(['XenDomain', 'VM'])
 /** Typed errors that are the request's fault (a bad name, a refused value, an unknown pool): 400, not 500. */
 const CLIENT_ERRORS = new Set(['ApiRequestError', 'ConsoleValueError', 'EngineError'])
+/** A change the console's key may not make (operator.ts): 403, with the refusal's text. */
+const REFUSALS = new Set(['ConsoleAuthError', 'ApiAuthError'])
 
 const SECURITY_HEADERS: Record<string, string> = {
   'content-security-policy': "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
@@ -100,7 +105,7 @@ export class ConsoleServer {
   readonly #clock: Clock
   readonly #pools: PoolAccess
   readonly #sse = new Set<ServerResponse>()
-  #server: http.Server | undefined
+  #server: Server | undefined
   #token = ''
   #csrf = ''
   #url = ''
@@ -160,7 +165,7 @@ export class ConsoleServer {
   #serve (req: IncomingMessage, res: ServerResponse): void {
     this.#route(req, res).catch(err => {
       if (res.headersSent) { res.destroy(); return }
-      const status = err instanceof HttpError ? err.status : err instanceof Error && CLIENT_ERRORS.has(err.name) ? 400 : 500
+      const status = err instanceof HttpError ? err.status : err instanceof Error && REFUSALS.has(err.name) ? 403 : err instanceof Error && CLIENT_ERRORS.has(err.name) ? 400 : 500
       if (status === 500) this.#o.log?.warn({ err, url: req.url }, 'console request failed')
       if (req.url?.startsWith('/api/') || req.method === 'POST') this.#json(res, status, { error: toWireError(err) })
       else this.#page(res, status, 'Error', '', errorView(err instanceof Error ? err.message : String(err)))

@@ -50,7 +50,9 @@ export function domainXml (spec: DomainSpec, options: DomainXmlOptions): string 
     if (o.network === 'tap') x.push(`      <target dev='${esc(o.tap ?? '')}' managed='no'/>`)
     x.push(`      <mac address='${o.mac}'/>`, "      <model type='virtio'/>", '    </interface>')
   }
+  // pvpanic, as the qemu driver has: a guest kernel panic makes libvirt report "crashed (panicked)" (on_crash
+  // preserve keeps the domain for inspection) instead of a guest that looks running but is dead.
   x.push("    <serial type='file'>", `      <source path='${esc(options.serialLog)}'/>`, "      <target port='0'/>", '    </serial>',
-    '  </devices>', '</domain>', '')
+    "    <panic model='isa'/>", '  </devices>', '</domain>', '')
   return x.join('\n')
 }

@@ -5,6 +5,7 @@ import type { Clock } from '../../seams/clock.ts'
 import { ExecaShell } from '../../seams/execa-shell.ts'
 import type { Shell, ShellResult } from '../../seams/shell.ts'
 import { writeFileAtomic } from './files.ts'
+import { lastMatch, tail } from '../qemu/files.ts'
 import { DriverError } from '../types.ts'
 import type { DomainHandle, DomainSpec, DomainStatus, Fingerprint, HostCapacity, HypervisorDriver } from '../types.ts'
 import { domainXml } from './domain-xml.ts'
@@ -12,7 +13,8 @@ import { domainXml } from './domain-xml.ts'
 // libvirt through virsh (argument arrays through the Shell seam, `-c URI` first): the domain XML is written under
 // STATE/libvirt, then `virsh define`, `start`, `domstate --reason` for status, `shutdown` (ACPI) polled until
 // "shut off" or the timeout, then `destroy`, and `undefine` so nothing stays defined. libvirtd keeps the domains,
-// so a restarted daemon re-attaches by name.
+// so a restarted daemon re-attaches by name. Checked against libvirt 9.0 (test/drivers/libvirt-real.test.ts):
+// a qemu killed from outside reads "shut off (crashed)", a guest panic "crashed (panicked)" (still active).
 
 export interface LibvirtDriverOptions {
   stateDir: string
@@ -75,6 +77,9 @@ export class LibvirtDriver implements HypervisorDriver {
     const xml = domainXml(spec, { type: this.#options.domainType ?? 'kvm', serialLog: this.serialLog(name) })
     if (await this.#state(name, options.signal) !== undefined) throw new DriverError(this.name, name, 'a domain with this name is already defined')
     await mkdir(this.#dir, { recursive: true })
+    // libvirt opens the serial log in append mode: a log left by an earlier domain of this name would be read as
+    // this one's (its ready line, its panic).
+    await rm(this.serialLog(name), { force: true })
     await writeFileAtomic(this.xmlPath(name), xml)
     try {
       await this.#run(['define', this.xmlPath(name)], options.signal)
@@ -102,7 +107,11 @@ export class LibvirtDriver implements HypervisorDriver {
     if (state === 'paused' || state === 'pmsuspended') return { state: 'paused', ...(reason ? { reason } : {}) }
     if (state === 'in shutdown') return { state: 'shutting-down' }
     if (state === 'crashed' || (state === 'shut off' && (reason === 'crashed' || reason === 'failed'))) {
-      return { state: 'crashed', reason: `libvirt reports ${state}${reason ? ` (${reason})` : ''}` }
+      // libvirt says only "panicked" or "crashed"; the guest's own last words are in its serial log.
+      const log = this.serialLog(name)
+      const panic = await lastMatch(log, /Kernel panic/)
+      const last = panic !== undefined ? [panic.trim()] : await tail(log, 3)
+      return { state: 'crashed', reason: `libvirt reports ${state}${reason ? ` (${reason})` : ''}${last.length > 0 ? `; serial log: ${last.join(' | ')}` : ''}` }
     }
     return { state: 'stopped', reason: `libvirt reports ${state}${reason ? ` (${reason})` : ''}` }
   }
@@ -110,7 +119,9 @@ export class LibvirtDriver implements HypervisorDriver {
   async shutdown (handle: DomainHandle, timeoutMs: number, options: { signal?: AbortSignal } = {}): Promise<void> {
     const name = this.#fromHandle(handle)
     const deadline = this.#clock.now() + timeoutMs
-    if (await this.#active(name, options.signal)) {
+    const s = await this.#state(name, options.signal)
+    // A crashed guest (a panic, kept by on_crash preserve) hears no power button: straight to destroy.
+    if (s !== undefined && s[0] !== 'shut off' && s[0] !== 'crashed') {
       await this.#run(['shutdown', name], options.signal).catch(() => {})
       while (this.#clock.now() < deadline && await this.#active(name, options.signal)) {
         await this.#clock.sleep(Math.min(200, Math.max(1, deadline - this.#clock.now())), options).catch(() => {})
@@ -150,9 +161,11 @@ export class LibvirtDriver implements HypervisorDriver {
     return await this.status(handle, options)
   }
 
+  /** libvirt's "active": its qemu exists, also for a guest that crashed and is kept by on_crash preserve. Such a
+   * domain must be destroyed first: `undefine` of an active domain only makes it transient, still there. */
   async #active (name: string, signal?: AbortSignal): Promise<boolean> {
     const s = await this.#state(name, signal)
-    return s !== undefined && s[0] !== 'shut off' && s[0] !== 'crashed'
+    return s !== undefined && s[0] !== 'shut off'
   }
 
   /** `virsh domstate NAME --reason` as [state, reason], or undefined when libvirt has no such domain. */

@@ -1,0 +1,232 @@
+import type { Clock, Timer } from '../seams/clock.ts'
+import { hrwScore, PoolCoordinatorRole } from '../scheduler/coordinator.ts'
+import { NoHostFitsError, ReservationRefusedError } from '../scheduler/errors.ts'
+import { meshCandidates } from '../scheduler/assign.ts'
+import type { MeshHostView } from '../scheduler/assign.ts'
+import type { PlacedVm } from '../scheduler/placer.ts'
+import { chooseOrder, rank } from '../scheduler/placement.ts'
+import { PoolRecord } from '../scheduler/pool-record.ts'
+import type { VmRecord } from '../scheduler/pool-record.ts'
+import { seededRandom } from '../scheduler/random.ts'
+import type { SchedulerSpec, VmDemand } from '../scheduler/types.ts'
+import type { DeployPeer } from './peer.ts'
+import { isActive } from './registry.ts'
+import type { PoolRecordView, PoolVmView } from './types.ts'
+
+// The pool coordinator's duty in the daemon: the scheduler's PoolCoordinatorRole (HRW coordinator, re-placement at
+// epoch + 1, successor takeover) over the deploy service. The pool registry is the replicated placement record
+// (every member holds it; the coordinator's writes go to all); a reservation is a two-phase prepare of the one
+// re-placed part on its new host (its admission judges, at the new epoch), the commit deploys and starts it. Any
+// participant can do it: the registry carries each scheduled part's plan and the operator's proof of it.
+//
+// Also the live half of fencing: a part this peer runs whose record moved it elsewhere at a higher epoch (this host
+// was declared dead, then came back without a restart) is stopped here.
+
+export interface ReplacementInit {
+  peer: DeployPeer
+  clock: Clock
+  /** Liveness as the failure detector says it: a suspect is still live; only `dead` moves its VMs. */
+  isLive: (peer: string) => boolean
+  /** The mesh's hosts (names, capacity, load) to rank candidates from. */
+  hosts: () => readonly MeshHostView[]
+  log: (message: string, context: Record<string, unknown>) => void
+  /** How often every pool is looked at besides membership changes (a placement that found no room is retried). Default 2 s. */
+  sweepMs?: number
+  /** Lease of a re-placement's prepare. Default 30 s. */
+  leaseMs?: number
+}
+
+interface PoolDuty { deployId: string, record: PoolRecord, role: PoolCoordinatorRole }
+
+export const replacementId = (pool: string, path: string, epoch: number): string => `${pool}/${path}@${epoch}`
+
+export class LiveReplacement {
+  readonly #i: ReplacementInit
+  readonly #duties = new Map<string, PoolDuty>()
+  #timer: Timer | undefined
+  #sweeping: Promise<void> | undefined
+  #again = false
+  #stopped = false
+
+  constructor (init: ReplacementInit) {
+    this.#i = init
+  }
+
+  start (): void {
+    const tick = (): void => {
+      if (this.#stopped) return
+      void this.poke().finally(() => { if (!this.#stopped) this.#timer = this.#i.clock.setTimeout(tick, this.#i.sweepMs ?? 2000) })
+    }
+    this.#timer = this.#i.clock.setTimeout(tick, this.#i.sweepMs ?? 2000)
+  }
+
+  stop (): void {
+    this.#stopped = true
+    this.#timer?.cancel()
+  }
+
+  /** Every outcome of the runs this peer coordinated (logs and tests). */
+  outcomes (pool: string): PoolCoordinatorRole['outcomes'] { return this.#duties.get(pool)?.role.outcomes ?? [] }
+
+  /** A membership change (or the sweep): look at every pool now. Sweeps never overlap; one more follows a busy one. */
+  poke (): Promise<void> {
+    if (this.#sweeping !== undefined) { this.#again = true; return this.#sweeping }
+    this.#sweeping = (async () => {
+      do {
+        this.#again = false
+        await this.#sweep()
+      } while (this.#again && !this.#stopped)
+    })().finally(() => { this.#sweeping = undefined })
+    return this.#sweeping
+  }
+
+  async #sweep (): Promise<void> {
+    const { peer } = this.#i
+    for (const r of peer.registry.list()) {
+      if (!isActive(r) || r.state !== 'running' || r.vms === undefined) { this.#duties.delete(r.pool); continue }
+      await this.#fenceLocal(r)
+      if (!participantsOf(r).includes(peer.self)) continue
+      const duty = this.#duty(r)
+      refresh(duty.record, r)
+      try {
+        const o = await duty.role.onMembershipChange()
+        for (const x of o.replaced) this.#i.log('re-placed', { pool: r.pool, path: x.vmId, from: x.from, to: x.to, epoch: x.epoch })
+        for (const x of o.failed) this.#i.log('not re-placed', { pool: r.pool, path: x.vmId, host: x.host, error: x.error.message })
+      } catch (err) {
+        this.#i.log('re-placement interrupted; the next sweep goes on', { pool: r.pool, error: (err as Error).message })
+      }
+    }
+  }
+
+  #duty (r: PoolRecordView): PoolDuty {
+    const old = this.#duties.get(r.pool)
+    if (old !== undefined && old.deployId === r.deployId) return old
+    const { peer } = this.#i
+    const pool = r.pool
+    const record = new PoolRecord(pool)
+    const random = seededRandom(Number(hrwScore(pool, peer.self) & 0xffffffffn))
+    const vmOf = (path: string): PoolVmView | undefined => peer.registry.get(pool)?.vms?.find(v => v.path === path)
+    const role = new PoolCoordinatorRole({
+      self: peer.self,
+      record,
+      isLive: this.#i.isLive,
+      specOf: path => { const h = vmOf(path)?.hosts; return h !== undefined ? { hosts: h } : {} },
+      placer: {
+        reserveOne: async (demand, spec, epoch, o = {}) => await this.#reserve(record, demand, spec, epoch, o.exclude ?? new Set(), random),
+        commitAll: async placed => await this.#commit(pool, placed)
+      },
+      replicate: async u => { record.apply(u); await this.#write(pool, old => patchPart(old, u, this.#hostName(u.host))) },
+      replicateParticipants: async peers => {
+        for (const p of peers) record.addParticipant(p)
+        await this.#write(pool, old => ({ ...old, participants: [...new Set([...participantsOf(old), ...peers])].sort() }))
+      }
+    }, {})
+    const duty = { deployId: r.deployId, record, role }
+    this.#duties.set(pool, duty)
+    return duty
+  }
+
+  /** Writes the next version of a live pool's record everywhere; a pool that ended meanwhile stops the run. */
+  async #write (pool: string, change: (old: PoolRecordView) => Omit<PoolRecordView, 'version'>): Promise<void> {
+    const cur = this.#i.peer.registry.get(pool)
+    if (cur === undefined || !isActive(cur)) throw new Error(`pool ${pool} ended`)
+    await this.#i.peer.registry.update(pool, old => change(old ?? cur))
+  }
+
+  #hostName (peer: string): string {
+    return this.#i.hosts().find(h => h.peerId === peer)?.hostNames[0] ?? peer
+  }
+
+  /** A reservation is the re-placed part prepared on its new host, whose admission judges it at `epoch`. */
+  async #reserve (record: PoolRecord, demand: VmDemand, spec: SchedulerSpec, epoch: number, exclude: ReadonlySet<string>, random: ReturnType<typeof seededRandom>): Promise<PlacedVm> {
+    const { peer } = this.#i
+    const pool = record.pool
+    const vm = peer.registry.get(pool)?.vms?.find(v => v.path === demand.vmId)
+    if (vm?.plan === undefined) throw new ReservationRefusedError(pool, demand.vmId, [{ host: '-', reason: 'no plan in the pool record' }])
+    const states = meshCandidates(this.#i.hosts()).states.filter(s => s.peer !== undefined && !exclude.has(s.peer))
+    const opts = { random }
+    const ranking = rank(demand, spec, states, opts)
+    const order = chooseOrder(ranking, opts)
+    if (order.length === 0) throw new NoHostFitsError(pool, demand.vmId, ranking.candidates, ranking.failures)
+    const refusals: Array<{ host: string, reason: string }> = []
+    const deployId = replacementId(pool, demand.vmId, epoch)
+    for (const cand of order) {
+      const to = states.find(s => s.host === cand.host)?.peer as string
+      const part = { ...vm.plan, host: cand.host, peer: to, config: { ...vm.plan.config, sfProcessHost: cand.host } }
+      try {
+        const res = await peer.request(to, {
+          type: 'prepare', deployId, pool, coordinator: peer.self, parts: [part], participants: [...new Set([...record.participants(), to])].sort(),
+          leaseMs: this.#i.leaseMs ?? 30_000, ...(vm.auth !== undefined ? { auth: vm.auth } : {}), replace: { epoch }
+        })
+        if (res.type === 'prepared' && res.ok) return { vmId: demand.vmId, host: to, requestId: deployId, epoch, cost: cand.cost }
+        refusals.push({ host: cand.host, reason: res.type === 'prepared' && !res.ok ? res.reason : `unexpected answer ${res.type}` })
+      } catch (err) {
+        refusals.push({ host: cand.host, reason: (err as Error).message })
+      }
+    }
+    throw new ReservationRefusedError(pool, demand.vmId, refusals)
+  }
+
+  async #commit (pool: string, placed: readonly PlacedVm[]): Promise<PlacedVm[]> {
+    const lost: PlacedVm[] = []
+    await Promise.all(placed.map(async p => {
+      try {
+        const res = await this.#i.peer.requestUntilDone(p.host, { type: 'commit', deployId: p.requestId, pool })
+        if (res.type !== 'committed' || !res.ok) {
+          lost.push(p)
+          this.#i.log('re-placement commit refused', { pool, path: p.vmId, peer: p.host, reason: res.type === 'committed' && !res.ok ? res.reason : res.type })
+        }
+      } catch (err) {
+        lost.push(p)
+        this.#i.log('re-placement commit failed', { pool, path: p.vmId, peer: p.host, error: (err as Error).message })
+      }
+    }))
+    return lost
+  }
+
+  /** Stops this peer's copy of a part the record placed elsewhere at a higher epoch. */
+  async #fenceLocal (r: PoolRecordView): Promise<void> {
+    const { peer } = this.#i
+    for (const part of peer.participant.lifecycle.parts(r.pool)) {
+      if (part.state !== 'running') continue
+      const cur = r.parts.find(p => p.path === part.plan.path)
+      if (cur === undefined || cur.peer === peer.self || (cur.epoch ?? 1) <= part.epoch) continue
+      this.#i.log('fenced: part placed elsewhere at a higher epoch', { pool: r.pool, path: cur.path, epoch: part.epoch, now: cur.epoch, at: cur.peer })
+      await peer.participant.lifecycle.terminate(r.pool, cur.path, { type: 'abnormal', reason: `fenced: placed on ${cur.host} at epoch ${cur.epoch ?? 1}`, path: cur.path }, { report: false, cascade: false })
+      peer.participant.lifecycle.forget(r.pool, [cur.path])
+    }
+  }
+}
+
+export function participantsOf (r: PoolRecordView): string[] {
+  return r.participants ?? [...new Set([r.entry, ...r.parts.map(p => p.peer)])].sort()
+}
+
+/** The registry's view of the pool as the scheduler's placement record (merged: epochs and states only advance). */
+function refresh (record: PoolRecord, r: PoolRecordView): void {
+  for (const p of participantsOf(r)) record.addParticipant(p)
+  for (const vm of r.vms ?? []) {
+    const cur = r.parts.find(p => p.path === vm.path)
+    if (cur === undefined) continue
+    const epoch = cur.epoch ?? 1
+    record.apply({
+      vmId: vm.path,
+      demand: { pool: r.pool, vmId: vm.path, memoryMiB: vm.memoryMiB, vcpus: vm.vcpus },
+      host: cur.peer,
+      epoch,
+      state: cur.placement ?? 'running',
+      pinned: vm.pinned,
+      requestId: replacementId(r.pool, vm.path, epoch),
+      ...(cur.reason !== undefined ? { reason: cur.reason } : {})
+    })
+  }
+}
+
+function patchPart (old: PoolRecordView, u: VmRecord, host: string): Omit<PoolRecordView, 'version'> {
+  const parts = old.parts.map(p => {
+    if (p.path !== u.vmId) return p
+    const { reason: _, ...rest } = p
+    return { ...rest, peer: u.host, host: u.host === p.peer ? p.host : host, epoch: u.epoch, placement: u.state, ...(u.reason !== undefined ? { reason: u.reason } : {}) }
+  })
+  return { ...old, parts }
+}
