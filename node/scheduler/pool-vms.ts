@@ -1,5 +1,6 @@
-// From a resolved pool (sfjson) to what the scheduler places: the VMs under every Schedulee, with their Scheduler's
-// settings, and the VMs pinned by sfProcessHost (never moved; reported failed when their host dies).
+// From a resolved pool (sfjson) to what the scheduler places: the children of every Schedulee (a VM, or a compound
+// holding a VM and its disks, placed whole), with their Scheduler's settings, and the VMs pinned by sfProcessHost
+// (never moved; reported failed when their host dies).
 //
 // VM attributes read: memory (MiB, default 256), vcpus (default 1), driver, baseImage (on the VM or on the storage
 // backend its `storageBackend` LAZY reference names), imageSizeMiB, requires (a query over host attributes).
@@ -74,6 +75,32 @@ export function specOf (path: string, schedulee: SfJsonObject, scope: Scope): Sc
 
 const isVm = (c: SfJsonObject): boolean => c.sfClass === SF_CLASS.XenDomain || typeof c.memory === 'number'
 
+/**
+ * What one child of a Schedulee asks of its host. A VM asks its own memory and vcpus; a compound holding VMs (a
+ * "computer": its disks and its VM, as the tutorial writes them) goes to one host whole, so it asks the sum of its
+ * VMs, with the first base image, driver and host requirement found among them. Undefined: no VM inside.
+ */
+function unitDemand (pool: string, id: string, child: SfJsonObject, parent: Scope): VmDemand | undefined {
+  if (isVm(child)) return demandOf(pool, id, child, { node: child, parent })
+  const parts: VmDemand[] = []
+  const walk = (node: SfJsonObject, scope: Scope): void => {
+    for (const [name, c] of Object.entries(node)) {
+      if (!isEagerComponent(c)) continue
+      if (isVm(c)) parts.push(demandOf(pool, `${id}/${name}`, c, { node: c, parent: scope }))
+      else walk(c, { node: c, parent: scope })
+    }
+  }
+  walk(child, { node: child, parent })
+  if (parts.length === 0) return undefined
+  const d: VmDemand = { pool, vmId: id, memoryMiB: parts.reduce((a, p) => a + p.memoryMiB, 0), vcpus: parts.reduce((a, p) => a + p.vcpus, 0) }
+  const first = <K extends keyof VmDemand>(k: K): VmDemand[K] | undefined => parts.find(p => p[k] !== undefined)?.[k]
+  const driver = first('driver'); if (driver !== undefined) d.driver = driver
+  const image = first('image'); if (image !== undefined) d.image = image
+  const size = first('imageSizeMiB'); if (size !== undefined) d.imageSizeMiB = size
+  const requires = first('requires'); if (requires !== undefined) d.requires = requires
+  return d
+}
+
 /** Walks the resolved pool: scheduled VMs (children of a Schedulee) and pinned ones (a VM with sfProcessHost). */
 export function poolVms (pool: string, root: SfJsonObject): { scheduled: ScheduledVm[], pinned: PinnedVm[] } {
   const scheduled: ScheduledVm[] = []
@@ -84,10 +111,12 @@ export function poolVms (pool: string, root: SfJsonObject): { scheduled: Schedul
     if (node.sfClass === SF_CLASS.Schedulee) {
       const spec = specOf(path, node, scope)
       for (const [name, child] of Object.entries(node)) {
-        if (!isEagerComponent(child) || !isVm(child)) continue
+        if (!isEagerComponent(child)) continue
         const vmId = path ? `${path}/${name}` : name
+        const demand = unitDemand(pool, vmId, child, scope)
+        if (demand === undefined) continue
         if (str(child.sfProcessHost) !== undefined) throw new PoolDescriptionError(`${pool}/${vmId}`, 'a Schedulee child may not set sfProcessHost: the scheduler picks its host')
-        scheduled.push({ demand: demandOf(pool, vmId, child, { node: child, parent: scope }), spec, schedulee: path })
+        scheduled.push({ demand, spec, schedulee: path })
       }
       return
     }

@@ -7,8 +7,8 @@ import { makeBaseTarball, removeTempDirs, tempDir } from '../engine/fixtures.ts'
 
 // The image service as the daemon runs it (node/daemon/daemon.ts): three real daemons, one warehouse holding an
 // image. Its host announces the image (every peer's `sdpeer hosts --json` shows it: the scheduler's "cached base
-// image"); a pool whose disks sit on the two other hosts names it `image:NAME`, and those hosts fetch it from the
-// mesh before their prepare goes on. Secure mesh: pool key, signed requests, --allow-path for the disks' files.
+// image"); a pool whose computers the scheduler places on the two other hosts names it `image:NAME`, and those
+// hosts fetch it from the mesh before their prepare goes on. Secure mesh: pool key, signed requests, --allow-path for the disks' files.
 
 const HOSTS = ['img1', 'img2', 'img3']
 let cluster: Cluster
@@ -50,15 +50,22 @@ describe('images across the mesh', () => {
     expect(await announced(2, 'img2') ?? []).toEqual([])
 
     const sf = join(dir, 'pool.sf')
+    // Scheduled: the Scheduler may use img2 and img3 only, each computer (its disk and its VM) goes to one of them
+    // whole, and neither holds the image.
     await writeFile(sf, `#include "/ch/cern/openlab/smartdomains/components.sf"
-sfConfig extends Compound {
-  c2 extends Compound {
-    sfProcessHost "img2";
-    cow extends CowStorageBackend { domainName "cow2"; baseImage "image:slc-raw"; }
+Computer extends Compound {
+  disk extends CowStorageBackend { baseImage "image:slc-raw"; }
+  vm extends VM {
+    kernel "${dir}/vmlinuz"; netmask "255.255.255.0"; gateway "192.0.2.1"; memory 40000;
+    storageBackend LAZY ATTRIB disk; domainLivenessCheck false;
   }
-  c3 extends Compound {
-    sfProcessHost "img3";
-    cow extends CowStorageBackend { domainName "cow3"; baseImage "image:slc-raw"; }
+}
+sfConfig extends Compound {
+  s extends Scheduler { hosts [|"img2", "img3"|]; }
+  work extends Schedulee {
+    scheduler LAZY ATTRIB s;
+    c2 extends Computer { disk:domainName "cow2"; vm:hostname "cow2"; vm:ip "192.0.2.12"; }
+    c3 extends Computer { disk:domainName "cow3"; vm:hostname "cow3"; vm:ip "192.0.2.13"; }
   }
 }
 `)
@@ -67,8 +74,10 @@ sfConfig extends Compound {
     expect(dep.code).toBe(0)
     const st = JSON.parse(dep.stdout) as { state: string, components: Array<{ path: string, host: string, state: string }> }
     expect(st.state).toBe('running')
-    expect(st.components.filter(c => c.path.endsWith(':cow')).map(c => `${c.path}@${c.host}=${c.state}`).sort())
-      .toEqual(['c2:cow@img2=running', 'c3:cow@img3=running'])
+    // 40,000 MiB each on hosts of 64 GiB: one computer per host.
+    const disks = st.components.filter(c => c.path.endsWith(':disk'))
+    expect(disks.map(c => c.state)).toEqual(['running', 'running'])
+    expect(disks.map(c => c.host).sort()).toEqual(['img2', 'img3'])
     // Each overlay sits on the fetched copy in its own host's warehouse, and both hosts now announce the image.
     for (const i of [1, 2]) {
       const ls = await cluster.cli(i, ['image', 'ls', '--json', '--state-dir', cluster.daemons[i]!.stateDir])

@@ -34,6 +34,22 @@ describe('scheduled and pinned VMs of a resolved pool', () => {
     expect(pinned).toEqual([{ host: 'host7', demand: { pool: 'p', vmId: 'db', memoryMiB: 2048, vcpus: 1 } }])
   })
 
+  it('places a computer (a compound with its disk and its VMs) whole: the sum of its VMs, its disk\'s image', () => {
+    const config = resolve(`sfConfig extends Compound {
+  s extends Scheduler;
+  workers extends Schedulee { scheduler LAZY ATTRIB s;
+    c1 extends Compound {
+      disk extends CowStorageBackend { baseImage "image:slc3"; domainName "c1"; }
+      vm extends VM { hostname "c1"; memory 1024; vcpus 2; storageBackend LAZY ATTRIB disk; }
+      helper extends VM { hostname "c1h"; memory 256; }
+    }
+    notes extends Compound { text extends DATA { x 1; } }
+  }
+}`)
+    const { scheduled } = poolVms('p', config)
+    expect(scheduled.map(s => s.demand)).toEqual([{ pool: 'p', vmId: 'workers/c1', memoryMiB: 1280, vcpus: 3, image: 'image:slc3' }])
+  })
+
   it('refuses a Schedulee child that names its own host', () => {
     const config = resolve(`sfConfig extends Compound {
   s extends Scheduler { hosts [|"a"|]; }

@@ -77,9 +77,25 @@ class HttpError extends Error {
 
 const DOMAIN_TYPES = new Set(['XenDomain', 'VM'])
 /** Typed errors that are the request's fault (a bad name, a refused value, an unknown pool): 400, not 500. */
-const CLIENT_ERRORS = new Set(['ApiRequestError', 'ConsoleValueError', 'EngineError'])
+const CLIENT_ERRORS = new Set(['ApiRequestError', 'ConsoleValueError', 'EngineError', 'PoolNotFoundError', 'PathNotFoundError', 'HostPolicyError', 'PoolBusyError'])
 /** A change the console's key may not make (operator.ts): 403, with the refusal's text. */
 const REFUSALS = new Set(['ConsoleAuthError', 'ApiAuthError'])
+
+/**
+ * The HTTP status of a failed request. Errors from other peers keep their meaning: an owner's refusal or engine
+ * error is the request's fault (400; 403 when a signature was refused), an owner that cannot be reached is a bad
+ * gateway (502, or 504 on a timeout); only what nobody explains is a 500.
+ */
+function httpStatusOf (err: unknown): number {
+  if (err instanceof HttpError) return err.status
+  if (!(err instanceof Error)) return 500
+  if (REFUSALS.has(err.name)) return 403
+  if (CLIENT_ERRORS.has(err.name)) return 400
+  const code = (err as { code?: unknown }).code
+  if (err.name === 'DeployTransportError') return code === 'timeout' ? 504 : code === 'unreachable' ? 502 : /AuthError/.test(err.message) ? 403 : 400
+  if (err.name === 'TerminateRefusedError') return /AuthError/.test(err.message) ? 403 : 502
+  return 500
+}
 
 const SECURITY_HEADERS: Record<string, string> = {
   'content-security-policy': "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
@@ -165,7 +181,7 @@ export class ConsoleServer {
   #serve (req: IncomingMessage, res: ServerResponse): void {
     this.#route(req, res).catch(err => {
       if (res.headersSent) { res.destroy(); return }
-      const status = err instanceof HttpError ? err.status : err instanceof Error && REFUSALS.has(err.name) ? 403 : err instanceof Error && CLIENT_ERRORS.has(err.name) ? 400 : 500
+      const status = httpStatusOf(err)
       if (status === 500) this.#o.log?.warn({ err, url: req.url }, 'console request failed')
       if (req.url?.startsWith('/api/') || req.method === 'POST') this.#json(res, status, { error: toWireError(err) })
       else this.#page(res, status, 'Error', '', errorView(err instanceof Error ? err.message : String(err)))
