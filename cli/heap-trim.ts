@@ -6,15 +6,16 @@ import v8 from 'node:v8'
 // the old generation fragmented: ~8 MiB of committed pages around ~20 MiB of live objects on an idle daemon.
 // V8's memory reducer would compact them, but it never fires in the daemon (`--trace-memory-reducer` keeps saying
 // "high alloc" on an idle peer), and an ordinary full GC frees objects without releasing their pages. A
-// memory-reducing full GC ("last-resort": compacts, then releases) does, in 150-250 ms on a 20 MiB heap: so it runs
+// memory-reducing full GC ("last-resort": compacts, then releases) does, in 150-460 ms on a 20 MiB heap: so it runs
 // only when the event loop was nearly idle for the last period, once after start-up and then only after the heap
-// grew again (a deploy), never on a steady daemon; and not while the machine's CPUs are all taken, where the same
-// pause measured 600 ms (longer than a membership probe's 250 ms timeout).
+// grew again (a deploy), never on a steady daemon; and never on a machine with more runnable threads than CPUs:
+// there the pause stretched to 0.7-1.9 s (20 daemons on 2 loaded cores), longer than a membership probe's 250 ms
+// timeout, and peers declared trimming daemons dead (simulations/bench/mesh-daemons.ts, BENCHMARKS.md).
 
 export interface HeapTrimOptions {
   /** The full-GC entry point (`globalThis.gc`, present under --expose-gc); without it nothing is ever trimmed. */
   gc: NodeJS.GCFunction | undefined
-  /** How often to look (default 10 s). */
+  /** How often to look (default 5 s). */
   intervalMs?: number
   /** Growth of the committed heap since the last trim that is worth another (default 4 MiB). */
   minGrowthBytes?: number
@@ -58,7 +59,7 @@ export function trimHeapWhenQuiet (options: HeapTrimOptions): HeapTrimmer {
     options.onTrim?.({ beforeBytes: before, afterBytes: trimmedAt, pauseMs })
     return true
   }
-  const timer = setInterval(check, options.intervalMs ?? 10_000)
+  const timer = setInterval(check, options.intervalMs ?? 5_000)
   timer.unref()
   return { check, stop: () => { clearInterval(timer) } }
 }

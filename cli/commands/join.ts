@@ -15,7 +15,8 @@ import { multiaddr } from '@multiformats/multiaddr'
 export const summary = 'run this host\'s daemon in the foreground'
 export const usage = `sdpeer join --host NAME --state-dir DIR --driver sim|qemu|xen|libvirt [--alias NAME]...
        [--listen MULTIADDR]... [--bootstrap MULTIADDR]... [--pool-key FILE] [--allow-path DIR]... [--insecure]
-       [--capacity memory=MiB,vcpus=N] [--api PATH] [--json-logs] [--lvm-volume-group VG] [--lvm-dev-dir DIR]
+       [--capacity memory=MiB,vcpus=N] [--driver-opt KEY=VALUE]... [--api PATH] [--json-logs]
+       [--lvm-volume-group VG] [--lvm-dev-dir DIR]
        [--console ADDR:PORT [--console-public] [--metrics-public]]
 
 Runs the sdpeer daemon of this host in the foreground until SIGINT or SIGTERM: a peer of the mesh (libp2p over TCP,
@@ -46,6 +47,10 @@ this host and takes whole pools to split across the mesh by sfProcessHost.
                         daemon answers there; removes a stale socket left by a killed one.
   --lvm-volume-group VG the volume group of LVMStorageBackend components that name none
   --lvm-dev-dir DIR     where LVM device nodes appear (default /dev)
+  --driver-opt KEY=VAL  a driver setting (repeatable); unknown keys are refused. qemu: qemuAccel=kvm|tcg|auto,
+                        qemuBinary, qemuFirmware, qemuStartTimeoutMs; libvirt: libvirtUri (default qemu:///system),
+                        libvirtDomainType=kvm|qemu (qemu: TCG, where KVM is missing); xen: xl (the program);
+                        sim: simBootMs, simShutdownMs, simStartFail, simCrashAfterMs, simIgnoreShutdown
   --json-logs           JSON log lines on stderr even when it is a terminal (they are JSON whenever it is not)
   --console ADDR:PORT   serve the management console and Prometheus /metrics (e.g. 127.0.0.1:8080; port 0: any
                         free one). Every request needs the token kept in STATE_DIR/console.token: \`sdpeer console\`
@@ -81,7 +86,8 @@ export async function run (argv: string[], io: CliIO): Promise<number> {
       'allow-path': { type: 'string', multiple: true, default: [] },
       insecure: { type: 'boolean', default: false },
       'lvm-volume-group': { type: 'string' },
-      'lvm-dev-dir': { type: 'string' }
+      'lvm-dev-dir': { type: 'string' },
+      'driver-opt': { type: 'string', multiple: true, default: [] }
     },
     allowPositionals: true,
     strict: true
@@ -116,6 +122,7 @@ export async function run (argv: string[], io: CliIO): Promise<number> {
   for (const b of values.bootstrap) {
     if (!b.includes('/p2p/')) throw new UsageError(`--bootstrap ${b}: needs the peer's id (.../p2p/ID; see that peer's STATE_DIR/mesh.json)`)
   }
+  const driverSettings = parseDriverOpts(values['driver-opt'])
   const lvm = {
     ...(values['lvm-volume-group'] !== undefined ? { volumeGroup: values['lvm-volume-group'] } : {}),
     ...(values['lvm-dev-dir'] !== undefined ? { devDir: resolve(io.cwd, values['lvm-dev-dir']) } : {})
@@ -133,6 +140,7 @@ export async function run (argv: string[], io: CliIO): Promise<number> {
       stateDir: resolve(io.cwd, values['state-dir']),
       driver: values.driver,
       ...(capacity ? { capacity } : {}),
+      ...(Object.keys(driverSettings).length > 0 ? { driverSettings } : {}),
       ...(values.api !== undefined ? { apiPath: resolve(io.cwd, values.api) } : {}),
       jsonLogs: values['json-logs'],
       ...(values.console !== undefined ? { console: { listen: values.console, public: values['console-public'], metricsPublic: values['metrics-public'] } } : {}),
@@ -177,4 +185,17 @@ export async function run (argv: string[], io: CliIO): Promise<number> {
   trimmer.stop()
   await daemon.stop()
   return 0
+}
+
+/** `--driver-opt KEY=VALUE`: true/false as booleans, integers as numbers, anything else as a string. */
+function parseDriverOpts (opts: readonly string[]): Record<string, string | number | boolean> {
+  const out: Record<string, string | number | boolean> = {}
+  for (const o of opts) {
+    const eq = o.indexOf('=')
+    const key = eq > 0 ? o.slice(0, eq) : ''
+    if (!/^[A-Za-z][A-Za-z0-9]*$/.test(key)) throw new UsageError(`--driver-opt ${JSON.stringify(o)}: expected KEY=VALUE (e.g. qemuAccel=tcg)`)
+    const v = o.slice(eq + 1)
+    out[key] = v === 'true' ? true : v === 'false' ? false : /^-?\d+$/.test(v) ? Number(v) : v
+  }
+  return out
 }

@@ -40,7 +40,28 @@ const FACTORIES: Record<string, Factory> = {
   // As node/drivers/xen/index.ts asks; `xl` (the program) may come from the daemon config.
   xen: o => new XenDriver({ stateDir: o.stateDir ?? '.', shell: o.shell, capacity: o.capacity, xl: typeof o.settings?.xl === 'string' ? o.settings.xl : undefined }),
   // `virsh` against the libvirt URI from the daemon config (default: libvirt's own default, qemu:///system).
-  libvirt: o => new LibvirtDriver({ stateDir: o.stateDir ?? '.', shell: o.shell, clock: o.clock, capacity: o.capacity, uri: typeof o.settings?.libvirtUri === 'string' ? o.settings.libvirtUri : undefined })
+  libvirt: o => new LibvirtDriver({
+    stateDir: o.stateDir ?? '.',
+    shell: o.shell,
+    clock: o.clock,
+    capacity: o.capacity,
+    uri: typeof o.settings?.libvirtUri === 'string' ? o.settings.libvirtUri : undefined,
+    domainType: libvirtDomainType(o.settings?.libvirtDomainType)
+  })
+}
+
+/** The settings each driver reads (`sdpeer join --driver-opt KEY=VALUE`); any other key is refused, not ignored. */
+export const DRIVER_SETTINGS: Readonly<Record<string, readonly string[]>> = {
+  sim: ['simBootMs', 'simShutdownMs', 'simIgnoreShutdown', 'simStartFail', 'simCrashAfterMs'],
+  qemu: ['qemuAccel', 'qemuBinary', 'qemuFirmware', 'qemuProbeKernel', 'qemuProbeTimeoutMs', 'qemuStartTimeoutMs'],
+  xen: ['xl'],
+  libvirt: ['libvirtUri', 'libvirtDomainType']
+}
+
+function libvirtDomainType (v: string | number | boolean | undefined): 'kvm' | 'qemu' | undefined {
+  if (v === undefined) return undefined
+  if (v !== 'kvm' && v !== 'qemu') throw new DriverError('libvirt', undefined, `libvirtDomainType must be kvm or qemu (TCG), not ${JSON.stringify(v)}`)
+  return v
 }
 
 export function driverNames (): string[] {
@@ -50,5 +71,9 @@ export function driverNames (): string[] {
 export function createDriver (name: string, options: DriverFactoryOptions = {}): HypervisorDriver {
   const factory = Object.hasOwn(FACTORIES, name) ? FACTORIES[name] : undefined
   if (factory === undefined) throw new DriverError(name, undefined, `unknown driver (known: ${driverNames().join(', ')})`)
+  const known = DRIVER_SETTINGS[name] ?? []
+  for (const key of Object.keys(options.settings ?? {})) {
+    if (!known.includes(key)) throw new DriverError(name, undefined, `unknown setting ${JSON.stringify(key)} (this driver reads: ${known.join(', ')})`)
+  }
   return factory(options)
 }
