@@ -1,6 +1,9 @@
 import { LiveComponent } from '../engine/component.ts'
-import { consoleHostFor, startConsole, whenConsoleHost } from '../api/console/index.ts'
-import type { ConsoleHostContext, RunningConsole } from '../api/console/index.ts'
+// The console's server is loaded when a DeployManagement starts one, not with the component registry: a daemon
+// that serves no console never carries node:http's server side (BENCHMARKS.md, mesh memory).
+import { consoleHostFor, whenConsoleHost } from '../api/console/host-context.ts'
+import type { ConsoleHostContext } from '../api/console/host-context.ts'
+import type { RunningConsole } from '../api/console/index.ts'
 
 // SmartFrog's management console (`console extends DeployManagement;`), which SmartDomains users deployed with their
 // pool to watch it: here it serves sdpeer's web console on the component's host (its sfProcessHost) from start until
@@ -62,6 +65,7 @@ export class DeployManagement extends LiveComponent {
   private async open (ctx: ConsoleHostContext): Promise<void> {
     this.missing = undefined
     const listen = this.string('listen') ?? '127.0.0.1:0'
+    const { startConsole } = await import('../api/console/index.ts')
     this.server = await startConsole({
       listen,
       public: this.bool('public', false),

@@ -13,8 +13,6 @@ import { createLogger } from './logger.ts'
 import type { Logger } from './logger.ts'
 import { ensureStateDir, loadIdentity, lockStateDir } from './state-dir.ts'
 import { loadFactories } from './factories.ts'
-import { startConsole } from '../api/console/index.ts'
-import { meshHostsProvider } from '../api/console/mesh-hosts.ts'
 import { consoleSigner, loadOrCreateConsoleKey, trustCommand } from '../api/console/operator.ts'
 import type { DaemonFactories } from './factories.ts'
 import { loadHostSecurity } from '../security/startup.ts'
@@ -201,6 +199,9 @@ export async function startDaemon (config: DaemonConfig, factories?: Partial<Dae
       // Reads and changes routed like the CLI's (mesh-wide), through the auth gate: the console signs its changes
       // with this host's console key, trusted only where an admin added it (node/api/console/operator.ts).
       const consoleKey = await loadOrCreateConsoleKey(config.stateDir)
+      // Loaded only with --console: a daemon without one does not carry the HTTP server (mesh memory, BENCHMARKS.md).
+      const { startConsole } = await import('../api/console/index.ts')
+      const { meshHostsProvider } = await import('../api/console/mesh-hosts.ts')
       const c = await startConsole({
         ...config.console, host, driverName: config.driver, stateDir: config.stateDir, engine, driver, clock, log: log.child({ component: 'console' }),
         api: consoleSigner(handler, consoleKey),
