@@ -106,8 +106,10 @@ export class DeployCoordinator {
 
     const failures: PeerFailure[] = []
     const hostOf = (peer: string): string => owners.get(peer)?.[0]?.host ?? peer
-    // Lease: long enough for the slowest prepare to come back and the commit to reach every owner.
-    const leaseMs = t.prepareLeaseMs
+    // Lease: long enough for the slowest prepare to come back and the commit to reach every owner. A prepare may
+    // take all its sends, the claims' confirmation two more, the commit one (requestTimeoutMs each): with long
+    // request timeouts (a loaded mesh) a fixed lease ran out on the owners that answered first, before the commit.
+    const leaseMs = Math.max(t.prepareLeaseMs, t.requestTimeoutMs * (t.attempts + 3))
     const claims = { ...claimsOf(plan.parts), pool }
     let claimed = false
     const claiming = (async () => {

@@ -34,10 +34,10 @@ export interface HostAdmissionInit {
   capacity: Resources
   clock: Clock
   /**
-   * How long a reservation waits for its commit. Default 60 s: twice the deploy's prepare lease (30 s), which is
-   * what gives a prepared deploy's reservations back; this is only the net under it. Were it as short as the
-   * lease, a commit the participant accepted just inside its lease (its timer late on a loaded host) could find
-   * the reservation gone, and the domain would run outside the accounting.
+   * How long a reservation waits for its commit. Default 120 s: well over the deploy's prepare lease (30 s, up to
+   * 6 request timeouts), which is what gives a prepared deploy's reservations back; this is only the net under it.
+   * Were it as short as the lease, a commit the participant accepted just inside its lease (its timer late on a
+   * loaded host) could find the reservation gone, and the domain would run outside the accounting.
    */
   reservationTtlMs?: number
   /** How long a refusal is remembered for its request id (a late duplicate gets the same answer). Default 60 s. */
@@ -69,7 +69,7 @@ export class HostAdmission {
     this.host = init.host
     this.capacity = { ...init.capacity }
     this.#clock = init.clock
-    this.#ttl = init.reservationTtlMs ?? 60_000
+    this.#ttl = init.reservationTtlMs ?? 120_000
     this.#refusalMemory = init.refusalMemoryMs ?? 60_000
     this.#version = init.initialVersion ?? 0
   }

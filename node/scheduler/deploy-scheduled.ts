@@ -51,17 +51,22 @@ export interface ScheduledDeployResult {
 // HostAdmission's refusal detail, as PoolEnginePartEngine passes it on: "...: no capacity on h1: needs 512 MiB, 300 free".
 const NO_CAPACITY = /no capacity on (\S+): needs (\d+) (MiB|vcpus), (-?\d+) free/
 
+// An owner whose prepare lease ran out before the commit came (a slow prepare phase elsewhere): nothing wrong here.
+const LEASE_LAPSED = /^deploy \S+ (is|was) aborted$/
+
 /**
  * What a failed deploy teaches: hosts' true free figures, hosts to skip, or nothing (then it is not ours to retry).
- * A host that could not be reached, at prepare or at commit, is skipped next time: the deploy was aborted
- * everywhere either way (all or nothing), and on a loaded mesh a peer falsely declared dead has its connections
- * hung up under a commit in flight.
+ * A host that could not be reached, at prepare or at commit, is skipped next time, and a commit refused because
+ * the owner's lease lapsed is simply tried again: the deploy was aborted everywhere either way (all or nothing),
+ * and on a loaded mesh a peer falsely declared dead has its connections hung up under a commit in flight.
  */
 export function learnFromFailures (failures: readonly PeerFailure[]): { free: Map<string, { memoryMiB?: number, vcpus?: number }>, exclude: Set<string> } | undefined {
   const free = new Map<string, { memoryMiB?: number, vcpus?: number }>()
   const exclude = new Set<string>()
+  let lapsed = false
   for (const f of failures) {
     if (f.kind === 'unreachable' || f.kind === 'timeout') { exclude.add(f.host); continue }
+    if (f.phase === 'commit' && f.kind === 'refused' && LEASE_LAPSED.test(f.reason)) { lapsed = true; continue }
     if (f.phase !== 'prepare') return undefined
     const m = f.kind === 'refused' ? NO_CAPACITY.exec(f.reason) : null
     // A claim conflict, a bad description, an engine error: retrying elsewhere would not change the answer.
@@ -70,7 +75,7 @@ export function learnFromFailures (failures: readonly PeerFailure[]): { free: Ma
     if (m[3] === 'MiB') cur.memoryMiB = Number(m[4]); else cur.vcpus = Number(m[4])
     free.set(f.host, cur)
   }
-  return free.size + exclude.size > 0 ? { free, exclude } : undefined
+  return lapsed || free.size + exclude.size > 0 ? { free, exclude } : undefined
 }
 
 /**

@@ -48,6 +48,8 @@ const capacity = { memoryMiB: Number(values.memory), vcpus: Number(values.vcpus)
 const timings = JSON.parse(values.timings) as Partial<DeployTimings>
 const membership = JSON.parse(values.membership) as Partial<MembershipConfig>
 const hosts: Host[] = []
+/** The deploy peers' log lines, counted by message: what aborted, what expired, what a liveness check tore down. */
+const events: Record<string, number> = {}
 let bootstrap = values.bootstrap
 for (const name of values.hosts.split(',')) {
   const node = await createMeshNode({ host: name, stateDir: join(values.base, name), driver: 'sim', capacity: { memoryMb: capacity.memoryMiB, vcpus: capacity.vcpus }, membership, ...(bootstrap !== undefined ? { bootstrap: [bootstrap] } : {}) })
@@ -64,7 +66,7 @@ for (const name of values.hosts.split(',')) {
     if (a.free.memoryMiB < 0 || a.free.vcpus < 0 || a.reserved.memoryMiB + a.committed.memoryMiB > a.capacity.memoryMiB) h.overSeen++
   }
   h.stop = announceAdmissionLoad(node, admission, realClock)
-  h.peer = await attachDeploy(node, { selfHost: name, engine: new PoolEnginePartEngine({ engine: new NullEngine(name), admission }), timings })
+  h.peer = await attachDeploy(node, { selfHost: name, engine: new PoolEnginePartEngine({ engine: new NullEngine(name), admission }), timings, log: (m) => { events[m] = (events[m] ?? 0) + 1 } })
   hosts.push(h)
 }
 await sendMessage({ op: 'started', hosts: hosts.map(h => ({ name: h.name, peerId: h.node.peerId, addrs: h.node.multiaddrs() })) })
@@ -115,7 +117,7 @@ for await (const m of getEachMessage()) {
     switch (req.op) {
       case 'status': await sendMessage({ id: req.id, hosts: readiness(req.all) }); break
       case 'deploy': await sendMessage({ id: req.id, results: await deploy(req.jobs) }); break
-      case 'accounting': await sendMessage({ id: req.id, hosts: accounting() }); break
+      case 'accounting': await sendMessage({ id: req.id, hosts: accounting(), events }); break
       case 'stop': await stop(); await sendMessage({ id: req.id }); process.exit(0)
     }
   })()

@@ -33,6 +33,7 @@ if (import.meta.main) {
   hosts('hosts\' own accounting after the deploys', f.afterDeploy)
   if (a.hold > 0) hosts(`and ${(a.hold / 1000).toFixed(0)} s later`, f.afterHold)
   console.log(`  wall ${(f.wallMs / 1000).toFixed(1)} s from the first deploy call to the last answer (mesh start ${(f.startMs / 1000).toFixed(1)} s, converged at ${(f.convergeMs / 1000).toFixed(1)} s; total ${((performance.now() - t0) / 1000).toFixed(1)} s)`)
+  console.log(`  deploy peers' events: ${Object.entries(f.events).sort((x, y) => y[1] - x[1]).map(([m, n]) => `${m} ${n}`).join('; ')}`)
   for (const x of f.failures.slice(0, 5)) console.log(`  FAILED ${x}`)
   const whole = f.afterHold.vmsPlaced === f.vms && f.afterDeploy.vmsPlaced === f.vms && f.poolsDeployed === f.pools
   process.exitCode = whole && f.afterHold.overSeen === 0 && f.afterHold.overCommitted === 0 ? 0 : 1

@@ -71,6 +71,8 @@ export interface ContentionFigures {
   wallMs: number
   afterDeploy: HostsLook
   afterHold: HostsLook
+  /** Deploy peers' log messages over the run, counted (every host, every process). */
+  events: Record<string, number>
   failures: string[]
 }
 
@@ -172,11 +174,17 @@ export async function runLibp2pContention (o: ContentionOptions): Promise<Conten
       return mine.length === 0 ? [] : (await ask(w, { op: 'deploy', jobs: mine })).results as JobResult[]
     }))).flat()
     const wallMs = performance.now() - s0
-    const accounting = async (): Promise<HostAccounting[]> => (await Promise.all(workers.map(async w => (await ask(w, { op: 'accounting' })).hosts as HostAccounting[]))).flat()
+    const events: Record<string, number> = {}
+    const accounting = async (): Promise<HostAccounting[]> => (await Promise.all(workers.map(async w => {
+      const answer = await ask(w, { op: 'accounting' })
+      for (const [m, n] of Object.entries(answer.events as Record<string, number>)) events[m] = n + (events[m] ?? 0)
+      return answer.hosts as HostAccounting[]
+    }))).flat()
     const pools = jobs.map(j => j.pool)
     const afterDeploy = look(await accounting(), pools, o.vms)
     if ((o.holdMs ?? 0) > 0) await new Promise(resolve => setTimeout(resolve, o.holdMs))
-    const afterHold = (o.holdMs ?? 0) > 0 ? look(await accounting(), pools, o.vms) : afterDeploy
+    for (const k of Object.keys(events)) delete events[k] // counted again, in all, by the last look
+    const afterHold = look(await accounting(), pools, o.vms)
     const ok = results.filter(r => r.ok)
     const attempts = ok.reduce((n, r) => n + r.attempts, 0)
     const refusals = ok.reduce((n, r) => n + r.refusals, 0)
@@ -194,6 +202,7 @@ export async function runLibp2pContention (o: ContentionOptions): Promise<Conten
       wallMs,
       afterDeploy,
       afterHold,
+      events,
       failures: results.filter(r => !r.ok).map(r => `${r.pool}: ${r.error ?? '?'}`)
     }
   } finally {

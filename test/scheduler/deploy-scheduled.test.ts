@@ -15,6 +15,27 @@ function scheduledPool (tag: string, vms: number, memory = 512): SfJsonObject {
   return { sfClass: SF_CLASS.Compound, sched: { sfClass: SF_CLASS.Scheduler }, workers }
 }
 
+/** A root on the deploying peer and one VM pinned on each of b and c (two remote child parts). */
+function pinnedPool (tag: string): SfJsonObject {
+  return {
+    sfClass: SF_CLASS.Compound,
+    vmB: { sfClass: SF_CLASS.XenDomain, memory: 512, vcpus: 1, hostname: `${tag}-b`, sfProcessHost: 'b' },
+    vmC: { sfClass: SF_CLASS.XenDomain, memory: 512, vcpus: 1, hostname: `${tag}-c`, sfProcessHost: 'c' }
+  }
+}
+
+/** Cuts c off from a and b for `ms` as the first `type` request reaches it (that one and all sent meanwhile are lost). */
+function cutOffOnce (mesh: DeployMesh, type: string, ms: number): void {
+  const [a, b, c] = ['a', 'b', 'c'].map(n => mesh.get(n).id)
+  let cut = false
+  mesh.net.beforeDeliver = (_from, to, req) => {
+    if (to !== c || req.type !== type || cut) return
+    cut = true
+    mesh.net.partition([[a, b], [c]])
+    mesh.clock.setTimeout(() => { mesh.net.heal() }, ms)
+  }
+}
+
 describe('deployScheduled (in-memory mesh, real deploy peers and host admission)', () => {
   it('ten deployers x 10 pools x 20 VMs at once on 20 hosts: every VM placed, no host ever over-committed', async () => {
     // 2,000 VMs of 512 MiB on 20 hosts of 51 GiB: 98% of the mesh, so peers working from the same stale view
@@ -137,11 +158,7 @@ describe('a deploy whose owners commit at different moments', () => {
       mesh.net.pause(c.id)
       mesh.clock.setTimeout(() => { mesh.net.resume(c.id) }, 1000)
     }
-    const pool: SfJsonObject = {
-      sfClass: SF_CLASS.Compound,
-      vmB: { sfClass: SF_CLASS.XenDomain, memory: 512, vcpus: 1, hostname: 'vm-b', sfProcessHost: 'b' },
-      vmC: { sfClass: SF_CLASS.XenDomain, memory: 512, vcpus: 1, hostname: 'vm-c', sfProcessHost: 'c' }
-    }
+    const pool = pinnedPool('vm')
     const [r] = await mesh.settle([mesh.get('a').peer.deploy('p', pool)])
     expect(r.status).toBe('fulfilled')
     expect(mesh.clock.now()).toBeGreaterThan(15_000) // the root's first ping came before c's commit
@@ -162,11 +179,7 @@ describe('a pool deployed again where it ran before', () => {
     // pool was refused there ("part (root) already deployed here"); and an owner the abort never reached kept its
     // reservation under the aborted deploy's id, which the retry then shared, and lost when that lease ran out.
     const mesh = new DeployMesh({ hosts: ['a', 'b', 'c'].map(name => ({ name, capacity: { memoryMiB: 4096, vcpus: 8 } })), seed: 7 })
-    const pool: SfJsonObject = {
-      sfClass: SF_CLASS.Compound,
-      vmB: { sfClass: SF_CLASS.XenDomain, memory: 512, vcpus: 1, hostname: 'again-b', sfProcessHost: 'b' },
-      vmC: { sfClass: SF_CLASS.XenDomain, memory: 512, vcpus: 1, hostname: 'again-c', sfProcessHost: 'c' }
-    }
+    const pool = pinnedPool('again')
     const a = mesh.get('a').peer
     const c = mesh.get('c')
     const outcome = async (p: Promise<unknown>): Promise<string> => {
@@ -179,17 +192,29 @@ describe('a pool deployed again where it ran before', () => {
     expect(await outcome(a.terminate('p'))).toBe('ok')
     // c is cut off for 5 s as the next commit reaches it: a and b commit, c's commit and abort are lost, the deploy
     // fails and a and b undo their commits; c stays prepared until its lease (30 s) runs out.
-    let once = false
-    mesh.net.beforeDeliver = (_from, to, req) => {
-      if (to !== c.id || req.type !== 'commit' || once) return
-      once = true
-      mesh.net.partition([[mesh.get('a').id, mesh.get('b').id], [c.id]])
-      mesh.clock.setTimeout(() => { mesh.net.heal() }, 5000)
-    }
+    cutOffOnce(mesh, 'commit', 5000)
     expect(await outcome(a.deploy('p', pool))).toMatch(/aborted: c .*commit/)
     await mesh.clock.run({ until: mesh.clock.now() + 6000 })
     expect(await outcome(a.deploy('p', pool))).toBe('ok')
     await mesh.clock.run({ until: mesh.clock.now() + 60_000 }) // the lost deploy's lease ends on c meanwhile
+    for (const h of [mesh.get('b'), c]) expect(h.admission.entries().map(e => [e.pool, e.state])).toEqual([['p', 'committed']])
+    mesh.stop()
+  })
+})
+
+describe('the prepare lease against long request timeouts', () => {
+  it('an owner that answers prepare on its last send still finds the others prepared at commit', async () => {
+    // Regression (real libp2p, requestTimeoutMs 10 s for a loaded machine): the lease was a fixed 30 s while a
+    // prepare may take attempts x requestTimeoutMs; the owners that had answered first (the entry peer itself)
+    // let their reservations go before the commit came: "commit refused: deploy ... is aborted".
+    const mesh = new DeployMesh({ hosts: ['a', 'b', 'c'].map(name => ({ name, capacity: { memoryMiB: 4096, vcpus: 8 } })), seed: 8, timings: { requestTimeoutMs: 15_000, attempts: 3 } })
+    const c = mesh.get('c')
+    // c is cut off from the first prepare until 25 s: the sends at 0 and 15 s are lost, the one at 30 s lands.
+    cutOffOnce(mesh, 'prepare', 25_000)
+    const pool = pinnedPool('lease')
+    const [r] = await mesh.settle([mesh.get('a').peer.deploy('p', pool)])
+    expect(r.status === 'rejected' ? (r.reason as Error).message : 'ok').toBe('ok')
+    expect(mesh.clock.now()).toBeGreaterThan(30_000)
     for (const h of [mesh.get('b'), c]) expect(h.admission.entries().map(e => [e.pool, e.state])).toEqual([['p', 'committed']])
     mesh.stop()
   })
@@ -209,6 +234,10 @@ describe('learnFromFailures', () => {
     // everywhere, so it may go again, without that host.
     expect(learnFromFailures([{ peer: 'P4', host: 'h4', phase: 'commit', kind: 'unreachable', reason: 'The connection muxer is "closed"' }]))
       .toEqual({ free: new Map(), exclude: new Set(['h4']) })
+    // An owner whose lease lapsed while another was slow to prepare: nothing to learn, but worth another go.
+    expect(learnFromFailures([{ peer: 'P5', host: 'h5', phase: 'commit', kind: 'refused', reason: 'deploy d1.P0.17.1 is aborted' }]))
+      .toEqual({ free: new Map(), exclude: new Set() })
+    expect(learnFromFailures([{ peer: 'P5', host: 'h5', phase: 'commit', kind: 'refused', reason: 'EngineError: no such image' }])).toBeUndefined()
   })
 })
 
