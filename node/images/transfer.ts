@@ -126,6 +126,10 @@ export interface FetchResult {
   badChunks: Array<{ index: number, peer: string }>
   bytes: number
   durationMs: number
+  /** CPU milliseconds of the sink's worker thread (hashing and writes), when chunks were fetched. */
+  sinkCpuMs?: number
+  /** Chunks the whole-file hash had to read back from the partial file (resumed, or kept nowhere as they landed). */
+  readBackChunks?: number
 }
 
 /** How often (in chunks) the bitmap of a partial file is saved. */
@@ -261,6 +265,8 @@ export async function fetchImage (o: FetchOptions): Promise<FetchResult> {
       throw new TransferIncompleteError(record.id, haveNow, total, tried, aborted != null ? `abort: ${String((aborted as PromiseRejectedResult).reason)}` : 'every peer failed or went away')
     }
     wholeSha256 = await sink.finish()
+    result.sinkCpuMs = sink.workerCpuMs
+    result.readBackChunks = sink.readBackChunks
   } finally {
     await sink.close()
   }

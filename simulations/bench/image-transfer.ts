@@ -14,11 +14,14 @@ import { Warehouse } from '../../node/images/warehouse.ts'
 // server in a process of its own (simulations/bench/image-serve.ts) as a real peer is (TCP, noise encryption,
 // yamux, 1 MiB chunks each checked against the manifest, written to a partial file, the whole file checked before
 // install), against `cat FILE | cat > /dev/null` through a pipe (two processes as well) in the same run.
-//   npx node simulations/bench/image-transfer.ts [SIZE_MIB=1024] [STREAMS=4] [BATCH=8] [RUNS=1]
+//   npx node [NODE_FLAGS] simulations/bench/image-transfer.ts [SIZE_MIB=1024] [STREAMS=4] [BATCH=16] [RUNS=1]
+// NODE_FLAGS (e.g. --external-memory-accounted-in-global-limit) apply to both daemons: the server is started with the
+// bench's own node flags, less --cpu-prof ones (IMAGE_BENCH_PROF=DIR profiles the server; profile the receiver with
+// `node --cpu-prof --cpu-prof-dir=DIR`). Each run ends with both processes' peak RSS so far (VmHWM).
 
 const sizeMiB = Number(process.argv[2] ?? 1024)
 const perPeer = Number(process.argv[3] ?? 4)
-const batch = Number(process.argv[4] ?? 8)
+const batch = Number(process.argv[4] ?? 16)
 const runs = Number(process.argv[5] ?? 1)
 const base = await mkdtemp(join(tmpdir(), 'sdpeer-bench-image-'))
 const serveScript = fileURLToPath(new URL('./image-serve.ts', import.meta.url))
@@ -41,7 +44,8 @@ try {
 
   // IMAGE_BENCH_PROF=DIR writes CPU profiles of both processes there.
   const prof = process.env.IMAGE_BENCH_PROF
-  const serving = execa(process.execPath, [...(prof !== undefined ? ['--cpu-prof', `--cpu-prof-dir=${prof}`] : []), serveScript, join(base, 'a'), String(bytes)], { stdin: 'pipe', stdout: 'pipe', stderr: 'inherit', buffer: false })
+  const flags = process.execArgv.filter(a => !a.startsWith('--cpu-prof'))
+  const serving = execa(process.execPath, [...flags, ...(prof !== undefined ? ['--cpu-prof', `--cpu-prof-dir=${prof}`] : []), serveScript, join(base, 'a'), String(bytes)], { stdin: 'pipe', stdout: 'pipe', stderr: 'inherit', buffer: false })
   const first = await new Promise<string>((resolve, reject) => {
     createInterface({ input: serving.stdout! }).once('line', resolve)
     serving.catch(reject)
@@ -53,7 +57,7 @@ try {
   // Page cache warm for both sides: the pipe reads the same file the server reads.
   await execa('cat', [wa.imagePath(record)], { stdout: 'ignore' })
   const mib = (ms: number): string => (bytes / 1024 / 1024 / (ms / 1000)).toFixed(1)
-  console.log(`image ${sizeMiB} MiB, ${perPeer} streams of ${batch}-chunk batches, server in its own process`)
+  console.log(`image ${sizeMiB} MiB, ${perPeer} streams of ${batch}-chunk batches, server in its own process, node flags [${flags.join(' ')}]`)
   console.log(`import (hash + manifest + copy): ${importMs.toFixed(0)} ms`)
   // CPU seconds of both processes over a phase: what a phase costs whatever else the machine is doing.
   const serverCpu = async (): Promise<number> => {
@@ -102,7 +106,7 @@ try {
       const r = await fetch({ rpc: b.rpc, streams: b.libp2p, warehouse: wb, ref: record.id, peers: [peerId], perPeer, batch, onProgress: p => { if (p.have === p.total) verifyStart = performance.now() } })
       const fetchMs = performance.now() - f0
       const chunksMs = verifyStart - f0
-      const fetchCpu = await cpuSince(fc0)
+      const fetchCpu = `${await cpuSince(fc0)}${r.sinkCpuMs !== undefined ? ` (receiver's sink worker ${(r.sinkCpuMs / 1000).toFixed(2)}, ${r.readBackChunks ?? '?'} chunks read back)` : ''}`
       if (prof !== undefined) console.log(`mark fetch-end ${process.hrtime.bigint() / 1000n}`)
       if (r.record.sha256 !== record.sha256) throw new Error('fetched image differs')
       await rm(wb.dir, { recursive: true, force: true })
@@ -112,10 +116,16 @@ try {
     console.log(`run ${run}: pipe  cat | cat:                 ${pipeMs.toFixed(0)} ms  ${mib(pipeMs)} MiB/s`)
     console.log(`run ${run}: libp2p one raw stream (ceiling):  ${rawMs.toFixed(0)} ms  ${mib(rawMs)} MiB/s  ratio ${(pipeMs / rawMs * 100).toFixed(1)}% of the pipe  ${rawCpu}${rawCut}`)
     for (const l of lines.sort()) console.log(l)
+    console.log(`run ${run}: peak RSS receiver ${await peakRssMiB(process.pid)} MiB, sender ${await peakRssMiB(serving.pid!)} MiB`)
   }
   await b.stop()
   serving.stdin!.end()
   await serving
 } finally {
   await rm(base, { recursive: true, force: true })
+}
+
+async function peakRssMiB (pid: number): Promise<string> {
+  const m = /VmHWM:\s+(\d+) kB/.exec(await readFile(`/proc/${pid}/status`, 'utf8'))
+  return m == null ? '?' : (Number(m[1]) / 1024).toFixed(0)
 }

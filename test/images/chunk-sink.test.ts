@@ -59,6 +59,33 @@ describe('ChunkSink', () => {
       }), { numRuns: 12 })
   })
 
+  it('hashes chunks that land a little ahead of the cursor from their slots, without reading them back', async () => {
+    const data = randomBytes(CHUNK * 12)
+    const path = join(dir, 'ahead.part')
+    await writeFile(path, Buffer.alloc(data.byteLength))
+    const sink = new ChunkSink({ path, size: data.byteLength, chunkSize: CHUNK, manifest: manifestOf(data), bitmap: new Uint8Array(2), slots: 6 })
+    try {
+      // Four streams' worth of interleaving: each chunk at most three places early. 6 slots keep up to 4 ahead.
+      const order = [3, 1, 2, 0, 7, 5, 4, 6, 11, 9, 8, 10]
+      expect(await Promise.all(order.map(async i => await sink.put(i, [chunkOf(data, i)], CHUNK)))).toEqual(order.map(() => true))
+      expect(await sink.finish()).toBe(sha(data).toString('hex'))
+      expect(sink.readBackChunks).toBe(0)
+    } finally {
+      await sink.close()
+    }
+    // With no slot to spare (2 slots: none kept), the same order reads the early chunks back, same result.
+    const again = new ChunkSink({ path: join(dir, 'ahead.part'), size: data.byteLength, chunkSize: CHUNK, manifest: manifestOf(data), bitmap: new Uint8Array(2), slots: 2 })
+    try {
+      for (const i of [3, 1, 2, 0]) expect(await again.put(i, [chunkOf(data, i)], CHUNK)).toBe(true)
+      for (let i = 4; i < 12; i++) expect(await again.put(i, [chunkOf(data, i)], CHUNK)).toBe(true)
+      expect(await again.finish()).toBe(sha(data).toString('hex'))
+      expect(again.readBackChunks).toBe(3)
+    } finally {
+      await again.close()
+    }
+    expect((await readFile(path)).equals(data)).toBe(true)
+  })
+
   it('refuses a chunk that does not match its hash or length, writes nothing for it, and will not finish without it', async () => {
     const data = randomBytes(CHUNK * 3)
     const path = join(dir, 'bad.part')
