@@ -11,7 +11,7 @@ import { apiRequestBody } from '../security/request-auth.ts'
 import type { ApiLikeRequest } from '../security/request-auth.ts'
 import type { SfJsonObject } from '../sf/sfjson.ts'
 import type { ApiContext, ApiHandler } from './server.ts'
-import type { DeployRequest, HostsResult, LsEntry, PingResult, Request } from './messages.ts'
+import type { DeployRequest, HostsResult, LsEntry, PingResult, Request, TerminateRequest } from './messages.ts'
 import { API_VERSION, ApiRequestError } from './messages.ts'
 import { queryMeshVms } from '../scheduler/query-mesh.ts'
 import type { MeshPoolsReader } from '../scheduler/query-mesh.ts'
@@ -59,6 +59,17 @@ function signedOf (req: Request): SignedRequest | undefined {
 
 const isActive = (r: PoolRecordView): boolean => r.state !== 'terminated' && r.state !== 'failed'
 
+/** One component (and its children): on this host's engine, or on the owner of its part for a mesh pool. */
+async function terminateComponent (engine: PoolEngine, mesh: MeshRouter | undefined, meshPool: boolean, req: TerminateRequest, path: string): Promise<PoolStatus> {
+  if (mesh !== undefined && meshPool) {
+    const auth = signedOf(req)
+    await mesh.peer.terminateComponent(req.pool, path, req.type, req.reason ?? `terminated by the operator (${req.type})`, auth !== undefined ? { auth } : {})
+    return await meshStatus(mesh.peer, req.pool)
+  }
+  if (engine.terminateComponent === undefined) throw new ApiRequestError('this engine terminates whole pools only', 'path')
+  return await engine.terminateComponent(req.pool, path, req.type, req.reason)
+}
+
 export function createEngineHandler (engine: PoolEngine, info: HandlerInfo, log?: HandlerLog, mesh?: MeshRouter): ApiHandler {
   const engineHas = (pool: string): boolean => engine.status().some(p => p.pool === pool)
   /** The registry record when this request is the mesh's business. */
@@ -90,6 +101,7 @@ export function createEngineHandler (engine: PoolEngine, info: HandlerInfo, log?
         }
         case 'terminate': {
           const r = meshRecord(req.pool)
+          if (req.path !== undefined && req.path !== '') return await terminateComponent(engine, mesh, r !== undefined, req, req.path)
           if (mesh === undefined || r === undefined) return await engine.terminate(req.pool, req.type, req.reason)
           const reason = req.reason ?? 'terminated by the operator'
           const auth = signedOf(req)

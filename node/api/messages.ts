@@ -33,7 +33,8 @@ export interface DeployRequest extends Base {
   /** `--at HOST`: the host the pool's root goes to (default: its own sfProcessHost, else this peer). */
   at?: string
 }
-export interface TerminateRequest extends Base { op: 'terminate', pool: string, type: 'normal' | 'abnormal', reason?: string }
+/** `path`: one component and its children (absent or '' = the whole pool); signed with the rest of the body. */
+export interface TerminateRequest extends Base { op: 'terminate', pool: string, type: 'normal' | 'abnormal', reason?: string, path?: string }
 /** `local`: this host's engine pools only (each part of a mesh pool under its engine name), not the mesh's view. */
 export interface StatusRequest extends Base { op: 'status', pool?: string, local?: boolean }
 export interface GetRequest extends Base { op: 'get', pool: string, path: string, attr?: string }
@@ -280,7 +281,9 @@ export function parseRequest (raw: unknown): Request {
       if (type !== 'normal' && type !== 'abnormal') throw new ApiRequestError('must be "normal" or "abnormal"', 'type')
       const reason = field(raw, 'reason', 'string', true) as string | undefined
       if (reason !== undefined && reason.length > 4096) throw new ApiRequestError('is longer than 4096', 'reason')
-      return reason === undefined ? { ...base, op, pool, type } : { ...base, op, pool, type, reason }
+      // Kept exactly as sent (even ''): the operator's signature covers the body as the client built it.
+      const path = raw.path === undefined ? {} : { path: checkComponentPath(raw.path) }
+      return reason === undefined ? { ...base, op, pool, type, ...path } : { ...base, op, pool, type, reason, ...path }
     }
     case 'status': {
       const local = field(raw, 'local', 'boolean', true) as boolean | undefined

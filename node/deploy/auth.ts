@@ -66,7 +66,7 @@ export interface PartVerifier {
    * deployed again under the same name is refused. Not burnt: terminating a part is idempotent and every part of a
    * pool hears the same request. Throws AuthError.
    */
-  terminate (req: { pool: string, path: string, kind: string, auth?: SignedRequest }): VerifiedRequest
+  terminate (req: { pool: string, path: string, kind: string, auth?: SignedRequest, component?: string }): VerifiedRequest
   /** A forwarded `sdpeer set`: the operator's request for exactly this change, once. Throws AuthError. */
   set (req: { pool: string, path: string, attr: string, value: unknown, auth?: SignedRequest }): VerifiedRequest
   /** Re-reads the trust store if its file changed (`sdpeer trust add` on this host takes effect at once). */
@@ -218,6 +218,10 @@ export function createPartVerifier (o: PartVerifierOptions): PartVerifier {
       }
     },
     terminate (req) {
+      // The signed body names the component (`path`) or, without one, the whole pool: a signed terminate of one
+      // component never ends a whole part, nor another component.
+      const named = req.auth?.body.path ?? ''
+      if (req.auth !== undefined && named !== (req.component ?? '')) throw new AuthError('body-mismatch', `pool ${req.pool}: the signed terminate names ${named === '' ? 'the whole pool' : String(named)}, not ${req.component ?? 'the whole pool'}`)
       const v = signed(req.auth, 'terminate', req.pool, { pool: req.pool, type: req.kind }, scratchReplay(), o, windowMs)
       const since = deployedAt.get(`${req.pool}\0${req.path}`)
       if (since !== undefined && v.time < since) {

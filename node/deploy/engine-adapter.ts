@@ -137,6 +137,18 @@ export class PoolEnginePartEngine implements PartEngine {
     }
   }
 
+  async terminateComponent (pool: string, path: string, record: TerminationRecord): Promise<void> {
+    const at = this.#find(pool, path)
+    if (at === undefined || this.#engine.terminateComponent === undefined) throw new EngineError('no part holding this component here', pool, path)
+    try {
+      await this.#engine.terminateComponent(at.name, at.rel, record.type === 'normal' ? 'normal' : 'abnormal', record.reason)
+    } catch (err) {
+      // Named as the operator knows it (POOL:PATH), not by the part's engine pool.
+      if (err instanceof EngineError) throw new EngineError(err.message.slice(err.message.indexOf(': ') + 2), pool, path, { cause: err })
+      throw err
+    }
+  }
+
   status (pool: string, path: string): ComponentStatus[] {
     try {
       return this.#engine.status(enginePoolName(pool, path))[0]?.components.map(c => ({ ...c, path: join(path, c.path) })) ?? []

@@ -148,3 +148,15 @@ export class TerminateRefusedError extends Error {
     this.refusals = refusals
   }
 }
+
+/** The owner's engine cannot terminate a single component (simulation engines): only whole parts. */
+export class ComponentTerminateUnsupportedError extends Error {
+  override readonly name = 'ComponentTerminateUnsupportedError'
+  readonly pool: string
+  readonly path: string
+  constructor (pool: string, path: string) {
+    super(`${pool}:${path}: this host's engine terminates whole parts only, not one component`)
+    this.pool = pool
+    this.path = path
+  }
+}

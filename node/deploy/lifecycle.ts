@@ -5,6 +5,7 @@ import { releaseClaims } from './claims.ts'
 import type { ClaimClient } from './claims.ts'
 import { requestUntilDone, requestWithRetry } from './retry.ts'
 import type { PoolRegistry } from './registry.ts'
+import { ComponentTerminateUnsupportedError, PathNotFoundError } from './errors.ts'
 import type { DeployTimings, DeployTransport, OrphanDecision, OrphanPolicy, PartEngine, PartPlan } from './types.ts'
 
 // SmartFrog's lifecycle across peers, for the parts this peer holds once committed:
@@ -33,6 +34,8 @@ export interface LivePart {
   timers: Timer[]
   /** True once reported as an orphan and kept by the coordinator's decision. */
   orphaned: boolean
+  /** Remote children terminated on purpose with a component of this part (`sdpeer terminate POOL:PATH`): not pinged. */
+  ended: Set<string>
   termination?: TerminationRecord
   finalStatus?: ComponentStatus[]
   done?: Promise<void>
@@ -77,7 +80,7 @@ export class PartLifecycle {
   }
 
   adopt (pool: string, plan: PartPlan, participants: string[], epoch = 1): LivePart {
-    const part: LivePart = { pool, plan, participants, epoch, state: 'running', lastPingAt: this.#i.clock.now(), pinged: false, missed: new Map(), timers: [], orphaned: false }
+    const part: LivePart = { pool, plan, participants, epoch, state: 'running', lastPingAt: this.#i.clock.now(), pinged: false, missed: new Map(), timers: [], orphaned: false, ended: new Set() }
     this.#parts.set(key(pool, plan.path), part)
     if (plan.livenessDelayMs > 0) {
       if (plan.remoteChildren.length > 0) this.#every(part, plan.livenessDelayMs, () => this.#pingChildren(part))
@@ -139,22 +142,45 @@ export class PartLifecycle {
     return part.done
   }
 
+  /**
+   * Terminates one component of a part held here (not the part's root: that is `terminate` with a report) — first
+   * the remote children under it, then the component in the engine. Its parent's sfSyncTerminate decides the rest;
+   * should the part's root end with it, the engine reports that as a part that ended on its own (partEnded).
+   */
+  async terminateComponent (pool: string, partPath: string, path: string, record: TerminationRecord): Promise<void> {
+    const part = this.get(pool, partPath)
+    if (part === undefined) throw new PathNotFoundError(pool, path)
+    if (path === partPath) return await this.terminate(pool, partPath, record, { report: true, cascade: true })
+    if (part.state !== 'running') return await (part.done ?? Promise.resolve())
+    const engine = this.#i.engine
+    if (engine.terminateComponent === undefined) throw new ComponentTerminateUnsupportedError(pool, path)
+    const under = part.plan.remoteChildren.filter(c => c.path.startsWith(`${path}:`) && !part.ended.has(c.path))
+    for (const c of under) part.ended.add(c.path)
+    await this.#terminateChildren(part, under, record)
+    await engine.terminateComponent(pool, path, record)
+  }
+
+  /** Remote children, in reverse order: one by one under sfSyncTerminate, else all at once. Never throws. */
+  async #terminateChildren (part: LivePart, children: PartPlan['remoteChildren'], record: TerminationRecord): Promise<void> {
+    const { pool, plan } = part
+    const t = this.#i.timings
+    const kids = [...children].reverse()
+    const one = async (c: { path: string, peer: string }): Promise<void> => {
+      try {
+        await requestUntilDone(this.#i.transport, this.#i.clock, this.childNow(pool, c).peer, { type: 'terminate-part', pool, path: c.path, kind: record.type === 'normal' ? 'normal' : 'abnormal', reason: record.reason, fromParent: true },
+          { timeoutMs: t.requestTimeoutMs, attempts: t.attempts, waitMs: t.longPollMs, deadlineMs: t.commitTimeoutMs })
+      } catch (err) {
+        this.#i.log('remote child did not confirm termination', { pool, path: c.path, peer: c.peer, error: (err as Error).message })
+      }
+    }
+    if (plan.syncTerminate) for (const c of kids) await one(c)
+    else await Promise.all(kids.map(one))
+  }
+
   async #terminate (part: LivePart, record: TerminationRecord, o: TerminateOptions): Promise<void> {
     const { pool, plan } = part
     const t = this.#i.timings
-    if (o.cascade) {
-      const kids = [...plan.remoteChildren].reverse().filter(c => c.path !== o.skipChild)
-      const one = async (c: { path: string, peer: string }): Promise<void> => {
-        try {
-          await requestUntilDone(this.#i.transport, this.#i.clock, this.childNow(pool, c).peer, { type: 'terminate-part', pool, path: c.path, kind: record.type === 'normal' ? 'normal' : 'abnormal', reason: record.reason, fromParent: true },
-            { timeoutMs: t.requestTimeoutMs, attempts: t.attempts, waitMs: t.longPollMs, deadlineMs: t.commitTimeoutMs })
-        } catch (err) {
-          this.#i.log('remote child did not confirm termination', { pool, path: c.path, peer: c.peer, error: (err as Error).message })
-        }
-      }
-      if (plan.syncTerminate) for (const c of kids) await one(c)
-      else await Promise.all(kids.map(one))
-    }
+    if (o.cascade) await this.#terminateChildren(part, plan.remoteChildren.filter(c => c.path !== o.skipChild && !part.ended.has(c.path)), record)
     try {
       await this.#i.engine.terminate(pool, plan.path, record)
     } catch (err) {
@@ -207,7 +233,7 @@ export class PartLifecycle {
 
   async #pingChildren (part: LivePart): Promise<void> {
     const { pool, plan } = part
-    await Promise.all(plan.remoteChildren.map(async c => {
+    await Promise.all(plan.remoteChildren.filter(c => !part.ended.has(c.path)).map(async c => {
       // 'gone': the child's peer answered that the part is not running (authoritative, fails at once);
       // 'silent': no answer, counted until sfLivenessFactor in a row.
       let answer: 'alive' | 'gone' | 'silent' = 'silent'

@@ -122,7 +122,11 @@ export class DeployPeer {
       case 'claim-release': this.claims.release(req.deployId, req.pool, req.claims); return { type: 'ok' }
       case 'terminate-part': {
         this.#guardTerminate(from, req)
-        const done = p.lifecycle.terminate(req.pool, req.path, { type: req.kind, reason: req.reason, path: req.path }, { report: !req.fromParent, cascade: true })
+        const at = req.component ?? req.path
+        const record = { type: req.kind, reason: req.reason, path: at }
+        const done = req.component !== undefined
+          ? p.lifecycle.terminateComponent(req.pool, req.path, req.component, record)
+          : p.lifecycle.terminate(req.pool, req.path, record, { report: !req.fromParent, cascade: true })
         return await this.#within(done.then((): DeployResponse => ({ type: 'ok' })), req.waitMs)
       }
       case 'status': return { type: 'status', ...p.status(req.pool) }
@@ -198,6 +202,17 @@ export class DeployPeer {
   /** `auth`: the operator's signed terminate (envelope + apiRequestBody), sent to every owner that verifies. */
   terminate (pool: string, kind: 'normal' | 'abnormal' = 'normal', reason?: string, options: { auth?: SignedRequest } = {}): Promise<{ unreachable: string[] }> {
     return this.coordinator.terminate(pool, kind, reason, options.auth)
+  }
+
+  /**
+   * `sdpeer terminate POOL:PATH`: asks the owner of the part holding `path` to terminate that component (a part's
+   * root sends its termination record to its parent's peer, as a part that ends by itself does). `auth`: the
+   * operator's signed terminate naming that path, which the owner verifies.
+   */
+  async terminateComponent (pool: string, path: string, kind: 'normal' | 'abnormal', reason: string, options: { auth?: SignedRequest } = {}): Promise<void> {
+    const part = partOf(this.#record(pool).parts, path)
+    if (part === undefined) throw new PathNotFoundError(pool, path)
+    await this.requestUntilDone(part.peer, { type: 'terminate-part', pool, path: part.path, component: path, kind, reason, fromParent: false, ...(options.auth !== undefined ? { auth: options.auth } : {}) })
   }
 
   /** `sdpeer ls`: every pool this peer's registry replica knows. */

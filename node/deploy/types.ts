@@ -58,8 +58,9 @@ export type DeployRequest =
   | { type: 'claim-confirm', deployId: string, pool: string, claims: Claims }
   | { type: 'claim-release', deployId: string, pool: string, claims: Claims }
   /** Terminate one part (and, first, its remote children). `fromParent`: the parent asked; do not report upwards.
-   * `auth`: the operator's signed terminate, when the coordinator sends it for `sdpeer terminate`. */
-  | { type: 'terminate-part', pool: string, path: string, kind: 'normal' | 'abnormal', reason: string, fromParent: boolean, waitMs?: number, auth?: SignedRequest }
+   * `auth`: the operator's signed terminate, when the coordinator sends it for `sdpeer terminate`.
+   * `component`: only that component of the part (and its children), as `sdpeer terminate POOL:PATH` asks. */
+  | { type: 'terminate-part', pool: string, path: string, kind: 'normal' | 'abnormal', reason: string, fromParent: boolean, waitMs?: number, auth?: SignedRequest, component?: string }
   | { type: 'status', pool: string }
   | { type: 'get', pool: string, path: string, attr?: string }
   | { type: 'set', pool: string, path: string, attr: string, value: SfJson, auth?: SignedRequest }
@@ -119,6 +120,11 @@ export interface PartEngine {
   deploy (deployId: string, pool: string, parts: PartPlan[], options?: { signal?: AbortSignal }): Promise<ComponentStatus[]>
   /** Terminates one part's local components (children in reverse order). Resolves when they are down. */
   terminate (pool: string, path: string, record: TerminationRecord): Promise<void>
+  /**
+   * Terminates one component of a part held here (`path` of the whole pool) and its local children; its parent's
+   * sfSyncTerminate decides whether the parent ends too. Optional: engines without it refuse component terminates.
+   */
+  terminateComponent? (pool: string, path: string, record: TerminationRecord): Promise<void>
   status (pool: string, path: string): ComponentStatus[]
   get (pool: string, path: string, attr?: string): SfJson
   set (pool: string, path: string, attr: string, value: SfJson): void

@@ -176,6 +176,25 @@ export class Engine implements PoolEngine {
     return p.status()
   }
 
+  /**
+   * Terminates one component and its children (path '' is the whole pool, as terminate()). Its record then goes to
+   * its parent as when it ends by itself: the parent's sfSyncTerminate decides whether the parent ends too. The
+   * component stays listed, terminated (or failed), while the rest of the pool runs on.
+   */
+  async terminateComponent (pool: string, path: string, type: 'normal' | 'abnormal', reason?: string): Promise<PoolStatus> {
+    if (path === '') return await this.terminate(pool, type, reason)
+    const p = this.pool(pool)
+    const c = p.find(path)
+    if (!isDown(c.state)) {
+      await c.terminate({ type, reason: reason ?? `terminated by request (${type})`, path })
+      // Each parent decides at once (sfSyncTerminate): the ancestors that share its fate are awaited too, bottom up.
+      for (let up = c.parent; up?.isTerminating === true; up = up.parent) await up.terminate({ type, reason: '', path })
+    }
+    if (p.finished) await (this.ended.get(pool) ?? Promise.resolve())
+    else await this.persist(p)
+    return p.status()
+  }
+
   private forget (p: LivePool): void {
     if (this.pools.get(p.name) === p) this.pools.delete(p.name)
     this.retention.get(p)?.cancel()

@@ -67,6 +67,11 @@ export interface PoolEngine {
    * ended (failed, or ended by itself) it only removes it from `status`, answering its final status.
    */
   terminate (pool: string, type: 'normal' | 'abnormal', reason?: string): Promise<PoolStatus>
+  /**
+   * Terminates one component and its children ('' = the whole pool); its record goes to its parent, whose
+   * sfSyncTerminate decides whether it ends too. EngineError naming the path when there is no such component here.
+   */
+  terminateComponent? (pool: string, path: string, type: 'normal' | 'abnormal', reason?: string): Promise<PoolStatus>
   status (pool?: string): PoolStatus[]
   /** Reads an attribute (or all attributes) of a live component; LAZY references resolved against the live tree. */
   get (pool: string, path: string, attr?: string): SfJson

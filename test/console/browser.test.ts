@@ -17,7 +17,7 @@ import { SF_CLASS } from '../../node/sf/component-classes.ts'
 
 // The console in a real browser (Debian's chromium driven by playwright-core) against a real `sdpeer join` process:
 // log in with the URL `sdpeer console` prints, click to the pool and a component, modify an attribute (checked with
-// `sdpeer get`), terminate the pool and watch its state change on the page without a reload.
+// `sdpeer get`), terminate that component (the rest runs on), then the pool, and watch states change without a reload.
 
 const CHROMIUM = '/usr/bin/chromium'
 const REPO = fileURLToPath(new URL('../../', import.meta.url))
@@ -50,7 +50,7 @@ afterAll(async () => {
 })
 
 describe('the console in chromium', () => {
-  it('clicks through a deployed pool, modifies an attribute and terminates the pool, live', async () => {
+  it('clicks through a deployed pool, modifies an attribute, terminates a component, then the pool, live', async () => {
     const w = await workDir('browser')
     dir = w.dir
     const stateDir = join(dir, 'state')
@@ -107,13 +107,27 @@ describe('the console in chromium', () => {
 
     await mkdir(resolve(REPO, 'test-results'), { recursive: true })
     await page.screenshot({ path: resolve(REPO, 'test-results/console-component.png'), fullPage: true })
+
+    // Terminate this one component: its parent (sfSyncTerminate false) records it and the pool runs on.
+    await page.evaluate(() => { (window as unknown as { notReloaded: boolean }).notReloaded = true })
+    await page.getByRole('button', { name: 'Terminate NORMAL' }).click()
+    await page.locator('output.result', { hasText: 'web:vm1 terminated; pool running' }).waitFor({ timeout: 10_000 })
+    await page.locator('.facts .state[data-path="vm1"]', { hasText: 'terminated' }).waitFor({ timeout: 10_000 })
+    expect(await page.evaluate(() => (window as unknown as { notReloaded?: boolean }).notReloaded)).toBe(true)
+    const after = JSON.parse((await sdpeer(daemon.api, ['status', 'web', '--json'])).stdout) as { state: string, components: Array<{ path: string, state: string }> }
+    expect(after.state).toBe('running')
+    expect(after.components.map(c => `${c.path}=${c.state}`)).toEqual(['=running', 'myShell=running', 'vm1=terminated'])
+
     await page.getByRole('link', { name: '← pool web' }).click()
     await page.waitForURL(/\/pool\?name=web$/)
     await page.locator('#live', { hasText: 'live' }).waitFor({ timeout: 10_000 })
+    await expect(page.locator('li.component[data-component="vm1"] > .state').textContent()).resolves.toBe('terminated')
+    await expect(page.locator('li.component[data-component="myShell"] > .state').textContent()).resolves.toBe('running')
+    await page.screenshot({ path: resolve(REPO, 'test-results/console-component-terminated.png'), fullPage: true })
     // A marker that a reload would wipe: the states below must change under it.
     await page.evaluate(() => { (window as unknown as { notReloaded: boolean }).notReloaded = true })
     await page.getByRole('button', { name: 'Terminate NORMAL' }).click()
-    await page.locator('li.component[data-component="vm1"] > .state', { hasText: 'terminated' }).waitFor({ timeout: 10_000 })
+    await page.locator('li.component[data-component="myShell"] > .state', { hasText: 'terminated' }).waitFor({ timeout: 10_000 })
     await page.locator('p .state[data-path=""]', { hasText: 'terminated' }).waitFor({ timeout: 10_000 })
     await page.locator('output.result', { hasText: 'pool web terminated' }).waitFor({ timeout: 10_000 })
     expect(await page.evaluate(() => (window as unknown as { notReloaded?: boolean }).notReloaded)).toBe(true)

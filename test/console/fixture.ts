@@ -6,7 +6,7 @@ import { SF_CLASS } from '../../node/sf/component-classes.ts'
 import type { SfJsonObject } from '../../node/sf/sfjson.ts'
 
 // A small pool for console tests: a shell and one sim domain without storage, plus a root attribute that is hostile
-// markup (the console must show it as text).
+// markup (the console must show it as text). sfSyncTerminate false: terminating vm1 leaves the rest running.
 
 export const HOSTILE = '<script>alert(1)</script> & "q"'
 
@@ -16,6 +16,7 @@ export function poolSf (extraVm = ''): string {
 #include "org/smartfrog/services/shellscript/components.sf"
 
 sfConfig extends Compound {
+    sfSyncTerminate false;
     note ${JSON.stringify(HOSTILE)};
     myShell extends BashShell;
     vm1 extends XenDomain {

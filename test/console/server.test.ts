@@ -126,12 +126,12 @@ describe('console views', () => {
     expect(page).toContain('<tr data-attr="memory"><th scope="row">memory</th>')
     expect(page).toContain('value="64"')
     expect(page).toContain('data-type="abnormal"')
-    expect(page).toContain('The engine terminates whole pools')
+    expect(page).toContain('Terminates <strong>vm1</strong> and its children')
     expect(page).toContain('class="act-ping"')
     expect(page).toContain('Log and serial console')
     expect(page).toMatch(/<pre class="logs"[^>]*>[^<]*domain web-vm1/)
     const root = await get('component?pool=web&path=')
-    expect(root).not.toContain('The engine terminates whole pools')
+    expect(root).not.toContain('and its children')
     expect(root).not.toContain('<tr data-attr="vm1">')
   })
 
@@ -192,17 +192,29 @@ describe('console actions', () => {
     expect(valueOf(f, 'sdpeer_deploy_duration_seconds_count')).toBeGreaterThanOrEqual(1)
   })
 
-  it('pushes state changes over server-sent events while a component is terminated (the whole pool)', async () => {
+  it('pushes state changes over server-sent events while a component, then the whole pool, is terminated', async () => {
     const stream = await fetch(base + 'events', { headers: { cookie } })
     expect(stream.headers.get('content-type')).toContain('text/event-stream')
-    // ABNORMAL: the root ends `failed`, as SmartFrog's abnormal termination does.
-    const seen = readEvents(stream, e => e.path === '' && e.state === 'failed')
-    seen.catch(() => {})
+    // ABNORMAL: the component ends `failed`, as SmartFrog's abnormal termination does; the root (sfSyncTerminate
+    // false, Compound's default) records it and the pool runs on.
+    const one = readEvents(stream, e => e.path === 'vm1' && e.state === 'failed')
+    one.catch(() => {})
     const t = await post('/api/terminate', { pool: 'web', path: 'vm1', type: 'abnormal' })
     expect(t.status).toBe(200)
-    expect((await t.json()).message).toBe('pool web failed (the engine terminates whole pools)')
-    const events = await seen
+    expect((await t.json()).message).toBe('web:vm1 failed; pool running')
+    const events = await one
     expect(events.some(e => e.path === 'vm1' && e.state === 'terminating')).toBe(true)
+    const tree = await (await fetch(base + 'pool?name=web', { headers: { cookie } })).text()
+    expect(tree).toMatch(/data-pool="web" data-path="vm1">failed</)
+    expect(tree).toMatch(/data-pool="web" data-path="myShell">running</)
+    expect((await post('/api/terminate', { pool: 'web', path: 'nope', type: 'normal' })).status).toBe(400)
+    // ABNORMAL on the root: the pool ends `failed`.
+    const stream2 = await fetch(base + 'events', { headers: { cookie } })
+    const seen = readEvents(stream2, e => e.path === '' && e.state === 'failed')
+    seen.catch(() => {})
+    const w = await post('/api/terminate', { pool: 'web', path: '', type: 'abnormal' })
+    expect((await w.json()).message).toBe('pool web failed')
+    await seen
     // A pool that failed is forgotten by the engine: the console lists it no more.
     expect(await (await fetch(base, { headers: { cookie } })).text()).not.toContain('href="/pool?name=web"')
     expect(events.some(e => e.path === 'vm1' && e.message === 'terminated ABNORMAL from the console at vm1')).toBe(true)

@@ -1,3 +1,4 @@
+import { EngineError } from '../../engine/types.ts'
 import type { PoolEngine, PoolStatus } from '../../engine/types.ts'
 import type { SfJson } from '../../sf/sfjson.ts'
 import type { Request, ResultOf } from '../messages.ts'
@@ -13,7 +14,8 @@ export interface PoolAccess {
   get (pool: string, path: string, attr?: string): Promise<SfJson>
   set (pool: string, path: string, attr: string, value: SfJson): Promise<void>
   logs (pool: string, path: string): Promise<string[]>
-  terminate (pool: string, type: 'normal' | 'abnormal', reason: string): Promise<PoolStatus>
+  /** `path` '': the whole pool; else that component and its children (its parent's sfSyncTerminate decides the rest). */
+  terminate (pool: string, path: string, type: 'normal' | 'abnormal', reason: string): Promise<PoolStatus>
 }
 
 export function engineAccess (engine: PoolEngine): PoolAccess {
@@ -22,7 +24,11 @@ export function engineAccess (engine: PoolEngine): PoolAccess {
     get: async (pool, path, attr) => engine.get(pool, path, attr),
     set: async (pool, path, attr, value) => { engine.set(pool, path, attr, value) },
     logs: async (pool, path) => engine.logs(pool, path),
-    terminate: async (pool, type, reason) => await engine.terminate(pool, type, reason)
+    terminate: async (pool, path, type, reason) => {
+      if (path === '') return await engine.terminate(pool, type, reason)
+      if (engine.terminateComponent === undefined) throw new EngineError('this engine terminates whole pools only', pool, path)
+      return await engine.terminateComponent(pool, path, type, reason)
+    }
   }
 }
 
@@ -40,6 +46,6 @@ export function handlerAccess (handler: ApiHandler): PoolAccess {
     get: async (pool, path, attr) => (await call('get', attr === undefined ? { pool, path } : { pool, path, attr })).value,
     set: async (pool, path, attr, value) => { await call('set', { pool, path, attr, value }) },
     logs: async (pool, path) => (await call('logs', { pool, path, follow: false })).lines,
-    terminate: async (pool, type, reason) => await call('terminate', { pool, type, reason })
+    terminate: async (pool, path, type, reason) => await call('terminate', path === '' ? { pool, type, reason } : { pool, type, reason, path })
   }
 }

@@ -306,9 +306,9 @@ export class ConsoleServer {
         await this.#pool(pool)
         const where = path === '' ? '' : ` at ${path}`
         this.#o.log?.info({ pool, path, type }, 'termination from the console')
-        const status = await this.#pools.terminate(pool, type, `terminated ${type.toUpperCase()} from the console${where}`)
-        const whole = path === '' ? '' : ' (the engine terminates whole pools)'
-        this.#json(res, 200, { message: `pool ${pool} ${status.state}${whole}`, status })
+        const status = await this.#pools.terminate(pool, path, type, `terminated ${type.toUpperCase()} from the console${where}`)
+        const state = path === '' ? status.state : status.components.find(c => c.path === path)?.state ?? 'terminated'
+        this.#json(res, 200, { message: path === '' ? `pool ${pool} ${state}` : `${pool}:${path} ${state}; pool ${status.state}`, status })
         return
       }
       default: throw new HttpError(404, `no action ${url.pathname}`)

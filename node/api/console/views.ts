@@ -67,7 +67,7 @@ ${terminateForm(p.pool, '')}`
 export function terminateForm (pool: string, path: string): Html {
   const note = path === ''
     ? ''
-    : html`<p class="note">The engine terminates whole pools: this terminates pool <strong>${pool}</strong>, naming this component in the termination's reason.</p>`
+    : html`<p class="note">Terminates <strong>${path}</strong> and its children. Its parent decides the rest (sfSyncTerminate true: it terminates too; false: the pool runs on).</p>`
   return html`<section class="terminate"><h2>Terminate</h2>${note}
 <button type="button" class="act-terminate" data-pool="${pool}" data-path="${path}" data-type="normal">Terminate NORMAL</button>
 <button type="button" class="act-terminate danger" data-pool="${pool}" data-path="${path}" data-type="abnormal">Terminate ABNORMAL</button>
