@@ -161,7 +161,10 @@ export async function startMesh (s: MeshStart): Promise<DaemonMesh> {
       log: meshLog,
       waitMs: (s.options.bootstrap ?? []).length > 0 ? 10_000 : 0
     })
-    const replacement = new LiveReplacement({ peer, clock: s.clock, isLive, hosts: () => node.hosts(), log: meshLog })
+    const replacement = new LiveReplacement({
+      peer, clock: s.clock, isLive, hosts: () => node.hosts(), log: meshLog,
+      members: () => node.membership.members().filter(m => m.status !== 'dead').map(m => m.id)
+    })
     replacement.start()
     const stopWatchingMembers = node.membership.on(e => { if (e.type === 'dead' || e.type === 'alive' || e.type === 'join') void replacement.poke() })
 

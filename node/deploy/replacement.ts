@@ -8,7 +8,7 @@ import { chooseOrder, rank } from '../scheduler/placement.ts'
 import { PoolRecord } from '../scheduler/pool-record.ts'
 import type { VmRecord } from '../scheduler/pool-record.ts'
 import { seededRandom } from '../scheduler/random.ts'
-import type { SchedulerSpec, VmDemand } from '../scheduler/types.ts'
+import type { HostState, SchedulerSpec, VmDemand } from '../scheduler/types.ts'
 import type { DeployPeer } from './peer.ts'
 import { isActive } from './registry.ts'
 import type { PoolRecordView, PoolVmView } from './types.ts'
@@ -27,6 +27,8 @@ export interface ReplacementInit {
   clock: Clock
   /** Liveness as the failure detector says it: a suspect is still live; only `dead` moves its VMs. */
   isLive: (peer: string) => boolean
+  /** The members a record write goes to (this peer included or not): the live ones, suspects too. */
+  members: () => string[]
   /** The mesh's hosts (names, capacity, load) to rank candidates from. */
   hosts: () => readonly MeshHostView[]
   log: (message: string, context: Record<string, unknown>) => void
@@ -38,6 +40,10 @@ export interface ReplacementInit {
 
 interface PoolDuty { deployId: string, record: PoolRecord, role: PoolCoordinatorRole }
 
+const RETRY_FIRST_MS = 250
+/** How long a reservation counts against its host here before the host's own announcement carries it. */
+const PENDING_MS = 5000
+
 export const replacementId = (pool: string, path: string, epoch: number): string => `${pool}/${path}@${epoch}`
 
 export class LiveReplacement {
@@ -47,6 +53,10 @@ export class LiveReplacement {
   #sweeping: Promise<void> | undefined
   #again = false
   #stopped = false
+  #retryTimer: Timer | undefined
+  #retryMs = RETRY_FIRST_MS
+  /** Reservations asked for in the last moments, not yet in the hosts' announced load: parallel picks spread. */
+  #pending: Array<{ peer: string, memoryMiB: number, vcpus: number, until: number }> = []
 
   constructor (init: ReplacementInit) {
     this.#i = init
@@ -63,6 +73,7 @@ export class LiveReplacement {
   stop (): void {
     this.#stopped = true
     this.#timer?.cancel()
+    this.#retryTimer?.cancel()
   }
 
   /** Every outcome of the runs this peer coordinated (logs and tests). */
@@ -80,22 +91,39 @@ export class LiveReplacement {
     return this.#sweeping
   }
 
+  /** Every pool at once: a dead host's VMs of one pool do not wait for another pool's re-placement. */
   async #sweep (): Promise<void> {
     const { peer } = this.#i
-    for (const r of peer.registry.list()) {
-      if (!isActive(r) || r.state !== 'running' || r.vms === undefined) { this.#duties.delete(r.pool); continue }
+    const results = await Promise.all(peer.registry.list().map(async r => {
+      if (!isActive(r) || r.state !== 'running' || r.vms === undefined) { this.#duties.delete(r.pool); return true }
       await this.#fenceLocal(r)
-      if (!participantsOf(r).includes(peer.self)) continue
+      if (!participantsOf(r).includes(peer.self)) return true
       const duty = this.#duty(r)
       refresh(duty.record, r)
       try {
         const o = await duty.role.onMembershipChange()
         for (const x of o.replaced) this.#i.log('re-placed', { pool: r.pool, path: x.vmId, from: x.from, to: x.to, epoch: x.epoch })
         for (const x of o.failed) this.#i.log('not re-placed', { pool: r.pool, path: x.vmId, host: x.host, error: x.error.message })
+        if (o.phasesMs !== undefined) this.#i.log('re-placement run', { pool: r.pool, replaced: o.replaced.length, failed: o.failed.length, ms: o.phasesMs })
+        return o.failed.every(f => f.error.name === 'PinnedVmLostError')
       } catch (err) {
         this.#i.log('re-placement interrupted; the next sweep goes on', { pool: r.pool, error: (err as Error).message })
+        return false
       }
-    }
+    }))
+    this.#retrySoon(results.every(ok => ok))
+  }
+
+  /**
+   * A VM that found no host is tried again soon rather than at the next sweep: hosts learn a death a little after
+   * the coordinator does, and refuse to take a VM from a host they still hold alive. Backs off to the sweep period.
+   */
+  #retrySoon (clean: boolean): void {
+    const sweepMs = this.#i.sweepMs ?? 2000
+    if (clean) { this.#retryMs = RETRY_FIRST_MS; return }
+    if (this.#retryTimer !== undefined || this.#stopped || this.#retryMs >= sweepMs) return
+    this.#retryTimer = this.#i.clock.setTimeout(() => { this.#retryTimer = undefined; void this.poke() }, this.#retryMs)
+    this.#retryMs *= 2
   }
 
   #duty (r: PoolRecordView): PoolDuty {
@@ -106,6 +134,11 @@ export class LiveReplacement {
     const record = new PoolRecord(pool)
     const random = seededRandom(Number(hrwScore(pool, peer.self) & 0xffffffffn))
     const vmOf = (path: string): PoolVmView | undefined => peer.registry.get(pool)?.vms?.find(v => v.path === path)
+    // One write of the pool's record for any number of VM updates: replicas take the whole record, newest version.
+    const replicateAll = async (us: readonly VmRecord[]): Promise<void> => {
+      for (const u of us) record.apply(u)
+      await this.#write(pool, old => patchParts(old, us, p => this.#hostName(p)))
+    }
     const role = new PoolCoordinatorRole({
       self: peer.self,
       record,
@@ -115,7 +148,8 @@ export class LiveReplacement {
         reserveOne: async (demand, spec, epoch, o = {}) => await this.#reserve(record, demand, spec, epoch, o.exclude ?? new Set(), random),
         commitAll: async placed => await this.#commit(pool, placed)
       },
-      replicate: async u => { record.apply(u); await this.#write(pool, old => patchPart(old, u, this.#hostName(u.host))) },
+      replicate: async u => { await replicateAll([u]) },
+      replicateAll,
       replicateParticipants: async peers => {
         for (const p of peers) record.addParticipant(p)
         await this.#write(pool, old => ({ ...old, participants: [...new Set([...participantsOf(old), ...peers])].sort() }))
@@ -126,11 +160,28 @@ export class LiveReplacement {
     return duty
   }
 
-  /** Writes the next version of a live pool's record everywhere; a pool that ended meanwhile stops the run. */
+  /**
+   * Writes the next version of a live pool's record to every member, and waits only for the pool's live
+   * participants: they are the successors that must find a reservation before its commit; the other members merge
+   * it when it arrives (a newer version replaces an older one whatever the order), and a peer that missed it pulls
+   * the registry when it joins. A pool that ended meanwhile stops the run.
+   */
   async #write (pool: string, change: (old: PoolRecordView) => Omit<PoolRecordView, 'version'>): Promise<void> {
-    const cur = this.#i.peer.registry.get(pool)
+    const { peer, isLive } = this.#i
+    const cur = peer.registry.get(pool)
     if (cur === undefined || !isActive(cur)) throw new Error(`pool ${pool} ended`)
-    await this.#i.peer.registry.update(pool, old => change(old ?? cur))
+    const r: PoolRecordView = { ...change(cur), version: cur.version + 1 }
+    peer.registry.merge(r)
+    const waitFor = new Set(participantsOf(r).filter(p => p !== peer.self && isLive(p)))
+    const put = async (to: string): Promise<void> => {
+      try {
+        await peer.request(to, { type: 'registry-put', record: r })
+      } catch (err) {
+        this.#i.log('pool record not written to a member', { pool, peer: to, version: r.version, error: (err as Error).message })
+      }
+    }
+    const sends = this.#i.members().filter(p => p !== peer.self).map(p => ({ p, done: put(p) }))
+    await Promise.all(sends.filter(x => waitFor.has(x.p)).map(x => x.done))
   }
 
   #hostName (peer: string): string {
@@ -143,7 +194,7 @@ export class LiveReplacement {
     const pool = record.pool
     const vm = peer.registry.get(pool)?.vms?.find(v => v.path === demand.vmId)
     if (vm?.plan === undefined) throw new ReservationRefusedError(pool, demand.vmId, [{ host: '-', reason: 'no plan in the pool record' }])
-    const states = meshCandidates(this.#i.hosts()).states.filter(s => s.peer !== undefined && !exclude.has(s.peer))
+    const states = this.#withPending(meshCandidates(this.#i.hosts()).states.filter(s => s.peer !== undefined && !exclude.has(s.peer)))
     const opts = { random }
     const ranking = rank(demand, spec, states, opts)
     const order = chooseOrder(ranking, opts)
@@ -153,18 +204,35 @@ export class LiveReplacement {
     for (const cand of order) {
       const to = states.find(s => s.host === cand.host)?.peer as string
       const part = { ...vm.plan, host: cand.host, peer: to, config: { ...vm.plan.config, sfProcessHost: cand.host } }
+      // Counted before the request goes: the other VMs of this run rank while it is in flight.
+      const mine = { peer: to, memoryMiB: demand.memoryMiB, vcpus: demand.vcpus, until: this.#i.clock.now() + PENDING_MS }
+      this.#pending.push(mine)
       try {
         const res = await peer.request(to, {
           type: 'prepare', deployId, pool, coordinator: peer.self, parts: [part], participants: [...new Set([...record.participants(), to])].sort(),
           leaseMs: this.#i.leaseMs ?? 30_000, ...(vm.auth !== undefined ? { auth: vm.auth } : {}), replace: { epoch }
         })
         if (res.type === 'prepared' && res.ok) return { vmId: demand.vmId, host: to, requestId: deployId, epoch, cost: cand.cost }
+        this.#pending = this.#pending.filter(p => p !== mine)
         refusals.push({ host: cand.host, reason: res.type === 'prepared' && !res.ok ? res.reason : `unexpected answer ${res.type}` })
       } catch (err) {
+        this.#pending = this.#pending.filter(p => p !== mine)
         refusals.push({ host: cand.host, reason: (err as Error).message })
       }
     }
     throw new ReservationRefusedError(pool, demand.vmId, refusals)
+  }
+
+  #withPending (states: HostState[]): HostState[] {
+    const now = this.#i.clock.now()
+    this.#pending = this.#pending.filter(p => p.until > now)
+    if (this.#pending.length === 0) return states
+    return states.map(s => {
+      const mine = this.#pending.filter(p => p.peer === s.peer)
+      if (mine.length === 0) return s
+      const add = mine.reduce((a, p) => ({ memoryMiB: a.memoryMiB + p.memoryMiB, vcpus: a.vcpus + p.vcpus }), { memoryMiB: 0, vcpus: 0 })
+      return { ...s, used: { memoryMiB: s.used.memoryMiB + add.memoryMiB, vcpus: s.used.vcpus + add.vcpus }, domains: s.domains + mine.length }
+    })
   }
 
   async #commit (pool: string, placed: readonly PlacedVm[]): Promise<PlacedVm[]> {
@@ -222,11 +290,13 @@ function refresh (record: PoolRecord, r: PoolRecordView): void {
   }
 }
 
-function patchPart (old: PoolRecordView, u: VmRecord, host: string): Omit<PoolRecordView, 'version'> {
+function patchParts (old: PoolRecordView, us: readonly VmRecord[], hostName: (peer: string) => string): Omit<PoolRecordView, 'version'> {
+  const byPath = new Map(us.map(u => [u.vmId, u]))
   const parts = old.parts.map(p => {
-    if (p.path !== u.vmId) return p
+    const u = byPath.get(p.path)
+    if (u === undefined) return p
     const { reason: _, ...rest } = p
-    return { ...rest, peer: u.host, host: u.host === p.peer ? p.host : host, epoch: u.epoch, placement: u.state, ...(u.reason !== undefined ? { reason: u.reason } : {}) }
+    return { ...rest, peer: u.host, host: u.host === p.peer ? p.host : hostName(u.host), epoch: u.epoch, placement: u.state, ...(u.reason !== undefined ? { reason: u.reason } : {}) }
   })
   return { ...old, parts }
 }

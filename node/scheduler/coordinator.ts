@@ -30,6 +30,8 @@ export function coordinatorOf (pool: string, participants: readonly string[], is
 export interface ReplacementOutcome {
   replaced: Array<{ vmId: string, from: string, to: string, epoch: number, source: 'base' | 'saved' }>
   failed: Array<{ vmId: string, host: string, error: Error }>
+  /** Wall time of the run's steps (reservations, record write, commits, all): where a slow re-placement spent it. */
+  phasesMs?: { reserve: number, record: number, commit: number, total: number }
 }
 
 export interface CoordinatorComponents {
@@ -47,6 +49,8 @@ export interface CoordinatorComponents {
    * May reject when the network fails; the coordinator then stops and the next trigger retries.
    */
   replicate: (update: VmRecord) => Promise<void>
+  /** Several updates in one write (the daemon's pool record is one versioned document); default: `replicate` each. */
+  replicateAll?: (updates: readonly VmRecord[]) => Promise<void>
   /** Adds participants to every live replica (and this one's); same contract as `replicate`. */
   replicateParticipants: (peers: readonly string[]) => Promise<void>
 }
@@ -86,6 +90,7 @@ export class PoolCoordinatorRole {
         if (!this.isCoordinator()) break
         const o = await this.replaceLost()
         total.replaced.push(...o.replaced); total.failed.push(...o.failed)
+        if (o.phasesMs !== undefined) total.phasesMs = o.phasesMs
       } while (this.#again)
       return total
     }
@@ -96,51 +101,74 @@ export class PoolCoordinatorRole {
   /**
    * Re-places every VM whose host is dead: epoch + 1, from its saved image when there is one. Pinned VMs are
    * reported failed. A VM left 'reserved' by a previous coordinator on a live host is committed, not moved.
+   * All the lost VMs move at once: reservations in parallel, one record write of them all (before any commit, so a
+   * successor commits them instead of placing twice), commits in parallel, one record write of the result. A run
+   * costs a few round trips whatever the number of VMs, where one VM after the other cost four each.
    */
   async replaceLost (): Promise<ReplacementOutcome> {
-    const { record, placer, isLive, replicate } = this.#c
+    const { record, placer, isLive } = this.#c
     const out: ReplacementOutcome = { replaced: [], failed: [] }
+    // A participant ranked higher came back alive: it coordinates from now on.
+    if (!this.isCoordinator()) return out
+    const t0 = performance.now()
     const dead = new Set(record.vms().filter(v => !isLive(v.host)).map(v => v.host))
+    const unfinished: VmRecord[] = []
+    const lost: VmRecord[] = []
+    const pinnedLost: VmRecord[] = []
     for (const v of record.vms()) {
-      // A participant ranked higher came back alive: it coordinates from now on, this run stops here.
-      if (!this.isCoordinator()) break
       if (v.state === 'failed') continue
-      if (isLive(v.host)) {
-        if (v.state === 'reserved') await this.#finish(v)
-        continue
-      }
-      if (v.pinned) {
-        const error = new PinnedVmLostError(record.pool, v.vmId, v.host)
-        await replicate({ ...v, state: 'failed', reason: error.message })
-        out.failed.push({ vmId: v.vmId, host: v.host, error })
-        continue
-      }
+      if (isLive(v.host)) { if (v.state === 'reserved') unfinished.push(v); continue }
+      if (v.pinned) pinnedLost.push(v)
+      else lost.push(v)
+    }
+    if (unfinished.length === 0 && lost.length === 0 && pinnedLost.length === 0) return out
+    const pinnedFailed = pinnedLost.map(v => {
+      const error = new PinnedVmLostError(record.pool, v.vmId, v.host)
+      out.failed.push({ vmId: v.vmId, host: v.host, error })
+      return { ...v, state: 'failed' as const, reason: error.message }
+    })
+    const placements = await Promise.all(lost.map(async v => {
       // A saved image lives in the warehouse (saved there at termination), so every host can fetch it.
       const demand = v.savedImage !== undefined ? { ...v.demand, image: v.savedImage, imageInWarehouse: true } : v.demand
       const epoch = v.epoch + 1
-      let placed
       try {
-        placed = await placer.reserveOne(demand, this.#c.specOf?.(v.vmId) ?? this.#spec, epoch, { exclude: dead })
+        const placed = await placer.reserveOne(demand, this.#c.specOf?.(v.vmId) ?? this.#spec, epoch, { exclude: dead })
+        return { ...v, host: placed.host, epoch, state: 'reserved' as const, requestId: placed.requestId }
       } catch (error) {
         // Nothing fits now: report it; the next membership change (a host returning) tries again.
         out.failed.push({ vmId: v.vmId, host: v.host, error: error as Error })
-        continue
+        return undefined
       }
-      const next: VmRecord = { ...v, host: placed.host, epoch, state: 'reserved', requestId: placed.requestId }
-      // Written to the replicas before the commit: a successor finds it and commits it instead of placing twice.
-      await replicate(next)
-      await this.#finish(next)
-      out.replaced.push({ vmId: v.vmId, from: v.host, to: placed.host, epoch, source: v.savedImage !== undefined ? 'saved' : 'base' })
+    }))
+    const reserved = placements.filter(p => p !== undefined)
+    const t1 = performance.now()
+    // Written to the replicas before the commit: a successor finds them and commits them instead of placing twice.
+    await this.#replicateAll([...pinnedFailed, ...reserved])
+    const t2 = performance.now()
+    const toCommit = [...unfinished, ...reserved]
+    const lostCommits = new Set((await placer.commitAll(toCommit.map(v => ({ vmId: v.vmId, host: v.host, requestId: v.requestId, epoch: v.epoch, cost: 0 })))).map(p => p.vmId))
+    const t3 = performance.now()
+    const committed = toCommit.filter(v => !lostCommits.has(v.vmId))
+    for (const v of reserved) {
+      if (lostCommits.has(v.vmId)) continue
+      const from = lost.find(l => l.vmId === v.vmId) as VmRecord
+      out.replaced.push({ vmId: v.vmId, from: from.host, to: v.host, epoch: v.epoch, source: from.savedImage !== undefined ? 'saved' : 'base' })
     }
     // The hosts that received VMs take part in the pool from now on (and may coordinate it later).
     const joined = [...new Set(out.replaced.map(r => r.to))].filter(h => !record.participants().includes(h))
-    if (joined.length > 0) await this.#c.replicateParticipants(joined)
+    await Promise.all([
+      this.#replicateAll(committed.map(v => ({ ...v, state: 'running' as const }))),
+      joined.length > 0 ? this.#c.replicateParticipants(joined) : undefined
+    ])
+    out.phasesMs = { reserve: Math.round(t1 - t0), record: Math.round(t2 - t1), commit: Math.round(t3 - t2), total: Math.round(performance.now() - t0) }
     if (out.replaced.length > 0 || out.failed.length > 0) this.outcomes.push(out)
     return out
   }
 
-  async #finish (v: VmRecord): Promise<void> {
-    const lost = await this.#c.placer.commitAll([{ vmId: v.vmId, host: v.host, requestId: v.requestId, epoch: v.epoch, cost: 0 }])
-    if (lost.length === 0) await this.#c.replicate({ ...v, state: 'running' })
+  async #replicateAll (updates: readonly VmRecord[]): Promise<void> {
+    if (updates.length === 0) return
+    const { replicateAll, replicate } = this.#c
+    if (replicateAll !== undefined) await replicateAll(updates)
+    else await Promise.all(updates.map(async u => await replicate(u)))
   }
 }

@@ -106,7 +106,8 @@ describe('re-placement, coordinator takeover and fencing between real daemons', 
     const tookMs = Date.now() - killedAt
     const deadAt = Math.min(...cluster.live().map(d => d.events.find(e => e.peer === peers[1] && e.event === 'dead' && e.at >= killedAt)?.at ?? Infinity))
     console.log(`re-placement: 5 VMs running again ${tookMs} ms after SIGKILL (first declared dead after ${deadAt - killedAt} ms): ${[...moved.values()].join(', ')}`)
-    expect(tookMs).toBeLessThan(25_000)
+    // Issue 6: running again within the failure-detection time plus 5 s.
+    expect(tookMs - (deadAt - killedAt)).toBeLessThan(5000)
     // The record moved everywhere: ls from every peer names the new hosts.
     const want = [...new Set(['entry', ...moved.values()])].sort()
     for (const d of cluster.live()) {
@@ -129,10 +130,15 @@ describe('re-placement, coordinator takeover and fencing between real daemons', 
       const p = await placement(any, pool)
       return p !== undefined && [...p.values()].every(h => !gone.has(h)) ? p : undefined
     })
-    console.log(`takeover: VMs of the dead coordinator ${cluster.daemon(ci).host} running again ${Date.now() - killed2} ms after SIGKILL: ${[...again.values()].join(', ')}`)
+    const took2 = Date.now() - killed2
+    const deadAt2 = Math.min(...cluster.live().map(d => d.events.find(e => e.peer === peers[ci] && e.event === 'dead' && e.at >= killed2)?.at ?? Infinity))
+    console.log(`takeover: VMs of the dead coordinator ${cluster.daemon(ci).host} running again ${took2} ms after SIGKILL (declared dead after ${deadAt2 - killed2} ms): ${[...again.values()].join(', ')}`)
+    expect(took2 - (deadAt2 - killed2)).toBeLessThan(5000)
 
     // The VM host comes back: it recovers its five copies from its state dir, and stops them before answering.
+    const restartAt = Date.now()
     await cluster.restart(1)
+    console.log(`the dead VM host restarted and fenced in ${Date.now() - restartAt} ms`)
     const local = await localVms()
     expect(local.filter(v => v.host === 'vmhost')).toEqual([])
     const paths = local.map(v => v.path)
@@ -142,7 +148,9 @@ describe('re-placement, coordinator takeover and fencing between real daemons', 
 
     // Terminated from a peer that took no part in the deploy.
     const from = cluster.live().find(d => d.index !== 0 && d.index !== 1)!.index
+    const termAt = Date.now()
     const term = await cluster.cli(from, ['terminate', pool])
+    console.log(`terminated from ${cluster.daemon(from).host} in ${Date.now() - termAt} ms`)
     expect(term.stderr).toBe('')
     expect(term.code).toBe(0)
     expect(await localVms()).toEqual([])
