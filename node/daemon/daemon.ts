@@ -20,6 +20,7 @@ import type { LvmDefaults } from '../engine/host-io.ts'
 import { startMesh } from './mesh.ts'
 import { lateImageResolver, startImageService } from '../images/service.ts'
 import type { ImageService } from '../images/service.ts'
+import type { MeshVm } from '../api/console/mesh-hosts.ts'
 import type { DaemonMesh, MeshOptions } from './mesh.ts'
 
 // Assembles one host's daemon: state dir (lock, identity), logger, hypervisor driver, engine (recovering what an
@@ -205,7 +206,9 @@ export async function startDaemon (config: DaemonConfig, factories?: Partial<Dae
       const c = await startConsole({
         ...config.console, host, driverName: config.driver, stateDir: config.stateDir, engine, driver, clock, log: log.child({ component: 'console' }),
         api: consoleSigner(handler, consoleKey),
-        ...(mesh !== undefined ? { hosts: meshHostsProvider(mesh.node, engine) } : {})
+        ...(mesh !== undefined
+          ? { hosts: meshHostsProvider(mesh.node, engine, async () => ((await inner.handle({ id: 'console-hosts', op: 'query', expr: 'pool ~ "*"' }, { emit: () => {}, signal: AbortSignal.timeout(5000) })) as { vms: MeshVm[] }).vms) }
+          : {})
       })
       undo.unshift(async () => { await c.close() })
       consoleUrl = c.url

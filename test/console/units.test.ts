@@ -189,6 +189,13 @@ describe('hosts from the mesh', () => {
     expect(hosts.map(h => [h.name, h.state])).toEqual([['a', 'alive'], ['b', 'suspect'], ['P3', 'dead']])
     expect(hosts[0]).toMatchObject({ capacity: { memoryMiB: 4096, vcpus: 4 }, load: { domains: 1, memoryMiB: 128, vcpus: 2 }, hostNamesInUse: ['g1'], addressesInUse: ['10.0.0.5'] })
     expect(hosts[1]).toMatchObject({ load: { domains: 1, memoryMiB: 512, vcpus: 1 }, driver: 'qemu', hostNamesInUse: [] })
+    // Other hosts' guests from the mesh's VMs; images from the announcements.
+    const withImages = { hosts: () => mesh.hosts().map(h => h.peerId === 'P2' ? { ...h, images: ['debian-12'] } : h) }
+    const vms = async () => [{ host: 'b', hostname: 'w2', ip: '10.0.0.7' }, { host: 'b', hostname: 'w1', ip: '10.0.0.6' }, { host: 'a', hostname: 'g1', ip: '10.0.0.5' }]
+    const more = await meshHostsProvider(withImages, engine, vms).listHosts()
+    expect(more[1]).toMatchObject({ images: ['debian-12'], hostNamesInUse: ['w1', 'w2'], addressesInUse: ['10.0.0.6', '10.0.0.7'] })
+    const broken = await meshHostsProvider(mesh, engine, async () => { throw new Error('peer gone') }).listHosts()
+    expect(broken[1]).toMatchObject({ hostNamesInUse: [] })
   })
 })
 

@@ -3,13 +3,19 @@ import type { PoolEngine } from '../../engine/types.ts'
 import type { HostView, HostsProvider } from './providers.ts'
 import { domainUse } from './providers.ts'
 
-// The hosts view from the mesh's directory (for the lead to pass as `hosts` once the mesh is in the daemon): every
-// host the directory or membership knows, with its liveness. Guest names and addresses in use are known for this host
-// only (from its engine) until announcements carry them.
+// The hosts view from the mesh's directory: every host the directory or membership knows, with its liveness, the
+// images its announcement lists, and the guest names and addresses in use on it (vGrid's "hosts in use"): this
+// host's from its engine, every other host's from the VMs of the mesh's pools (`vms`, the daemon's query op).
 
-export function meshHostsProvider (mesh: { hosts (): MeshHostView[] }, engine: Pick<PoolEngine, 'status' | 'get'>): HostsProvider {
+/** A VM of the mesh as the query op lists it: its host and its attributes. */
+export interface MeshVm { host: string, hostname?: unknown, ip?: unknown }
+
+export function meshHostsProvider (mesh: { hosts (): MeshHostView[] }, engine: Pick<PoolEngine, 'status' | 'get'>,
+  vms?: () => Promise<readonly MeshVm[]>): HostsProvider {
   return {
-    listHosts () {
+    async listHosts () {
+      // Best effort: a peer that does not answer leaves its host's names unknown, not the page broken.
+      const remote = vms === undefined ? [] : await vms().catch(() => [])
       return mesh.hosts().map(h => {
         const self = h.state === 'self'
         const view: HostView = {
@@ -19,7 +25,7 @@ export function meshHostsProvider (mesh: { hosts (): MeshHostView[] }, engine: P
           // 'unknown': heard of through membership but never announced; it answered somebody, so not dead.
           state: h.state === 'self' || h.state === 'unknown' ? 'alive' : h.state,
           driver: h.driver ?? '',
-          images: [],
+          images: [...(h.images ?? [])],
           hostNamesInUse: [],
           addressesInUse: []
         }
@@ -30,6 +36,10 @@ export function meshHostsProvider (mesh: { hosts (): MeshHostView[] }, engine: P
           view.hostNamesInUse = use.hostNames
           view.addressesInUse = use.addresses
           view.load = use.load
+        } else {
+          const here = remote.filter(v => h.hostNames.includes(v.host))
+          view.hostNamesInUse = [...new Set(here.map(v => v.hostname).filter((x): x is string => typeof x === 'string'))].sort()
+          view.addressesInUse = [...new Set(here.map(v => v.ip).filter((x): x is string => typeof x === 'string'))].sort()
         }
         return view
       })
