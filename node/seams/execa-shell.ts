@@ -1,4 +1,4 @@
-import { execa } from 'execa'
+import { loadExeca } from './lazy-execa.ts'
 import { ShellCommandError } from './shell.ts'
 import type { Shell, ShellCommand, ShellResult } from './shell.ts'
 
@@ -53,6 +53,7 @@ export class ExecaShell implements Shell {
     const timeoutMs = cmd.timeoutMs ?? this.#defaultTimeoutMs
     this.#log(`$ ${formatArgv(argv)}${cmd.input !== undefined ? ` <(${byteLength(cmd.input)} bytes)` : ''}`)
     const started = performance.now()
+    const execa = await loadExeca()
     const result = await execa(cmd.file, [...cmd.args], {
       shell: false,
       reject: false,

@@ -1,6 +1,6 @@
 import { access, constants, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { execa } from 'execa'
+import { loadExeca } from '../../seams/lazy-execa.ts'
 import type { Accel } from './cmdline.ts'
 
 // KVM or TCG. /dev/kvm existing is not enough: on some hosts (nested virtualisation, like the CI machine) a KVM
@@ -63,6 +63,7 @@ export async function probeAccel (options: ProbeOptions): Promise<AccelChoice> {
     expectedExit = PROBE_EXIT
     what = 'running the probe firmware into long mode'
   }
+  const execa = await loadExeca()
   const t0 = performance.now()
   const result = await execa(options.binary, args, {
     reject: false, stdin: 'ignore', timeout: options.timeoutMs, killSignal: 'SIGKILL', cancelSignal: options.signal

@@ -2,7 +2,7 @@ import { closeSync, openSync } from 'node:fs'
 import { access, mkdir, readdir, rm } from 'node:fs/promises'
 import { availableParallelism, totalmem } from 'node:os'
 import { join, resolve } from 'node:path'
-import { execa } from 'execa'
+import { loadExeca } from '../../seams/lazy-execa.ts'
 import { realClock } from '../../seams/clock.ts'
 import type { Clock } from '../../seams/clock.ts'
 import { DriverError } from '../types.ts'
@@ -100,7 +100,8 @@ export class QemuDriver implements HypervisorDriver {
   }
 
   async fingerprint (options: { signal?: AbortSignal } = {}): Promise<Fingerprint> {
-    this.#version ??= execa(this.#binary, ['--version'], { reject: false, stdin: 'ignore', timeout: 10_000 })
+    this.#version ??= loadExeca()
+      .then(async execa => await execa(this.#binary, ['--version'], { reject: false, stdin: 'ignore', timeout: 10_000 }))
       .then(r => r.exitCode === 0 ? String(r.stdout).split('\n')[0] : undefined)
     const version = await this.#version
     const capacity = this.#options.capacity ?? {
@@ -137,6 +138,7 @@ export class QemuDriver implements HypervisorDriver {
     await removeRuntimeFiles(paths)
     await rm(paths.serialLog, { force: true })
 
+    const execa = await loadExeca()
     const out = openSync(paths.stderrLog, 'w', 0o600)
     // qemu writes straight into the log file (an fd, not a pipe through the daemon) so it survives a daemon exit.
     // execa's types only take literal fd numbers, hence the cast.
