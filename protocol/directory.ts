@@ -1,4 +1,5 @@
 import { ProtocolValidationError } from './errors.ts'
+import { IMAGE_ENTRY } from './image-names.ts'
 import { MAX_ADDRS, MAX_ADDR_LENGTH, MAX_ANNOUNCED_IMAGES, MAX_ANNOUNCEMENT_BYTES, MAX_HOST_NAMES, MAX_HOST_NAME_LENGTH, MAX_ID_LENGTH } from './limits.ts'
 import { bool, int, jsonBytes, num, obj, onlyKeys, parseJsonBytes, str, strs } from './validate.ts'
 
@@ -28,8 +29,6 @@ export interface HostAnnouncement {
   insecure?: boolean
 }
 
-/** Image names and ids a host may announce (node/images/warehouse.ts's names, 64-hex ids). */
-const IMAGE_ENTRY = /^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$/
 
 /** The wire form: payload bytes (canonical JSON of a HostAnnouncement) and an Ed25519 signature over them. */
 export interface SignedAnnouncement { payload: Uint8Array, signature: Uint8Array }

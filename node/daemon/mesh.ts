@@ -16,6 +16,7 @@ import { HostAdmission } from '../scheduler/admission.ts'
 import { announceAdmissionLoad } from '../scheduler/announce-load.ts'
 import { assignScheduledHosts } from '../scheduler/assign.ts'
 import { deployScheduled } from '../scheduler/deploy-scheduled.ts'
+import { seedFromString } from '../scheduler/random.ts'
 import { imageRefsOf } from '../images/service.ts'
 import type { DeployRequestOptions, DeployResult } from '../deploy/coordinator.ts'
 import type { HostSecurity } from '../security/index.ts'
@@ -190,7 +191,7 @@ export async function startMesh (s: MeshStart): Promise<DaemonMesh> {
         // ---- scheduler hook: the one place where Schedulee children get their sfProcessHost ----
         // From this peer's view of the mesh; the hosts still judge at prepare (their HostAdmission). Seeded per pool
         // and peer, so two peers deploying at once do not draw the same hosts.
-        return assignScheduledHosts(config, node.hosts(), { pool, seed: seedOf(`${pool}/${node.peerId}`), imagesOf: imageRefsOf }).config
+        return assignScheduledHosts(config, node.hosts(), { pool, seed: seedFromString(`${pool}/${node.peerId}`), imagesOf: imageRefsOf }).config
       },
       async deployScheduled (pool, config, options) {
         const r = await deployScheduled(peer, pool, config, () => node.hosts(), { clock: s.clock, deploy: options, imagesOf: imageRefsOf })
@@ -223,11 +224,4 @@ export async function startMesh (s: MeshStart): Promise<DaemonMesh> {
     await stopNode()
     throw err
   }
-}
-
-/** FNV-1a of a string: a stable seed per pool and peer. */
-function seedOf (s: string): number {
-  let h = 2166136261
-  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 16777619)
-  return h >>> 0
 }

@@ -37,11 +37,11 @@ export function resolveExample (file: string, defines: Record<string, string> = 
 }
 
 /** A small root file system tarball for the storage backends to unpack (what /data/xen/slc3-smartfrog.img was). */
-export async function makeBaseImage (root: string): Promise<string> {
+export async function makeBaseImage (root: string, etc: { hostname: string, motd: string } = { hostname: 'sdpeer-demo', motd: 'sdpeer demo guest' }): Promise<string> {
   const tree = join(root, 'base-tree')
   await mkdir(join(tree, 'etc'), { recursive: true })
-  await writeFile(join(tree, 'etc', 'hostname'), 'sdpeer-demo\n')
-  await writeFile(join(tree, 'etc', 'motd'), 'sdpeer demo guest\n')
+  await writeFile(join(tree, 'etc', 'hostname'), `${etc.hostname}\n`)
+  await writeFile(join(tree, 'etc', 'motd'), `${etc.motd}\n`)
   const tarball = join(root, 'base.tar.gz')
   await execa('tar', ['-czf', tarball, '-C', tree, '.'])
   await rm(tree, { recursive: true })

@@ -5,7 +5,7 @@ import { proveParts } from './auth.ts'
 import type { DeployAuth, PrepareAuth, SignedRequest } from './auth.ts'
 import { claimAll, confirmClaims, releaseClaims } from './claims.ts'
 import type { ClaimClient } from './claims.ts'
-import { DeployFailedError, PoolBusyError, PoolExistsError, PoolNotFoundError, TerminateRefusedError } from './errors.ts'
+import { DeployFailedError, DeployTransportError, PoolBusyError, PoolExistsError, PoolNotFoundError, TerminateRefusedError } from './errors.ts'
 import type { PeerFailure } from './errors.ts'
 import { isActive } from './registry.ts'
 import type { PoolRegistry } from './registry.ts'
@@ -195,7 +195,7 @@ export class DeployCoordinator {
     const unreachable = new Set<string>()
     const refusals: Array<{ peer: string, path: string, reason: string }> = []
     const refused = new Set<string>()
-    const send = async (part: { path: string, peer: string }, fromParent: boolean): Promise<void> => {
+    const send = async (part: { path: string, peer: string, host?: string }, fromParent: boolean): Promise<void> => {
       if (unreachable.has(part.peer) || refused.has(part.peer)) return
       try {
         await requestUntilDone(this.#i.transport, this.#i.clock, part.peer, { type: 'terminate-part', pool, path: part.path, kind, reason, fromParent, ...(auth !== undefined ? { auth } : {}) }, this.#longPoll())
@@ -203,9 +203,8 @@ export class DeployCoordinator {
         // An owner that answered with an error still runs its part: not the same as one that is gone.
         if (failureKind(err) === 'error') {
           refused.add(part.peer)
-          const msg = (err as Error).message
-          const prefix = `${part.peer}: remote-error: `
-          refusals.push({ peer: (part as { host?: string }).host ?? part.peer, path: part.path, reason: msg.startsWith(prefix) ? msg.slice(prefix.length) : msg })
+          const reason = err instanceof DeployTransportError ? err.detail : (err as Error).message
+          refusals.push({ peer: part.host ?? part.peer, path: part.path, reason })
           this.#i.log('terminate: owner refused', { pool, path: part.path, peer: part.peer, error: (err as Error).message })
           return
         }

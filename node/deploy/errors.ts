@@ -104,10 +104,13 @@ export class DeployTransportError extends Error {
   override readonly name = 'DeployTransportError'
   readonly peer: string
   readonly code: 'unreachable' | 'timeout' | 'remote-error'
+  /** What went wrong, without the peer and code (for a remote error: the owner's own message). */
+  readonly detail: string
   constructor (peer: string, code: 'unreachable' | 'timeout' | 'remote-error', message: string, options?: { cause?: unknown }) {
     super(`${peer}: ${code}: ${message}`, options)
     this.peer = peer
     this.code = code
+    this.detail = message
   }
 }
 

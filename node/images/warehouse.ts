@@ -5,6 +5,7 @@ import { ImageIntegrityError, ImageNotFoundError, ImageRefError } from './errors
 import { chunkCount, DEFAULT_CHUNK_SIZE, digestFile, manifestRootOf, syncDir, writeFileAtomic } from './files.ts'
 import { imageIdOf } from './params.ts'
 import type { BuildParams, ImageFormat } from './params.ts'
+import { IMAGE_ENTRY } from '../../protocol/image-names.ts'
 
 // The content-addressed warehouse of one host: `<state>/images/<id>.<ext>` (the image), `<id>.chunks` (sha256 of
 // every chunk, the transfer manifest) and `<id>.json` (the record). The record is written last, so an image exists
@@ -29,7 +30,7 @@ export interface ImageRecord {
 }
 
 const ID = /^[0-9a-f]{64}$/
-const NAME = /^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$/
+const NAME = IMAGE_ENTRY
 const MIN_PREFIX = 8
 
 export function extensionOf (format: ImageFormat): string { return format }

@@ -12,7 +12,7 @@ import type { AssignOptions, MeshHostView, Placement } from './assign.ts'
 import { realClock } from '../seams/clock.ts'
 import type { Clock } from '../seams/clock.ts'
 import { ScheduledDeployError } from './errors.ts'
-import { seededRandom } from './random.ts'
+import { seededRandom, seedFromString } from './random.ts'
 
 export interface DeployerForScheduling {
   self: string
@@ -88,7 +88,7 @@ export function learnFromFailures (failures: readonly PeerFailure[]): { free: Ma
 export async function deployScheduled (deployPeer: DeployerForScheduling, pool: string, config: SfJsonObject,
   hosts: readonly MeshHostView[] | (() => readonly MeshHostView[]), opts: DeployScheduledOptions = {}): Promise<ScheduledDeployResult> {
   const maxAttempts = Math.max(1, opts.maxAttempts ?? 8)
-  const seed = opts.seed ?? hash(`${pool}\u0000${deployPeer.self}`)
+  const seed = opts.seed ?? seedFromString(`${pool}\u0000${deployPeer.self}`)
   const learned = new Map<string, Learned>()
   const exclude = new Set<string>()
   const refusals: ScheduledDeployResult['refusals'] = []
@@ -167,8 +167,3 @@ function corrected (h: MeshHostView, learned: ReadonlyMap<string, Learned>): Mes
   }
 }
 
-function hash (s: string): number {
-  let h = 2166136261
-  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 16777619)
-  return h >>> 0
-}

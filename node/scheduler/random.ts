@@ -20,3 +20,10 @@ export function seededRandom (seed: number): Random {
   }
   return { next, int: (n: number) => Math.floor(next() * n) }
 }
+
+/** FNV-1a of a string: a stable seed from a name (a pool and a peer), different across names. */
+export function seedFromString (s: string): number {
+  let h = 2166136261
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 16777619)
+  return h >>> 0
+}

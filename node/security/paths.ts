@@ -2,6 +2,7 @@ import { lstatSync, realpathSync } from 'node:fs'
 import { basename, dirname, isAbsolute, join, normalize, sep } from 'node:path'
 import type { SfJsonObject } from '../sf/sfjson.ts'
 import { attrLabel, components } from './walk.ts'
+import { isImageRefValue } from '../../protocol/image-names.ts'
 
 // What a description may touch on a host: each host declares directories (`--allow-path DIR`, or `ro:DIR` for
 // read-only) and every path a description names must lie inside one of them after symlinks are resolved. ".." is
@@ -58,7 +59,6 @@ export const PATH_ATTRIBUTES: Readonly<Record<string, PathMode>> = {
 }
 
 const MAX_PATH = 4096
-const IMAGE_REF = /^image:[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$/
 
 /**
  * Resolves symlinks of the longest existing prefix and appends the rest; throws for a dangling symlink. Synchronous
@@ -131,7 +131,7 @@ export async function checkPoolPaths (config: SfJsonObject, allowed: AllowedPath
       // A warehouse image (`image:NAME`, `image:ID`) is a file of this host's state dir, chosen by its name: only
       // the name's syntax matters here (no separators, no "..").
       if (attr === 'baseImage' && typeof v === 'string' && v.startsWith('image:')) {
-        if (!IMAGE_REF.test(v)) out.push(new PathPolicyError(attrLabel(path, attr), v, mode, 'is not an image reference (image:NAME or image:ID)'))
+        if (!isImageRefValue(v)) out.push(new PathPolicyError(attrLabel(path, attr), v, mode, 'is not an image reference (image:NAME or image:ID)'))
         continue
       }
       try {

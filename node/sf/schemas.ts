@@ -1,6 +1,7 @@
 import { SF_CLASS } from './component-classes.ts'
 import type { SfJson } from './sfjson.ts'
 import { isRef } from './sfjson.ts'
+import { isImageRefValue } from '../../protocol/image-names.ts'
 
 // The attributes of sdpeer's components, keyed by sfClass: type, required-ness, default, whether the attribute acts
 // at termination, and a validator for values that are well typed but cannot deploy. `sdpeer check` applies it to
@@ -71,10 +72,9 @@ const absolutePath = (v: SfJson): string | undefined =>
   typeof v === 'string' && !v.startsWith('/') ? `${JSON.stringify(v)} is not an absolute path on the host` : undefined
 
 // `image:NAME` or `image:ID-PREFIX` names an image of the warehouse (node/images), fetched from the mesh if missing.
-const IMAGE_REF = /^image:(?:[A-Za-z0-9][A-Za-z0-9._+-]{0,127})$/
 const baseImageRef = (v: SfJson): string | undefined =>
   typeof v === 'string' && v.startsWith('image:')
-    ? IMAGE_REF.test(v) ? undefined : `${JSON.stringify(v)} is not an image reference (image:NAME or image:ID, see \`sdpeer image ls\`)`
+    ? isImageRefValue(v) ? undefined : `${JSON.stringify(v)} is not an image reference (image:NAME or image:ID, see \`sdpeer image ls\`)`
     : absolutePath(v)
 
 const positive = (v: SfJson): string | undefined => typeof v === 'number' && v <= 0 ? `${v} must be positive` : undefined

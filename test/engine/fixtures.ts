@@ -1,10 +1,10 @@
-import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises'
+import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { execa } from 'execa'
 import type { StorageKind } from '../../node/engine/component.ts'
 import type { StorageFactory } from '../../node/engine/host-io.ts'
 import { SF_CLASS } from '../../node/sf/component-classes.ts'
+import { makeBaseImage } from '../../node/demo/pools.ts'
 import type { SfJson, SfJsonObject } from '../../node/sf/sfjson.ts'
 import type { PreparedStorage, StorageBackend, StorageContext, TeardownOptions } from '../../node/storage/types.ts'
 
@@ -51,14 +51,7 @@ export async function removeTempDirs (): Promise<void> {
 
 /** A small base image tarball: what the examples' /data/xen/slc3-smartfrog.img stands for. */
 export async function makeBaseTarball (dir: string): Promise<string> {
-  const tree = join(dir, 'base-tree')
-  await mkdir(join(tree, 'etc'), { recursive: true })
-  await writeFile(join(tree, 'etc', 'hostname'), 'base\n')
-  await writeFile(join(tree, 'etc', 'motd'), 'sdpeer test image\n')
-  const tarball = join(dir, 'base.tar.gz')
-  await execa('tar', ['-czf', tarball, '-C', tree, '.'])
-  await rm(tree, { recursive: true })
-  return tarball
+  return await makeBaseImage(dir, { hostname: 'base', motd: 'sdpeer test image' })
 }
 
 /** Every file under dir, relative, sorted. */
