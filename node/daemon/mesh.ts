@@ -8,10 +8,10 @@ import type { ForgetBody } from '../../protocol/forget.ts'
 import type { RequestEnvelope } from '../../protocol/auth/index.ts'
 import { writeFileAtomic } from '../mesh/identity.ts'
 import type { MembershipConfig } from '../mesh/membership/types.ts'
-import { attachDeploy, createPartVerifier, hostPolicy, PoolEnginePartEngine, setPolicy, splitPool } from '../deploy/index.ts'
+import { attachDeploy, createPartVerifier, hostPolicy, PoolEnginePartEngine, setPolicy, splitPool, terminateOrphans } from '../deploy/index.ts'
 import { fenceRecovered } from '../deploy/fence-recovered.ts'
 import { LiveReplacement } from '../deploy/replacement.ts'
-import type { DeployPeer, PartPolicy, SetPolicy } from '../deploy/index.ts'
+import type { DeployPeer, OrphanPolicy, PartPolicy, SetPolicy } from '../deploy/index.ts'
 import { HostAdmission } from '../scheduler/admission.ts'
 import { announceAdmissionLoad } from '../scheduler/announce-load.ts'
 import { assignScheduledHosts } from '../scheduler/assign.ts'
@@ -139,9 +139,13 @@ export async function startMesh (s: MeshStart): Promise<DaemonMesh> {
     const verifyPart = s.security.insecure
       ? {}
       : { verifyPart: createPartVerifier({ trust: s.security.trust, replay: s.security.replay, now: () => Date.now(), isSelf: h => node.resolveHost(h) === node.peerId }) }
+    // Orphans are answered by the re-placement duty below once it exists (it knows where a lost parent went);
+    // until then, by SmartFrog's answer.
+    let orphans: OrphanPolicy = terminateOrphans
     const peer = await attachDeploy(node, {
       ...policy,
       ...verifyPart,
+      orphanPolicy: async report => await orphans(report),
       selfHost: s.host,
       engine: new PoolEnginePartEngine({ engine: s.engine, admission }),
       clock: s.clock,
@@ -151,7 +155,8 @@ export async function startMesh (s: MeshStart): Promise<DaemonMesh> {
 
     // Issue 6: a part recovered from the state dir that the pool record placed elsewhere while this host was dead
     // is stopped before the daemon answers for anything (fencing); then this peer takes its share of the pools'
-    // coordinator role: re-placing the scheduled VMs of a host the failure detector declares dead.
+    // coordinator role: re-placing the scheduled VMs and the other parts (the root too) of a host the failure
+    // detector declares dead, and telling the orphaned children where their parent went.
     const isLive = (p: string): boolean => p === node.peerId || node.membership.member(p)?.status !== 'dead'
     const meshLog = (message: string, context: Record<string, unknown>): void => { log.info(context, message) }
     await fenceRecovered({
@@ -166,6 +171,7 @@ export async function startMesh (s: MeshStart): Promise<DaemonMesh> {
       peer, clock: s.clock, isLive, hosts: () => node.hosts(), log: meshLog,
       members: () => node.membership.members().filter(m => m.status !== 'dead').map(m => m.id)
     })
+    orphans = replacement.orphanPolicy
     replacement.start()
     const stopWatchingMembers = node.membership.on(e => { if (e.type === 'dead' || e.type === 'alive' || e.type === 'join') void replacement.poke() })
 

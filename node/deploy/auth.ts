@@ -167,7 +167,7 @@ export function createPartVerifier (o: PartVerifierOptions): PartVerifier {
   const burnt = (v: VerifiedRequest): boolean => v.time < o.replay.notBefore || o.replay.has(key(v))
   const deployedAt = new Map<string, number>()
   /** Each part proved against the operator's signature as of `now`; the id is checked against no cache here. */
-  const checkParts = (req: { pool: string, parts: readonly PartPlan[], auth?: PrepareAuth }, now: number): VerifiedRequest | undefined => {
+  const checkParts = (req: { pool: string, parts: readonly PartPlan[], auth?: PrepareAuth }, now: number, placement = true): VerifiedRequest | undefined => {
     const auth = req.auth
     if (auth === undefined) throw new AuthError('unsigned', `pool ${req.pool}: a prepare carries no operator signature`)
     const skeletons = new Map(auth.skeletons.map(s => [s.at, s.skeleton]))
@@ -183,7 +183,7 @@ export function createPartVerifier (o: PartVerifierOptions): PartVerifier {
       const sks = path.map((_, i) => skeletons.get(path.slice(0, i).join(':')))
       if (sks.some(s => s === undefined)) throw new AuthError('body-mismatch', `pool ${req.pool}: part ${part.path || '(root)'}: the proof lacks an ancestor`)
       checkCuts(req.pool, part, pa)
-      if (o.isSelf !== undefined) checkPlacedHere(req.pool, part, pa, sks[0]!, o.isSelf)
+      if (placement && o.isSelf !== undefined) checkPlacedHere(req.pool, part, pa, sks[0]!, o.isSelf)
       verified = verifySubtreeRequest(auth.envelope, part.config, { path, skeletons: sks }, o.trust, scratch, now, {
         expect: { action: 'deploy', pool: req.pool },
         digestHooks: { substitute: substitution(part, pa, path) },
@@ -206,7 +206,9 @@ export function createPartVerifier (o: PartVerifierOptions): PartVerifier {
     },
     replacement (req) {
       if (req.auth === undefined) throw new AuthError('unsigned', `pool ${req.pool}: a re-placement carries no operator signature`)
-      return checkParts(req, parseEnvelope(req.auth.envelope).time)
+      // Not where the operator placed it: moving it off its dead host is the point. The participant checks the move
+      // against the pool record instead (replacement-check.ts).
+      return checkParts(req, parseEnvelope(req.auth.envelope).time, false)
     },
     admit (v, paths = []) {
       const verdict = o.replay.admit(key(v), v.time, v.time + windowMs, o.now())

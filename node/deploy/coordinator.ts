@@ -12,6 +12,7 @@ import type { PoolRegistry } from './registry.ts'
 import { failureKind, requestUntilDone, requestWithRetry } from './retry.ts'
 import { claimsOf, splitPool } from './split.ts'
 import { vmParts } from './vm-parts.ts'
+import { partPlans } from './part-plans.ts'
 import type { DeployTimings, DeployTransport, HostResolver, PartPlan, PoolRecordView, SplitPlan } from './types.ts'
 
 // The entry peer's side: split, then two phases. Prepare goes to every owner at once; if all say yes, commit goes
@@ -89,6 +90,7 @@ export class DeployCoordinator {
     const participants = [...new Set([this.#i.self, ...owners.keys()])]
     // What the pool's coordinator needs to re-place a scheduled VM later, from any participant (replacement.ts).
     const vms = vmParts(pool, config, plan.parts, options.auth)
+    const structure = partPlans(pool, plan.parts, vms, options.auth)
     const t = this.#i.timings
     const record = (state: PoolRecordView['state'], reason?: string): Omit<PoolRecordView, 'version'> => ({
       pool,
@@ -98,6 +100,8 @@ export class DeployCoordinator {
       claims: { ...claimsOf(plan.parts), pool },
       participants,
       ...(vms.length > 0 ? { vms } : {}),
+      // Only a running pool's parts are re-placed or taken back: the plans ride on its last write, not all three.
+      ...(structure.length > 0 && state === 'running' ? { partPlans: structure } : {}),
       state,
       ...(reason !== undefined ? { reason } : {})
     })

@@ -125,6 +125,23 @@ export class PoolEnginePartEngine implements PartEngine {
     return out
   }
 
+  recovered (pool: string, plan: PartPlan, epoch: number): PrepareVerdict {
+    const name = enginePoolName(pool, plan.path)
+    if (this.#byPart.has(name)) return { ok: true }
+    this.#parts.set(name, { pool, path: plan.path, ...(plan.parentPath !== undefined ? { parentPath: plan.parentPath } : {}) })
+    const ids: string[] = []
+    const refused: string[] = []
+    for (const d of domainsOf(plan)) {
+      const requestId = `recovered:${pool}/${plan.path}@${epoch}|${d.path}`
+      const a = this.#admission?.reserve({ requestId, pool, vmId: d.path, memoryMiB: d.memoryMiB, vcpus: d.vcpus, epoch })
+      if (a !== undefined && !a.admitted) { refused.push(`${d.path}: ${a.detail}`); continue }
+      this.#admission?.commit(requestId)
+      ids.push(requestId)
+    }
+    this.#byPart.set(name, ids)
+    return refused.length === 0 ? { ok: true } : { ok: false, reason: refused.join('; ') }
+  }
+
   async terminate (pool: string, path: string, record: TerminationRecord): Promise<void> {
     const name = enginePoolName(pool, path)
     if (!this.#parts.has(name)) return
@@ -140,8 +157,10 @@ export class PoolEnginePartEngine implements PartEngine {
   async terminateComponent (pool: string, path: string, record: TerminationRecord): Promise<void> {
     const at = this.#find(pool, path)
     if (at === undefined || this.#engine.terminateComponent === undefined) throw new EngineError('no part holding this component here', pool, path)
+    // A remote child's record (its holder ends with it): the origin is below, where the placeholder stands.
+    const origin = record.path.startsWith(`${path}:`) ? `${at.rel === '' ? '' : `${at.rel}:`}${record.path.slice(path.length + 1)}` : at.rel
     try {
-      await this.#engine.terminateComponent(at.name, at.rel, record.type === 'normal' ? 'normal' : 'abnormal', record.reason)
+      await this.#engine.terminateComponent(at.name, at.rel, record.type === 'normal' ? 'normal' : 'abnormal', record.reason, origin)
     } catch (err) {
       // Named as the operator knows it (POOL:PATH), not by the part's engine pool.
       if (err instanceof EngineError) throw new EngineError(err.message.slice(err.message.indexOf(': ') + 2), pool, path, { cause: err })

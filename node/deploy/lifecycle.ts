@@ -5,15 +5,23 @@ import { releaseClaims } from './claims.ts'
 import type { ClaimClient } from './claims.ts'
 import { requestUntilDone, requestWithRetry } from './retry.ts'
 import type { PoolRegistry } from './registry.ts'
+import { participantsOf } from './registry.ts'
+import { replaceable } from './orphans.ts'
 import { ComponentTerminateUnsupportedError, PathNotFoundError } from './errors.ts'
-import type { DeployTimings, DeployTransport, OrphanDecision, OrphanPolicy, PartEngine, PartPlan } from './types.ts'
+import { childStatus, holderOf } from './child-records.ts'
+import type { ChildRecord } from './child-records.ts'
+import type { DeployTimings, DeployTransport, OrphanDecision, OrphanPolicy, PartEngine, PartPlan, RemoteChild } from './types.ts'
 
 // SmartFrog's lifecycle across peers, for the parts this peer holds once committed:
-// - a part that ends on its own sends its termination record to its parent's peer; the parent compound then
-//   terminates (shared fate): its other remote children first (in reverse order, one by one when sfSyncTerminate,
-//   else all at once), then its local components, and reports upwards in turn, up to the pool's root;
+// - a part that ends on its own sends its termination record to its parent's peer, which records it (status lists
+//   the child with its reason) and stops pinging it; as Compound does on one host, the component holding that child
+//   decides: with sfSyncTerminate it terminates too (its other remote children first, in reverse order, one by one
+//   when sfSyncTerminate, else all at once, then its local components) and reports upwards in turn; without, it
+//   runs on;
 // - a parent pings each remote child every sfLivenessDelay; `sfLivenessFactor` failed pings in a row count as
-//   the child's abnormal termination;
+//   the child's abnormal termination (its host named when the mesh declared it dead), recorded and decided the same
+//   way; so is a pinned VM the pool's coordinator marked failed. A re-placeable part's silence is not (a scheduled
+//   VM, a part whose plan the pool record holds): the coordinator deploys it again elsewhere;
 // - a child counts its parent's pings; when more than sfLivenessFactor are missed, its parent's host is presumed
 //   dead and the child reports to the pool's coordinator (first live participant in HRW order, as the scheduler
 //   computes it), whose OrphanPolicy decides: terminate (SmartFrog's answer) or keep it for re-parenting.
@@ -34,8 +42,10 @@ export interface LivePart {
   timers: Timer[]
   /** True once reported as an orphan and kept by the coordinator's decision. */
   orphaned: boolean
-  /** Remote children terminated on purpose with a component of this part (`sdpeer terminate POOL:PATH`): not pinged. */
+  /** Remote children that ended, or were terminated on purpose with a component of this part: not pinged. */
   ended: Set<string>
+  /** Termination records of remote children that ended while this part went on (or before it followed them). */
+  childRecords: Map<string, ChildRecord>
   termination?: TerminationRecord
   finalStatus?: ComponentStatus[]
   done?: Promise<void>
@@ -80,7 +90,7 @@ export class PartLifecycle {
   }
 
   adopt (pool: string, plan: PartPlan, participants: string[], epoch = 1): LivePart {
-    const part: LivePart = { pool, plan, participants, epoch, state: 'running', lastPingAt: this.#i.clock.now(), pinged: false, missed: new Map(), timers: [], orphaned: false, ended: new Set() }
+    const part: LivePart = { pool, plan, participants, epoch, state: 'running', lastPingAt: this.#i.clock.now(), pinged: false, missed: new Map(), timers: [], orphaned: false, ended: new Set(), childRecords: new Map() }
     this.#parts.set(key(pool, plan.path), part)
     if (plan.livenessDelayMs > 0) {
       if (plan.remoteChildren.length > 0) this.#every(part, plan.livenessDelayMs, () => this.#pingChildren(part))
@@ -102,6 +112,7 @@ export class PartLifecycle {
     let termination: TerminationRecord | undefined
     for (const p of this.parts(pool)) {
       components.push(...(p.finalStatus ?? this.#i.engine.status(pool, p.plan.path)))
+      for (const [path, r] of p.childRecords) components.push(childStatus(path, r))
       if (p.plan.path === '' && p.termination !== undefined) termination = p.termination
     }
     return termination !== undefined ? { components, termination } : { components }
@@ -114,12 +125,38 @@ export class PartLifecycle {
     void this.terminate(pool, path, record, { report: true, cascade: true })
   }
 
-  /** A remote child's termination record arrived: its parent compound shares its fate. */
+  /** A remote child's termination record arrived: recorded; the component holding the child decides the rest. */
   childTerminated (pool: string, childPath: string, record: TerminationRecord): boolean {
     const parent = this.parts(pool).find(p => p.plan.remoteChildren.some(c => c.path === childPath))
-    if (parent === undefined || parent.state !== 'running') return false
-    void this.terminate(pool, parent.plan.path, record, { report: true, cascade: true, skipChild: childPath })
+    const child = parent?.plan.remoteChildren.find(c => c.path === childPath)
+    if (parent === undefined || child === undefined || parent.state !== 'running') return false
+    // Liveness may have given up on it first (it stops answering pings while it terminates): its own record says why.
+    const had = parent.childRecords.get(childPath)
+    if (had !== undefined) { parent.childRecords.set(childPath, { ...had, record }); return true }
+    if (parent.ended.has(childPath)) return true
+    this.#childEnded(parent, child, this.childNow(pool, child).host, record)
     return true
+  }
+
+  /**
+   * A remote child ended (its record, or liveness): recorded on its parent's part, no longer pinged; then, as
+   * Compound.childTerminated on one host, the component holding it ends too only under sfSyncTerminate — the part
+   * itself (reporting upwards), or one of its components (whose own parent decides next, in the engine).
+   */
+  #childEnded (part: LivePart, c: RemoteChild, host: string, record: TerminationRecord): void {
+    const { pool, plan } = part
+    part.ended.add(c.path)
+    part.childRecords.set(c.path, { host, record })
+    const holder = holderOf(plan, c.path)
+    this.#i.log('remote child terminated', { pool, path: c.path, host, type: record.type, reason: record.reason, holder: holder.path, sfSyncTerminate: holder.sync })
+    if (!holder.sync || part.state !== 'running') return
+    if (holder.path === plan.path || this.#i.engine.terminateComponent === undefined) {
+      void this.terminate(pool, plan.path, record, { report: true, cascade: true, skipChild: c.path })
+      return
+    }
+    this.terminateComponent(pool, plan.path, holder.path, record).catch(err => {
+      this.#i.log('holder of an ended remote child failed to terminate', { pool, path: holder.path, error: (err as Error).message })
+    })
   }
 
   /** The parent's ping: true while the part runs. */
@@ -222,33 +259,41 @@ export class PartLifecycle {
   /**
    * Where a remote child runs now: the pool record follows its re-placements (node/deploy/replacement.ts). A
    * scheduled VM's silence is the pool coordinator's business, not a failure of its parent: it will be placed
-   * again; while it is being placed (`reserved`), its new host does not run it yet.
+   * again; while it is being placed (`reserved`), its new host does not run it yet. `failed`: the coordinator
+   * could not move it (a pinned VM whose host died), `host`: where the record says it runs.
    */
-  childNow (pool: string, c: { path: string, peer: string }): { peer: string, movable: boolean, settling: boolean } {
+  childNow (pool: string, c: { path: string, host?: string, peer: string }): { peer: string, host: string, movable: boolean, settling: boolean, failed: boolean } {
     const r = this.#i.registry.get(pool)
     const cur = r?.parts.find(p => p.path === c.path)
-    const movable = r?.vms?.some(v => v.path === c.path && !v.pinned) === true
-    return { peer: cur?.peer ?? c.peer, movable, settling: cur?.placement === 'reserved' }
+    const movable = r !== undefined && replaceable(r, c.path)
+    return { peer: cur?.peer ?? c.peer, host: cur?.host ?? c.host ?? c.peer, movable, settling: cur?.placement === 'reserved', failed: cur?.placement === 'failed' }
   }
 
   async #pingChildren (part: LivePart): Promise<void> {
     const { pool, plan } = part
     await Promise.all(plan.remoteChildren.filter(c => !part.ended.has(c.path)).map(async c => {
-      // 'gone': the child's peer answered that the part is not running (authoritative, fails at once);
-      // 'silent': no answer, counted until sfLivenessFactor in a row.
+      const lost = (now: { host: string, peer: string }): TerminationRecord => ({ type: 'abnormal', reason: `host ${now.host} lost (peer ${now.peer})`, path: c.path })
+      const first = this.childNow(pool, c)
+      // A pinned VM the pool's coordinator found on a dead host (replacement.ts): failed, no need to count pings.
+      if (first.failed && !first.movable) { this.#childEnded(part, c, first.host, lost(first)); return }
+      // 'gone': the child's peer answered that the part is not running (its record is on its way, or lost);
+      // 'silent': no answer. Both count until sfLivenessFactor in a row.
       let answer: 'alive' | 'gone' | 'silent' = 'silent'
-      const now = this.childNow(pool, c)
       try {
-        const r = await this.#i.transport.request(now.peer, { type: 'ping', pool, path: c.path }, { timeoutMs: Math.min(this.#i.timings.requestTimeoutMs, plan.livenessDelayMs) })
+        const r = await this.#i.transport.request(first.peer, { type: 'ping', pool, path: c.path }, { timeoutMs: Math.min(this.#i.timings.requestTimeoutMs, plan.livenessDelayMs) })
         answer = r.type === 'pong' && r.alive ? 'alive' : 'gone'
       } catch {}
+      const now = this.childNow(pool, c)
       if (now.movable && (answer === 'silent' || now.settling)) answer = 'alive'
-      const missed = answer === 'alive' ? 0 : answer === 'gone' ? plan.livenessFactor : (part.missed.get(c.path) ?? 0) + 1
+      const missed = answer === 'alive' ? 0 : (part.missed.get(c.path) ?? 0) + 1
       part.missed.set(c.path, missed)
-      if (missed >= plan.livenessFactor && part.state === 'running') {
-        this.#i.log('remote child failed liveness', { pool, path: c.path, peer: c.peer, missed })
-        void this.terminate(pool, plan.path, { type: 'abnormal', reason: `liveness: remote child on ${c.host} (${c.peer}) not answering`, path: c.path }, { report: true, cascade: true, skipChild: c.path })
-      }
+      // Its record may have arrived while the ping was out.
+      if (missed < plan.livenessFactor || part.state !== 'running' || part.ended.has(c.path)) return
+      this.#i.log('remote child failed liveness', { pool, path: c.path, peer: now.peer, missed, answer })
+      const record: TerminationRecord = !this.#i.isLive(now.peer) || (now.failed && !now.movable)
+        ? lost(now)
+        : { type: 'abnormal', reason: `liveness: remote child on ${now.host} (${now.peer}) ${answer === 'gone' ? 'not running' : 'not answering'}`, path: c.path }
+      this.#childEnded(part, c, now.host, record)
     }))
   }
 
@@ -259,7 +304,8 @@ export class PartLifecycle {
     const limit = (plan.livenessFactor + 1) * plan.livenessDelayMs
     if (this.#i.clock.now() - part.lastPingAt <= (part.pinged ? limit : Math.max(limit, this.#i.timings.commitTimeoutMs))) return
     const report = { pool: part.pool, path: plan.path, peer: this.#i.self, parentPeer: plan.parentPeer }
-    const coordinator = coordinatorOf(part.pool, part.participants, p => p !== plan.parentPeer && (p === this.#i.self || this.#i.isLive(p)))
+    const known = this.#i.registry.get(part.pool)
+    const coordinator = coordinatorOf(part.pool, known !== undefined ? participantsOf(known) : part.participants, p => p !== plan.parentPeer && (p === this.#i.self || this.#i.isLive(p)))
     this.#i.log('parent lost: reporting to the pool coordinator', { ...report, coordinator })
     let decision: OrphanDecision | undefined
     try {
@@ -271,8 +317,23 @@ export class PartLifecycle {
     } catch (err) {
       this.#i.log('orphan report failed; will retry', { ...report, error: (err as Error).message })
     }
-    if (decision === undefined || part.state !== 'running') return
+    if (decision === undefined || decision === 'wait' || part.state !== 'running') return
     if (decision === 'keep') { part.orphaned = true; return }
+    if (typeof decision === 'object') { this.reparent(part.pool, plan.path, decision.reparent); return }
     await this.terminate(part.pool, plan.path, { type: 'abnormal', reason: `parent's host ${plan.parentPeer} lost`, path: plan.path }, { report: false, cascade: true })
+  }
+
+  /**
+   * The parent's part runs on `parentPeer` now (re-placed after its host died: replace-parts.ts). This part follows
+   * it: its termination record goes there, a cascade from there is its parent's, its pings are awaited afresh.
+   */
+  reparent (pool: string, path: string, parentPeer: string): boolean {
+    const part = this.get(pool, path)
+    if (part === undefined || part.state !== 'running' || part.plan.parentPeer === undefined || part.plan.parentPeer === parentPeer) return false
+    this.#i.log('re-parented: the parent part runs elsewhere now', { pool, path, from: part.plan.parentPeer, to: parentPeer })
+    part.plan = { ...part.plan, parentPeer }
+    part.orphaned = false
+    part.lastPingAt = this.#i.clock.now()
+    return true
   }
 }

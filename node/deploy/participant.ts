@@ -12,7 +12,7 @@ import type { PartVerifier, PrepareAuth } from './auth.ts'
 import { AuthError } from '../../protocol/auth/index.ts'
 import type { VerifiedRequest } from '../../protocol/auth/index.ts'
 import type { PartPolicy } from './policy.ts'
-import { replacementProblem } from './replacement-check.ts'
+import { currentParentPeer, replacementProblem } from './replacement-check.ts'
 
 // The owner's side of the two-phase deploy. prepare validates and reserves through the engine (the pool's domain
 // names and addresses are claimed by the coordinator in the same phase: see coordinator.ts); commit deploys and
@@ -95,12 +95,35 @@ export class Participant {
    * Owners commit in parallel, so a parent may be running and pinging long before this owner hears its commit;
    * "not running" then would count as the child's death, and the pool would be torn down as it is being made.
    */
-  pinged (pool: string, path: string): boolean {
+  pinged (pool: string, path: string, from?: string): boolean {
+    if (from !== undefined) this.#followParent(pool, path, from)
     if (this.lifecycle.pinged(pool, path)) return true
     for (const d of this.#deploys.values()) {
       if (d.pool === pool && (d.stage === 'prepared' || d.stage === 'committing') && d.parts.some(p => p.path === path)) return true
     }
     return false
+  }
+
+  /**
+   * A ping from a peer that is not this part's parent's: when the pool record puts the parent's part there now (it
+   * was re-placed after its host died), the part follows it before the coordinator's answer to its orphan report.
+   */
+  #followParent (pool: string, path: string, from: string): void {
+    const part = this.lifecycle.get(pool, path)
+    if (part === undefined || part.plan.parentPeer === undefined || part.plan.parentPeer === from) return
+    if (currentParentPeer(this.#i.registry.get(pool), part.plan.parentPath) === from) this.lifecycle.reparent(pool, path, from)
+  }
+
+  /**
+   * A part the engine recovered at a restart, which the pool record still places here (fence-recovered.ts): back in
+   * the mesh lifecycle (pinged, watching its parent, terminable, in `status`) and in the host's admission.
+   */
+  recovered (pool: string, plan: PartPlan, participants: string[], epoch: number): LivePart {
+    const had = this.lifecycle.get(pool, plan.path)
+    if (had?.state === 'running') return had
+    const verdict = this.#i.engine.recovered?.(pool, plan, epoch)
+    if (verdict !== undefined && !verdict.ok) this.#i.log('recovered part does not fit this host\'s admission; it runs on', { pool, path: plan.path, reason: verdict.reason })
+    return this.lifecycle.adopt(pool, plan, participants, epoch)
   }
 
   /** Stage of a deploy on this owner (tests and `status` of a deploy in flight). */
@@ -202,6 +225,12 @@ export class Participant {
     if (d === undefined) return Promise.resolve({ type: 'committed', ok: false, reason: `unknown deploy ${deployId} (never prepared here, or forgotten)` })
     if (d.committed !== undefined) return d.committed
     if (d.stage !== 'prepared') return Promise.resolve({ type: 'committed', ok: false, reason: `deploy ${deployId} is ${d.stage}` })
+    // A re-placement whose pool is being terminated meanwhile must not start a copy that nobody will end.
+    const r = d.epoch !== undefined ? this.#i.registry.get(d.pool) : undefined
+    if (r !== undefined && r.state !== 'running') {
+      void this.#undoPrepare(d)
+      return Promise.resolve({ type: 'committed', ok: false, reason: `pool ${d.pool} is ${r.state}: re-placement ${deployId} dropped` })
+    }
     if (d.verified !== undefined && this.#i.verifyPart !== undefined) {
       // Two deploys of one signed request prepared here at once (a replay racing the original): one commits.
       try {

@@ -1,6 +1,7 @@
 import type { Clock } from '../seams/clock.ts'
 import type { ComponentStatus, TerminationRecord } from '../engine/types.ts'
 import type { SfJson, SfJsonObject } from '../sf/sfjson.ts'
+import { mergeChildStatuses } from './child-records.ts'
 import { ClaimTable } from './claims.ts'
 import type { ClaimClient } from './claims.ts'
 import { DeployCoordinator } from './coordinator.ts'
@@ -143,7 +144,7 @@ export class DeployPeer {
         this.#guardTermination(from, req.pool, req.path)
         p.lifecycle.childTerminated(req.pool, req.path, req.record)
         return { type: 'ok' }
-      case 'ping': return { type: 'pong', alive: p.pinged(req.pool, req.path) }
+      case 'ping': return { type: 'pong', alive: p.pinged(req.pool, req.path, from) }
       case 'orphan': return { type: 'orphan', decision: await this.#orphanPolicy({ pool: req.pool, path: req.path, peer: req.peer, parentPeer: req.parentPeer }) }
       case 'registry-put': this.registry.merge(req.record); return { type: 'ok' }
       case 'registry-list': return { type: 'registry', records: this.registry.list() }
@@ -239,8 +240,9 @@ export class DeployPeer {
         if (res.termination !== undefined) termination = res.termination
       } catch { unreachable.push(peer) }
     }))
-    components.sort((a, b) => a.path < b.path ? -1 : a.path > b.path ? 1 : 0)
-    return { pool, state: r.state, components, ...(termination !== undefined ? { termination } : {}), unreachable: unreachable.sort() }
+    // A remote child that ended is listed by its parent's owner (with its record) and perhaps by its own.
+    const merged = mergeChildStatuses(components).sort((a, b) => a.path < b.path ? -1 : a.path > b.path ? 1 : 0)
+    return { pool, state: r.state, components: merged, ...(termination !== undefined ? { termination } : {}), unreachable: unreachable.sort() }
   }
 
   #owner (pool: string, path: string): string {

@@ -14,6 +14,11 @@ const STATE_RANK: Record<PoolState, number> = { preparing: 0, committing: 1, run
 
 export const isActive = (r: PoolRecordView): boolean => r.state !== 'terminated' && r.state !== 'failed'
 
+/** The pool's participants: the record's list, or (an older record) its entry peer and owners. */
+export function participantsOf (r: PoolRecordView): string[] {
+  return r.participants ?? [...new Set([r.entry, ...r.parts.map(p => p.peer)])].sort()
+}
+
 function newer (a: PoolRecordView, b: PoolRecordView): boolean {
   // Two deploys of one pool name (one lost the name's claim, or a re-deploy after a tombstone): the live one wins
   // over the other's end, whatever the versions say, so a loser's 'failed' never hides the winner.

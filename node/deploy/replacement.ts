@@ -10,14 +10,22 @@ import type { VmRecord } from '../scheduler/pool-record.ts'
 import { seededRandom } from '../scheduler/random.ts'
 import type { HostState, SchedulerSpec, VmDemand } from '../scheduler/types.ts'
 import type { DeployPeer } from './peer.ts'
-import { isActive } from './registry.ts'
-import type { PoolRecordView, PoolVmView } from './types.ts'
+import { orphanDecision } from './orphans.ts'
+import { isActive, participantsOf } from './registry.ts'
+import { replaceLostParts, replacementId } from './replace-parts.ts'
+import type { PartReplacerInit } from './replace-parts.ts'
+import { currentParentPeer } from './replacement-check.ts'
+import type { OrphanPolicy, PoolRecordView, PoolVmView } from './types.ts'
 
 // The pool coordinator's duty in the daemon: the scheduler's PoolCoordinatorRole (HRW coordinator, re-placement at
 // epoch + 1, successor takeover) over the deploy service. The pool registry is the replicated placement record
 // (every member holds it; the coordinator's writes go to all); a reservation is a two-phase prepare of the one
 // re-placed part on its new host (its admission judges, at the new epoch), the commit deploys and starts it. Any
 // participant can do it: the registry carries each scheduled part's plan and the operator's proof of it.
+//
+// The same duty re-deploys the parts that are not one VM (the pool's root above all) when their host dies
+// (replace-parts.ts), and answers the orphans that lost their parent meanwhile (orphans.ts): the pool outlives the
+// host of its root, its coordinator included.
 //
 // Also the live half of fencing: a part this peer runs whose record moved it elsewhere at a higher epoch (this host
 // was declared dead, then came back without a restart) is stopped here.
@@ -44,7 +52,6 @@ const RETRY_FIRST_MS = 250
 /** How long a reservation counts against its host here before the host's own announcement carries it. */
 const PENDING_MS = 5000
 
-export const replacementId = (pool: string, path: string, epoch: number): string => `${pool}/${path}@${epoch}`
 
 export class LiveReplacement {
   readonly #i: ReplacementInit
@@ -76,6 +83,13 @@ export class LiveReplacement {
     this.#retryTimer?.cancel()
   }
 
+  /** What this peer answers, as a pool's coordinator, to a part whose parent's peer stopped pinging (orphans.ts). */
+  readonly orphanPolicy: OrphanPolicy = async report => {
+    const decision = orphanDecision(this.#i.peer.registry.get(report.pool), report, this.#i.isLive)
+    this.#i.log('orphan reported', { ...report, decision })
+    return decision
+  }
+
   /** Every outcome of the runs this peer coordinated (logs and tests). */
   outcomes (pool: string): PoolCoordinatorRole['outcomes'] { return this.#duties.get(pool)?.role.outcomes ?? [] }
 
@@ -95,9 +109,22 @@ export class LiveReplacement {
   async #sweep (): Promise<void> {
     const { peer } = this.#i
     const results = await Promise.all(peer.registry.list().map(async r => {
-      if (!isActive(r) || r.state !== 'running' || r.vms === undefined) { this.#duties.delete(r.pool); return true }
+      if (!isActive(r) || r.state !== 'running' || (r.vms === undefined && r.partPlans === undefined)) { this.#duties.delete(r.pool); return true }
       await this.#fenceLocal(r)
       if (!participantsOf(r).includes(peer.self)) return true
+      let clean = true
+      if (r.partPlans !== undefined) {
+        try {
+          const o = await replaceLostParts(this.#parts(), r.pool)
+          for (const x of o.replaced) this.#i.log('re-placed', { pool: r.pool, path: x.path, from: x.from, to: x.to, epoch: x.epoch })
+          clean = !o.retry
+          if (o.failed !== undefined) return true
+        } catch (err) {
+          this.#i.log('part re-placement interrupted; the next sweep goes on', { pool: r.pool, error: (err as Error).message })
+          clean = false
+        }
+      }
+      if (r.vms === undefined) return clean
       const duty = this.#duty(r)
       refresh(duty.record, r)
       try {
@@ -105,7 +132,7 @@ export class LiveReplacement {
         for (const x of o.replaced) this.#i.log('re-placed', { pool: r.pool, path: x.vmId, from: x.from, to: x.to, epoch: x.epoch })
         for (const x of o.failed) this.#i.log('not re-placed', { pool: r.pool, path: x.vmId, host: x.host, error: x.error.message })
         if (o.phasesMs !== undefined) this.#i.log('re-placement run', { pool: r.pool, replaced: o.replaced.length, failed: o.failed.length, ms: o.phasesMs })
-        return o.failed.every(f => f.error.name === 'PinnedVmLostError')
+        return clean && o.failed.every(f => f.error.name === 'PinnedVmLostError')
       } catch (err) {
         this.#i.log('re-placement interrupted; the next sweep goes on', { pool: r.pool, error: (err as Error).message })
         return false
@@ -124,6 +151,11 @@ export class LiveReplacement {
     if (this.#retryTimer !== undefined || this.#stopped || this.#retryMs >= sweepMs) return
     this.#retryTimer = this.#i.clock.setTimeout(() => { this.#retryTimer = undefined; void this.poke() }, this.#retryMs)
     this.#retryMs *= 2
+  }
+
+  #parts (): PartReplacerInit {
+    const { peer, isLive, log } = this.#i
+    return { peer, isLive, log, leaseMs: this.#i.leaseMs ?? 30_000, hostName: p => this.#hostName(p), write: async (pool, change) => { await this.#write(pool, change) } }
   }
 
   #duty (r: PoolRecordView): PoolDuty {
@@ -203,7 +235,9 @@ export class LiveReplacement {
     const deployId = replacementId(pool, demand.vmId, epoch)
     for (const cand of order) {
       const to = states.find(s => s.host === cand.host)?.peer as string
-      const part = { ...vm.plan, host: cand.host, peer: to, config: { ...vm.plan.config, sfProcessHost: cand.host } }
+      // Under its parent where that runs now: the parent's part may have been re-placed too (replace-parts.ts).
+      const parentPeer = currentParentPeer(peer.registry.get(pool), vm.plan.parentPath) ?? vm.plan.parentPeer
+      const part = { ...vm.plan, host: cand.host, peer: to, ...(parentPeer !== undefined ? { parentPeer } : {}), config: { ...vm.plan.config, sfProcessHost: cand.host } }
       // Counted before the request goes: the other VMs of this run rank while it is in flight.
       const mine = { peer: to, memoryMiB: demand.memoryMiB, vcpus: demand.vcpus, until: this.#i.clock.now() + PENDING_MS }
       this.#pending.push(mine)
@@ -264,10 +298,6 @@ export class LiveReplacement {
       peer.participant.lifecycle.forget(r.pool, [cur.path])
     }
   }
-}
-
-export function participantsOf (r: PoolRecordView): string[] {
-  return r.participants ?? [...new Set([r.entry, ...r.parts.map(p => p.peer)])].sort()
 }
 
 /** The registry's view of the pool as the scheduler's placement record (merged: epochs and states only advance). */

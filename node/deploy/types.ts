@@ -134,6 +134,12 @@ export interface PartEngine {
   resolveRef? (pool: string, path: string, ref: string, options: { hops: number, budgetMs?: number }): Promise<SfJson>
   /** Gives the engine the way to other parts' owners (DeployPeer calls it once). Optional. */
   connect? (router: { resolve: (pool: string, path: string, ref: string, options: { hops: number, budgetMs?: number, signal?: AbortSignal }) => Promise<SfJson> }): void
+  /**
+   * A part the engine recovered from its state dir at a restart, which the pool record still places here: taken
+   * back, its domains counted in the host's admission again at `epoch`, its end reported like any part's. A refusal
+   * (the host is fuller than the part) is reported, the part runs on regardless. Optional.
+   */
+  recovered? (pool: string, plan: PartPlan, epoch: number): PrepareVerdict
   /** A part's root ended on its own (a domain died, a child failed): the engine calls this once per part. */
   onPartTerminated (listener: (pool: string, path: string, record: TerminationRecord) => void): () => void
 }
@@ -149,8 +155,12 @@ export interface OrphanReport {
   parentPeer: string
 }
 
-/** 'terminate': SmartFrog's answer (the child ends, abnormal). 'keep': it runs on (the scheduler re-parents it). */
-export type OrphanDecision = 'terminate' | 'keep'
+/**
+ * 'terminate': SmartFrog's answer (the child ends, abnormal). 'keep': it runs on (the scheduler re-parents it).
+ * 'wait': ask again at the next missed ping (the parent's part is being re-placed, or its host is not declared dead
+ * yet). `{ reparent }`: the parent's part runs on that peer now (re-placed at a higher epoch); follow it.
+ */
+export type OrphanDecision = 'terminate' | 'keep' | 'wait' | { reparent: string }
 
 /** Runs on the pool's coordinator (first live participant in HRW order). */
 export type OrphanPolicy = (report: OrphanReport) => Promise<OrphanDecision>
@@ -170,6 +180,8 @@ export interface PoolRecordView {
   participants?: string[]
   /** The parts that are one VM each: what the pool's coordinator re-places (scheduled) or reports lost (pinned). */
   vms?: PoolVmView[]
+  /** Every other part's plan (the root, compounds on a host of their own, pinned VMs): see part-plans.ts. */
+  partPlans?: PoolPartView[]
   claims: Claims
   state: PoolState
   /** Grows with every change; the higher version wins; equal versions are the same record. */
@@ -190,6 +202,13 @@ export interface PoolVmView {
   /** The Scheduler's `hosts` (absent: any live host). */
   hosts?: string[]
   plan?: PartPlan
+  auth?: PrepareAuth
+}
+
+/** A part that is not a scheduled VM, as deployed, with the operator's proof of it. */
+export interface PoolPartView {
+  path: string
+  plan: PartPlan
   auth?: PrepareAuth
 }
 

@@ -5,7 +5,7 @@ import type { ComponentStatus, TerminationRecord } from '../engine/types.ts'
 import type { SfJson, SfJsonObject } from '../sf/sfjson.ts'
 import type { PrepareAuth, SignedRequest } from './auth.ts'
 import { MAX_REF_HOPS } from './remote-refs.ts'
-import type { Claims, DeployRequest, DeployResponse, PartPlan, PoolRecordView, PoolVmView, RemoteChild } from './types.ts'
+import type { Claims, DeployRequest, DeployResponse, OrphanDecision, PartPlan, PoolPartView, PoolRecordView, PoolVmView, RemoteChild } from './types.ts'
 
 // How deploy messages cross the wire (one protocol, request/response, node/mesh/rpc.ts): JSON, bounded in size,
 // and validated field by field on receipt, unknown fields refused, so a peer cannot smuggle anything past the
@@ -86,8 +86,13 @@ function poolVm (v: unknown, p: string): PoolVmView {
   }
 }
 
+function poolPart (v: unknown, p: string): PoolPartView {
+  const o = obj(v, p); onlyKeys(o, p, ['path', 'plan', 'auth'])
+  return { path: pathStr(o.path, `${p}.path`), plan: part(o.plan, `${p}.plan`), ...opt(o, 'auth', x => prepareAuth(x, `${p}.auth`)) }
+}
+
 function poolRecord (v: unknown, p: string): PoolRecordView {
-  const o = obj(v, p); onlyKeys(o, p, ['pool', 'entry', 'deployId', 'parts', 'claims', 'state', 'version', 'reason', 'participants', 'vms'])
+  const o = obj(v, p); onlyKeys(o, p, ['pool', 'entry', 'deployId', 'parts', 'claims', 'state', 'version', 'reason', 'participants', 'vms', 'partPlans'])
   return {
     pool: str(o.pool, `${p}.pool`, ID),
     entry: str(o.entry, `${p}.entry`, ID),
@@ -106,6 +111,7 @@ function poolRecord (v: unknown, p: string): PoolRecordView {
     }),
     ...opt(o, 'participants', x => strs(x, `${p}.participants`, MAX_PARTS, ID)),
     ...opt(o, 'vms', x => arr(x, `${p}.vms`, MAX_PARTS).map((y, i) => poolVm(y, `${p}.vms[${i}]`))),
+    ...opt(o, 'partPlans', x => arr(x, `${p}.partPlans`, MAX_PARTS).map((y, i) => poolPart(y, `${p}.partPlans[${i}]`))),
     claims: claims(o.claims, `${p}.claims`),
     state: oneOf(o.state, `${p}.state`, POOL_STATES),
     version: int(o.version, `${p}.version`, 1),
@@ -155,6 +161,12 @@ function signedRequest (v: unknown, p: string): SignedRequest {
   if (Object.keys(env).length > MAX_ENVELOPE) throw new ProtocolValidationError(`${p}.envelope`, 'too many fields')
   sfjson(env, `${p}.envelope`)
   return { envelope: env, body: obj(sfjson(o.body, `${p}.body`), `${p}.body`) }
+}
+
+function orphanDecision (v: unknown): OrphanDecision {
+  if (typeof v === 'string') return oneOf(v, 'decision', ['terminate', 'keep', 'wait'] as const)
+  const o = obj(v, 'decision'); onlyKeys(o, 'decision', ['reparent'])
+  return { reparent: str(o.reparent, 'decision.reparent', ID) }
 }
 
 const waitMs = (o: Obj): Record<string, number> => opt(o, 'waitMs', x => int(x, 'waitMs', 0, 3_600_000))
@@ -215,7 +227,7 @@ export function validateDeployResponse (v: unknown): DeployResponse {
       return { type: t, components: arr(o.components, 'components', MAX_KEYS).map((c, i) => component(c, `components[${i}]`)), ...opt(o, 'termination', x => record(x, 'termination')) }
     case 'value': keys('value'); return { type: t, value: sfjson(o.value, 'value') }
     case 'pong': keys('alive'); return { type: t, alive: bool(o.alive, 'alive') }
-    case 'orphan': keys('decision'); return { type: t, decision: oneOf(o.decision, 'decision', ['terminate', 'keep'] as const) }
+    case 'orphan': keys('decision'); return { type: t, decision: orphanDecision(o.decision) }
     case 'registry': keys('records'); return { type: t, records: arr(o.records, 'records', MAX_KEYS).map((r, i) => poolRecord(r, `records[${i}]`)) }
     case 'ok': keys(); return { type: t }
     case 'pending': keys(); return { type: t }

@@ -181,12 +181,12 @@ export class Engine implements PoolEngine {
    * its parent as when it ends by itself: the parent's sfSyncTerminate decides whether the parent ends too. The
    * component stays listed, terminated (or failed), while the rest of the pool runs on.
    */
-  async terminateComponent (pool: string, path: string, type: 'normal' | 'abnormal', reason?: string): Promise<PoolStatus> {
+  async terminateComponent (pool: string, path: string, type: 'normal' | 'abnormal', reason?: string, origin = path): Promise<PoolStatus> {
     if (path === '') return await this.terminate(pool, type, reason)
     const p = this.pool(pool)
     const c = p.find(path)
     if (!isDown(c.state)) {
-      await c.terminate({ type, reason: reason ?? `terminated by request (${type})`, path })
+      await c.terminate({ type, reason: reason ?? `terminated by request (${type})`, path: origin })
       // Each parent decides at once (sfSyncTerminate): the ancestors that share its fate are awaited too, bottom up.
       for (let up = c.parent; up?.isTerminating === true; up = up.parent) await up.terminate({ type, reason: '', path })
     }

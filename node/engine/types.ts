@@ -70,8 +70,9 @@ export interface PoolEngine {
   /**
    * Terminates one component and its children ('' = the whole pool); its record goes to its parent, whose
    * sfSyncTerminate decides whether it ends too. EngineError naming the path when there is no such component here.
+   * `origin`: where the termination started when below `path` (a child held by another peer; default `path`).
    */
-  terminateComponent? (pool: string, path: string, type: 'normal' | 'abnormal', reason?: string): Promise<PoolStatus>
+  terminateComponent? (pool: string, path: string, type: 'normal' | 'abnormal', reason?: string, origin?: string): Promise<PoolStatus>
   status (pool?: string): PoolStatus[]
   /** Reads an attribute (or all attributes) of a live component; LAZY references resolved against the live tree. */
   get (pool: string, path: string, attr?: string): SfJson

@@ -29,10 +29,24 @@ describe('replacementProblem', () => {
     expect(replacementProblem(again, 'P2', dead, 'p', [moved], 2)).toBeUndefined()
   })
 
+  it('accepts the root part (a part the record keeps the plan of), and a child under its parent\'s new peer', () => {
+    const rootPlan: PartPlan = { path: '', host: 'h0', peer: 'P0', config: {}, remoteChildren: [{ path: 'vms:vm1', host: 'h1', peer: 'P1' }], syncTerminate: false, livenessDelayMs: 0, livenessFactor: 2 }
+    const withRoot = registry({ partPlans: [{ path: '', plan: rootPlan }] })
+    const root = { ...rootPlan, host: 'h2', peer: 'P2' }
+    expect(replacementProblem(withRoot, 'P2', p => p !== 'P0', 'p', [root], 2)).toBeUndefined()
+    expect(replacementProblem(withRoot, 'P2', () => true, 'p', [root], 2)).toMatch(/is alive here/)
+    expect(replacementProblem(registry(), 'P2', p => p !== 'P0', 'p', [root], 2)).toMatch(/neither a scheduled VM/)
+    // The root moved to P3: a VM re-placed now may name P3 as its parent's peer, or the one it was deployed under.
+    const movedRoot = registry({ version: 4, partPlans: [{ path: '', plan: rootPlan }], parts: [{ path: '', host: 'h3', peer: 'P3', epoch: 2 }, { path: 'vms:vm1', host: 'h1', peer: 'P1', parentPath: 'vms' }] })
+    expect(replacementProblem(movedRoot, 'P2', dead, 'p', [{ ...moved, parentPeer: 'P3' }], 2)).toBeUndefined()
+    expect(replacementProblem(movedRoot, 'P2', dead, 'p', [moved], 2)).toBeUndefined()
+    expect(replacementProblem(movedRoot, 'P2', dead, 'p', [{ ...moved, parentPeer: 'P4' }], 2)).toMatch(/not the parent/)
+  })
+
   it('refuses a live host, an old epoch, a pinned VM, another parent, an ended or unknown pool', () => {
     expect(replacementProblem(registry(), 'P2', () => true, 'p', [moved], 2)).toMatch(/is alive here/)
     expect(replacementProblem(registry(), 'P2', dead, 'p', [moved], 1)).toMatch(/epoch 1 is not after 1/)
-    expect(replacementProblem(registry(), 'P2', dead, 'p', [{ ...moved, path: 'pinned' }], 2)).toMatch(/not a scheduled VM/)
+    expect(replacementProblem(registry(), 'P2', dead, 'p', [{ ...moved, path: 'pinned' }], 2)).toMatch(/neither a scheduled VM nor a part the record can re-place/)
     expect(replacementProblem(registry(), 'P2', dead, 'p', [{ ...moved, parentPeer: 'P9' }], 2)).toMatch(/not the parent/)
     expect(replacementProblem(registry({ state: 'terminated', version: 9 }), 'P2', dead, 'p', [moved], 2)).toMatch(/not running here/)
     expect(replacementProblem(registry(), 'P2', dead, 'q', [moved], 2)).toMatch(/not running here/)

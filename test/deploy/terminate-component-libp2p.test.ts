@@ -1,20 +1,13 @@
-import { join } from 'node:path'
 import { afterAll, afterEach, describe, expect, it } from 'vitest'
 import { createPartVerifier } from '../../node/deploy/auth.ts'
 import type { DeployAuth } from '../../node/deploy/auth.ts'
-import { PoolEnginePartEngine } from '../../node/deploy/engine-adapter.ts'
-import { attachDeploy } from '../../node/deploy/mesh-wiring.ts'
-import type { DeployPeer } from '../../node/deploy/peer.ts'
-import { SimDriver } from '../../node/drivers/sim.ts'
-import { createEngine } from '../../node/engine/index.ts'
-import type { PoolEngine } from '../../node/engine/index.ts'
-import { realClock } from '../../node/seams/clock.ts'
 import { apiRequestBody, signApiRequest } from '../../node/security/request-auth.ts'
 import type { SfJsonObject } from '../../node/sf/sfjson.ts'
 import { generateOperatorKey, ReplayCache } from '../../protocol/auth/index.ts'
 import type { TrustEntry } from '../../protocol/auth/index.ts'
-import { bashShell, compound, fileStorage, removeTempDirs, tempDir } from '../engine/fixtures.ts'
-import { aliveView, TestMesh, waitFor } from '../mesh/helpers.ts'
+import { bashShell, compound, removeTempDirs } from '../engine/fixtures.ts'
+import { waitFor } from '../mesh/helpers.ts'
+import { RealDeployMesh } from './real-mesh.ts'
 
 // `sdpeer terminate POOL:PATH` on a pool split across peers, over real libp2p (TCP on 127.0.0.1, noise, yamux) and
 // real engines, every owner verifying the operator's signature: from the third peer, one component of machine9's
@@ -37,14 +30,8 @@ const pool = (): SfJsonObject => compound({
   computer2: compound({ sfProcessHost: HOSTS[2], shellC: bashShell() })
 })
 
-let mesh: TestMesh | undefined
-const engines: PoolEngine[] = []
-const peers: DeployPeer[] = []
-afterEach(async () => {
-  for (const p of peers.splice(0)) p.stop()
-  for (const e of engines.splice(0)) await e.stop()
-  await mesh?.close(); mesh = undefined
-})
+let m: RealDeployMesh | undefined
+afterEach(async () => { await m?.close(); m = undefined })
 afterAll(removeTempDirs)
 
 describe('terminating one component of a mesh pool, over real libp2p', () => {
@@ -55,18 +42,10 @@ describe('terminating one component of a mesh pool, over real libp2p', () => {
       const r = signApiRequest(operator.privateKey, req)
       return { envelope: r.auth, body: apiRequestBody(r) }
     }
-    mesh = new TestMesh()
-    const entry = await mesh.add(HOSTS[0])
-    const nodes = [entry, await mesh.add(HOSTS[1], { bootstrap: [entry.multiaddrs()[0]] }), await mesh.add(HOSTS[2], { bootstrap: [entry.multiaddrs()[0]] })]
-    await waitFor('all alive', () => nodes.every(n => aliveView(n, nodes)))
-    await waitFor('directory', () => nodes.every(n => HOSTS.every((h, i) => n.resolveHost(h) === nodes[i].peerId)))
-    for (const [i, n] of nodes.entries()) {
-      const engine = createEngine({ host: HOSTS[i], stateDir: join(await tempDir('term-comp'), 'state'), driver: new SimDriver({ clock: realClock }), storage: fileStorage([]) })
-      await engine.start()
-      engines.push(engine)
-      const verifyPart = createPartVerifier({ trust: { lookup: k => trusted.get(k) }, replay: new ReplayCache(), now: () => Date.now(), isSelf: h => n.resolveHost(h) === n.peerId })
-      peers.push(await attachDeploy(n, { selfHost: HOSTS[i], engine: new PoolEnginePartEngine({ engine }), verifyPart, timings: { requestTimeoutMs: 3000, attempts: 2 } }))
-    }
+    m = await RealDeployMesh.start(HOSTS, 'term-comp', n => ({
+      verifyPart: createPartVerifier({ trust: { lookup: k => trusted.get(k) }, replay: new ReplayCache(), now: () => Date.now(), isSelf: h => n.resolveHost(h) === n.peerId })
+    }))
+    const { nodes, engines, peers } = m
     const [p0, p1] = peers
     const config = pool()
     await p0.deploy('tc', config, { auth: sign({ op: 'deploy', pool: 'tc', config, wait: false }) })

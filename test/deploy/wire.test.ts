@@ -21,6 +21,7 @@ describe('deploy wire codec', () => {
       { type: 'termination', pool: 'dist', path: 'computer2', record: { type: 'abnormal', reason: 'died', path: 'computer2:domain2' } },
       { type: 'orphan', pool: 'dist', path: 'c', peer: 'P9', parentPeer: 'E' },
       { type: 'registry-put', record: { pool: 'dist', entry: 'E', deployId: 'd', parts: [{ path: '', host: 'e', peer: 'E' }], claims: { names: [], ips: [] }, state: 'running', version: 3 } },
+      { type: 'registry-put', record: { pool: 'dist', entry: 'E', deployId: 'd', parts: [{ path: '', host: 'e2', peer: 'E2', epoch: 2, placement: 'reserved' }], partPlans: [{ path: '', plan: plan.parts[0]! }], claims: { names: [], ips: [] }, state: 'running', version: 4 } },
       { type: 'registry-list' }
     ]
     for (const r of reqs) expect(decodeDeployRequest(encodeDeployMessage(r))).toEqual(r)
@@ -30,6 +31,8 @@ describe('deploy wire codec', () => {
       { type: 'claim', refused: [{ kind: 'name', value: 'web', heldBy: 'alpha' }] },
       { type: 'status', components: [], termination: { type: 'normal', reason: '', path: '' } },
       { type: 'pong', alive: true },
+      { type: 'orphan', decision: 'wait' },
+      { type: 'orphan', decision: { reparent: 'P10' } },
       { type: 'pending' }
     ]
     for (const r of ress) expect(decodeDeployResponse(encodeDeployMessage(r))).toEqual(r)
@@ -47,5 +50,9 @@ describe('deploy wire codec', () => {
     expect(bad({ type: 'set', pool: 'p', path: '', attr: 'a', value: deep })).toMatchObject({ name: 'ProtocolValidationError' })
     expect(() => decodeDeployRequest(new Uint8Array(MAX_DEPLOY_MESSAGE_BYTES + 1))).toThrow(expect.objectContaining({ name: 'ProtocolValidationError' }))
     expect(() => decodeDeployResponse(enc({ type: 'orphan', decision: 'adopt' }))).toThrow(expect.objectContaining({ path: 'decision' }))
+    expect(() => decodeDeployResponse(enc({ type: 'orphan', decision: { reparent: '' } }))).toThrow(expect.objectContaining({ path: 'decision.reparent' }))
+    expect(() => decodeDeployResponse(enc({ type: 'orphan', decision: { reparent: 'P', also: 1 } }))).toThrow(expect.objectContaining({ path: 'decision.also' }))
+    const rec = { pool: 'p', entry: 'E', deployId: 'd', parts: [], claims: { names: [], ips: [] }, state: 'running', version: 1 }
+    expect(bad({ type: 'registry-put', record: { ...rec, partPlans: [{ path: '', plan: { ...plan.parts[0], livenessFactor: 0 } }] } })).toMatchObject({ path: 'record.partPlans[0].plan.livenessFactor' })
   })
 })
