@@ -19,7 +19,7 @@ export const usage = `sdpeer image build|ls|rm|import|export ... [--state-dir DI
       sha256 of the normalised parameters: building an id that exists returns it at once.
   sdpeer image ls [--json]
   sdpeer image rm ID|NAME
-  sdpeer image import FILE [--name NAME]      id = sha256 of the file
+  sdpeer image import FILE [--name NAME]      id = its content root (sha256 over its chunks' sha256)
   sdpeer image export ID|NAME FILE
 
 Descriptions name an image by id or name: baseImage "image:debian-bookworm-minbase".

@@ -25,6 +25,8 @@ interface Init {
   slotCount: number
   /** Alignment of direct I/O offsets, lengths and buffers. */
   align: number
+  /** Hash the whole file in order too; without it a chunk's slot goes back as soon as it is written. */
+  wholeFile: boolean
 }
 type Msg = { t: 'chunk', id: number, slot: number, index: number, len: number, buf: ArrayBuffer } | { t: 'finish' }
 
@@ -35,15 +37,15 @@ const total = Math.ceil(init.size / init.chunkSize)
 const have = new Uint8Array(init.bitmap)
 const fd = openSync(init.path, 'r+')
 let direct = openDirect()
-/** The slots, then this thread's read-back scratch; each with ALIGN bytes of slack to align a chunk in. */
-const buffers = Array.from({ length: init.slotCount + 1 }, () => new ArrayBuffer(init.chunkSize + ALIGN))
+/** The slots, then (hashing the whole file) this thread's read-back scratch; each with ALIGN bytes of slack to align a chunk in. */
+const buffers = Array.from({ length: init.slotCount + (init.wholeFile ? 1 : 0) }, () => new ArrayBuffer(init.chunkSize + ALIGN))
 const offsets = direct !== undefined ? probeAlignment(buffers) : buffers.map(() => 0)
 if (offsets.some(o => o < 0)) dropDirect()
 for (let i = 0; i < offsets.length; i++) offsets[i] = Math.max(0, offsets[i])
 const scratch = buffers[init.slotCount]
 /** Chunks ahead of the cursor kept in their slots, by index. */
 const held = new Map<number, { slot: number, buf: ArrayBuffer, len: number }>()
-const maxHeld = Math.max(0, init.slotCount - 2)
+const maxHeld = init.wholeFile ? Math.max(0, init.slotCount - 2) : 0
 const whole = createHash('sha256')
 let next = 0
 /** Chunks the cursor read back from the file (resumed, or arrived ahead when no slot could be kept). */
@@ -119,9 +121,13 @@ function readAll (into: Uint8Array, position: number): void {
   })
 }
 
-/** Moves the cursor over every chunk in: from its slot when held (the slot goes back), else from the file. */
+/**
+ * Moves the cursor over every chunk in: from its slot when held (the slot goes back), else from the file. Without
+ * the whole-file hash it only counts.
+ */
 function advance (): void {
   while (next < total && isSet(next)) {
+    if (!init.wholeFile) { next++; continue }
     const h = held.get(next)
     if (h !== undefined) {
       whole.update(view(h.slot, h.buf, h.len))
@@ -151,7 +157,7 @@ port.on('message', (m: Msg) => {
       if (ok && !isSet(m.index)) {
         writeAll(bytes, m.index * init.chunkSize)
         have[m.index >> 3] |= 1 << (m.index & 7)
-        if (m.index === next) { whole.update(bytes); next++ } else if (held.size < maxHeld) keep = true
+        if (m.index === next) { if (init.wholeFile) whole.update(bytes); next++ } else if (held.size < maxHeld) keep = true
         if (keep) held.set(m.index, { slot: m.slot, buf: m.buf, len: m.len })
         advance()
       }
@@ -169,7 +175,7 @@ port.on('message', (m: Msg) => {
       advance()
       if (next < total) throw new Error(`digest stopped at chunk ${next} of ${total}`)
       const cpu = process.threadCpuUsage()
-      port.postMessage({ t: 'digest', sha256: whole.digest('hex'), direct: direct !== undefined, cpuMs: (cpu.user + cpu.system) / 1000, readBack })
+      port.postMessage({ t: 'digest', sha256: init.wholeFile ? whole.digest('hex') : undefined, direct: direct !== undefined, cpuMs: (cpu.user + cpu.system) / 1000, readBack })
     } catch (err) {
       port.postMessage({ t: 'digest', error: String((err as Error)?.message ?? err) })
     } finally {

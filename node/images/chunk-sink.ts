@@ -24,6 +24,11 @@ export interface ChunkSinkInit {
   bitmap: Uint8Array
   /** Chunks in the worker's hands at once. Default 12. */
   slots?: number
+  /**
+   * Hash the whole file in order as well (a version 1 record names its content by that sha256). Default true. Off,
+   * the worker hashes each chunk once and hands its slot straight back.
+   */
+  wholeFile?: boolean
 }
 
 export class ChunkSinkError extends Error {
@@ -55,7 +60,7 @@ export class ChunkSink {
   /** By put: a slot the worker kept may come back (and carry another put) before the answer about its chunk. */
   readonly #pending = new Map<number, { resolve: (ok: boolean) => void, reject: (e: Error) => void }>()
   #puts = 0
-  #digest: { resolve: (hex: string) => void, reject: (e: Error) => void } | undefined
+  #digest: { resolve: (hex: string | undefined) => void, reject: (e: Error) => void } | undefined
   #dead: Error | undefined
   readonly #ready: Promise<void>
   #setReady: () => void = () => {}
@@ -71,7 +76,7 @@ export class ChunkSink {
     const n = Math.max(1, init.slots ?? 12)
     this.#ready = new Promise(resolve => { this.#setReady = resolve })
     this.#worker = new Worker(new URL('./chunk-sink-worker.ts', import.meta.url), {
-      workerData: { path: init.path, size: init.size, chunkSize: init.chunkSize, manifest: init.manifest, bitmap: init.bitmap, slotCount: n, align: DIRECT_ALIGN }
+      workerData: { path: init.path, size: init.size, chunkSize: init.chunkSize, manifest: init.manifest, bitmap: init.bitmap, slotCount: n, align: DIRECT_ALIGN, wholeFile: init.wholeFile ?? true }
     })
     this.#worker.on('message', (m: Reply) => { this.#onReply(m) })
     this.#worker.on('error', (err) => { this.#fail(new ChunkSinkError(init.path, `worker: ${err.message}`)) })
@@ -98,10 +103,13 @@ export class ChunkSink {
     })
   }
 
-  /** After the last put: the whole file's sha256 (hex). The worker then ends. */
-  async finish (): Promise<string> {
+  /**
+   * After the last put: the whole file's sha256 (hex), undefined when `wholeFile` is off. Throws when a chunk is
+   * still missing. The worker then ends.
+   */
+  async finish (): Promise<string | undefined> {
     if (this.#dead !== undefined) throw this.#dead
-    return await new Promise<string>((resolve, reject) => {
+    return await new Promise<string | undefined>((resolve, reject) => {
       this.#digest = { resolve, reject }
       this.#worker.postMessage({ t: 'finish' })
     })
@@ -127,8 +135,8 @@ export class ChunkSink {
       this.readBackChunks = m.readBack
       const d = this.#digest
       this.#digest = undefined
-      if (m.sha256 !== undefined) d?.resolve(m.sha256)
-      else d?.reject(new ChunkSinkError(this.#init.path, m.error ?? 'no digest'))
+      if (m.error === undefined) d?.resolve(m.sha256)
+      else d?.reject(new ChunkSinkError(this.#init.path, m.error))
       return
     }
     if (m.buf !== undefined) this.#release(m.slot, m.buf)

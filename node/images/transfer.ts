@@ -4,18 +4,21 @@ import type { FileHandle } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { RpcHandler, RpcProtocolSpec } from '../mesh/rpc.ts'
 import { ImageIntegrityError, ImageNotFoundError, TransferIncompleteError } from './errors.ts'
-import { chunkCount, digestFile, manifestRootOf, writeFileAtomic } from './files.ts'
+import { chunkCount, CONTENT_ROOT_TAG, digestFile, writeFileAtomic } from './files.ts'
 import { handleChunkStreams, MAX_BATCH, requestChunks } from './chunk-stream.ts'
 import { ChunkSink } from './chunk-sink.ts'
 import type { StreamHost } from './chunk-stream.ts'
 import { IMAGE_CHUNK_PROTOCOL, imageInfoProtocol, imageManifestProtocol } from './transfer-protocol.ts'
+import { contentIdOf, manifestMatches } from './warehouse.ts'
 import type { Warehouse, ImageRecord } from './warehouse.ts'
 
 // Peer-to-peer image transfer. Serving: answer info, manifest and chunk requests from the local warehouse.
 // Fetching: learn the record from the peers that have the image, take the chunk manifest (checked against the
 // record), then pull the missing chunks from all those peers at once, each chunk checked against its hash before it
-// is written to a partial file whose bitmap survives an interruption. Only when every chunk is in and the whole
-// file matches the record's checksum is it moved into the warehouse: a half or wrong image is never used.
+// is written to a partial file whose bitmap survives an interruption. Only when every chunk is in, each matching
+// a manifest bound to the record, is it moved into the warehouse: a half or wrong image is never used. A version 2
+// record binds the manifest by its content root (an imported image's id), so the chunks are the image; a version 1
+// record names its content by the whole file's sha256, which is then computed as the chunks land and compared.
 
 /** The part of the mesh rpc the transfer needs (node/mesh/rpc.ts's Rpc fits). */
 export interface ImageRpc {
@@ -130,6 +133,8 @@ export interface FetchResult {
   sinkCpuMs?: number
   /** Chunks the whole-file hash had to read back from the partial file (resumed, or kept nowhere as they landed). */
   readBackChunks?: number
+  /** What bound the chunks to the record: a version 2 record's root, or (version 1) a pass over the whole file. */
+  verifiedBy?: 'root' | 'sha256'
 }
 
 /** How often (in chunks) the bitmap of a partial file is saved. */
@@ -150,7 +155,7 @@ export async function fetchImage (o: FetchOptions): Promise<FetchResult> {
 
   await o.warehouse.init()
   // Keyed by content too: two hosts may have built one id into different bytes.
-  const base = join(o.warehouse.partialDir, `${record.id}-${record.sha256.slice(0, 16)}`)
+  const base = join(o.warehouse.partialDir, `${record.id}-${contentIdOf(record).slice(0, 16)}`)
   const part = `${base}.part`
   const bitmapPath = `${base}.bitmap`
   const partExists = await exists(part)
@@ -161,7 +166,8 @@ export async function fetchImage (o: FetchOptions): Promise<FetchResult> {
   const result: FetchResult = { record, local: false, chunksByPeer: {}, resumedChunks: 0, badChunks: [], bytes: 0, durationMs: 0 }
   const expectedHash = (index: number): Buffer => hashes.subarray(index * 32, index * 32 + 32)
   const expectedLen = (index: number): number => Math.min(record.chunkSize, record.size - index * record.chunkSize)
-  let wholeSha256: string
+  const wholeFile = record.v === 1
+  let wholeSha256: string | undefined
   try {
     await fh.truncate(record.size)
     // The partial file is not synced as chunks land (an fsync every 64 chunks stalled the transfer on the disk):
@@ -171,7 +177,7 @@ export async function fetchImage (o: FetchOptions): Promise<FetchResult> {
     await fh.close()
   }
   result.resumedChunks = countSet(bitmap)
-  const sink = new ChunkSink({ path: part, size: record.size, chunkSize: record.chunkSize, manifest: hashes, bitmap: bitmap.slice() })
+  const sink = new ChunkSink({ path: part, size: record.size, chunkSize: record.chunkSize, manifest: hashes, bitmap: bitmap.slice(), wholeFile })
   try {
     const queue: number[] = []
     for (let i = 0; i < total; i++) if (!isSet(bitmap, i)) queue.push(i)
@@ -270,9 +276,15 @@ export async function fetchImage (o: FetchOptions): Promise<FetchResult> {
   } finally {
     await sink.close()
   }
-  // Each chunk matched its hash; the whole file must also match the record before anything may use it (for an
-  // imported image the record's id is that checksum: the manifest alone is only the serving peer's word).
-  if (wholeSha256 !== record.sha256) {
+  result.verifiedBy = wholeFile ? 'sha256' : 'root'
+  // Version 1: each chunk matched its hash; the whole file must also match the record before anything may use it
+  // (for an imported image the record's id is that checksum: the manifest alone is only the serving peer's word).
+  if (record.v === 1 && record.params == null && await beginsWith(part, CONTENT_ROOT_TAG)) {
+    await rm(part, { force: true })
+    await rm(bitmapPath, { force: true })
+    throw new ImageIntegrityError(record.id, 'a version 1 import made of a content root\'s input: its id would name another image')
+  }
+  if (record.v === 1 && wholeSha256 !== record.sha256) {
     // Chunks on disk that no longer match: forget them so the next call refetches.
     const onDisk = await digestFile(part, record.chunkSize)
     const bitmapNow = await loadBitmap(bitmapPath, total)
@@ -302,7 +314,7 @@ async function chooseRecord (o: FetchOptions): Promise<{ record: ImageRecord, so
   const groups = new Map<string, { record: ImageRecord, peers: string[] }>()
   for (const a of answers) {
     if (a.record == null) continue
-    const key = `${a.record.id}/${a.record.sha256}/${a.record.manifestRoot}`
+    const key = `${a.record.id}/${contentIdOf(a.record)}/${a.record.v === 1 ? a.record.manifestRoot : ''}`
     const g = groups.get(key) ?? { record: a.record, peers: [] }
     g.peers.push(a.peer)
     groups.set(key, g)
@@ -317,7 +329,7 @@ async function fetchManifest (o: FetchOptions, record: ImageRecord, sources: str
   for (const peer of sources) {
     try {
       const bytes = Buffer.from(await o.rpc.request(peer, imageManifestProtocol, { id: record.id }, { signal: o.signal, timeoutMs: o.requestTimeoutMs ?? 30_000 }))
-      if (bytes.byteLength === want && manifestRootOf(bytes) === record.manifestRoot) return bytes
+      if (bytes.byteLength === want && manifestMatches(record, bytes)) return bytes
     } catch {}
   }
   throw new TransferIncompleteError(record.id, 0, chunkCount(record.size, record.chunkSize), sources, 'no peer gave a manifest matching the record')
@@ -345,6 +357,18 @@ async function writeFileQuick (path: string, data: Uint8Array): Promise<void> {
   const tmp = `${path}.tmp`
   await writeFile(tmp, data)
   await rename(tmp, path)
+}
+
+async function beginsWith (path: string, prefix: string): Promise<boolean> {
+  const want = Buffer.from(prefix)
+  const fh = await open(path, 'r')
+  try {
+    const got = Buffer.alloc(want.byteLength)
+    const { bytesRead } = await fh.read(got, 0, got.byteLength, 0)
+    return bytesRead === got.byteLength && got.equals(want)
+  } finally {
+    await fh.close()
+  }
 }
 
 async function exists (path: string): Promise<boolean> {

@@ -2,7 +2,8 @@ import { randomBytes } from 'node:crypto'
 import { copyFile, mkdir, open, readdir, readFile, rename, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { ImageIntegrityError, ImageNotFoundError, ImageRefError } from './errors.ts'
-import { chunkCount, DEFAULT_CHUNK_SIZE, digestFile, manifestRootOf, syncDir, writeFileAtomic } from './files.ts'
+import { chunkCount, contentRootOf, DEFAULT_CHUNK_SIZE, digestFile, manifestRootOf, syncDir, writeFileAtomic } from './files.ts'
+import type { FileDigest } from './files.ts'
 import { imageIdOf } from './params.ts'
 import type { BuildParams, ImageFormat } from './params.ts'
 import { IMAGE_ENTRY } from '../../protocol/image-names.ts'
@@ -11,22 +12,49 @@ import { IMAGE_ENTRY } from '../../protocol/image-names.ts'
 // every chunk, the transfer manifest) and `<id>.json` (the record). The record is written last, so an image exists
 // exactly when its record does: a build or fetch that dies midway leaves at most an orphan file, never a record
 // pointing at half an image. Files under construction live in `tmp/` and `partial/` and are renamed in at the end.
+//
+// Records are written as version 2: the content is named by its root (files.ts's contentRootOf, over the chunk
+// hashes), which is also an imported image's id, so a fetcher checks chunks against a manifest that hashes to the
+// root and needs no whole-file pass. Version 1 records (the content named by the whole file's sha256, an import's
+// id) stay readable, servable and fetchable; fetching one still hashes the whole file.
 
-export interface ImageRecord {
-  v: 1
-  /** sha256 of the normalised build parameters, or of the content for an imported image. */
+interface RecordCommon {
+  /** sha256 of the normalised build parameters; for an imported image, its content root (version 1: its sha256). */
   id: string
   format: ImageFormat
-  /** sha256 of the image file. */
-  sha256: string
   size: number
   chunkSize: number
-  /** sha256 of the chunk hashes: binds the manifest to this record. */
-  manifestRoot: string
   names: string[]
   params: BuildParams | null
   source: 'build' | 'import' | 'fetch'
   createdAt: string
+}
+
+export interface ImageRecordV1 extends RecordCommon {
+  v: 1
+  /** sha256 of the image file. */
+  sha256: string
+  /** sha256 of the chunk hashes: binds the manifest to this record. */
+  manifestRoot: string
+}
+
+export interface ImageRecordV2 extends RecordCommon {
+  v: 2
+  /** contentRootOf(size, chunkSize, chunk hashes): binds the manifest, and so the content, to this record. */
+  root: string
+  /** sha256 of the image file where this host hashed it whole (built or imported here); not kept by a fetch. */
+  sha256?: string
+}
+
+export type ImageRecord = ImageRecordV1 | ImageRecordV2
+
+/** The checksum a record names its content by: version 2's root, version 1's whole-file sha256. */
+export function contentIdOf (r: ImageRecord): string { return r.v === 2 ? r.root : r.sha256 }
+
+/** Whether `hashes` is the chunk manifest the record binds. */
+export function manifestMatches (r: ImageRecord, hashes: Uint8Array): boolean {
+  if (hashes.byteLength !== chunkCount(r.size, r.chunkSize) * 32) return false
+  return r.v === 2 ? contentRootOf(r.size, r.chunkSize, hashes) === r.root : manifestRootOf(hashes) === r.manifestRoot
 }
 
 const ID = /^[0-9a-f]{64}$/
@@ -41,23 +69,31 @@ export function isImageName (s: string): boolean { return NAME.test(s) && !ID.te
 
 /** A record's id must follow from what it says: its parameters when built, its content when imported. */
 export function checkRecordId (r: ImageRecord): void {
-  const expected = r.params != null ? imageIdOf(r.params) : r.sha256
+  const expected = r.params != null ? imageIdOf(r.params) : contentIdOf(r)
   if (expected !== r.id) throw new ImageIntegrityError(r.id, `record id does not match its ${r.params != null ? 'build parameters' : 'content checksum'}`)
   if (r.params != null && r.params.format !== r.format) throw new ImageIntegrityError(r.id, 'record format differs from its build parameters')
 }
 
 /** Validates an untrusted record (from a file or a peer); throws ImageIntegrityError. */
 export function parseRecord (value: unknown, where: string): ImageRecord {
-  const r = value as ImageRecord
-  const ok = r != null && typeof r === 'object' && r.v === 1 && typeof r.id === 'string' && ID.test(r.id) &&
-    ['tar.gz', 'raw', 'qcow2'].includes(r.format) && typeof r.sha256 === 'string' && ID.test(r.sha256) &&
-    Number.isSafeInteger(r.size) && r.size >= 0 && Number.isSafeInteger(r.chunkSize) && r.chunkSize >= 4096 &&
-    r.chunkSize <= 16 * 1024 * 1024 && typeof r.manifestRoot === 'string' && ID.test(r.manifestRoot) &&
+  const r = value as Partial<Omit<ImageRecordV1, 'v'> & Omit<ImageRecordV2, 'v'>> & { v?: unknown }
+  const hex = (x: unknown): x is string => typeof x === 'string' && ID.test(x)
+  const common = r != null && typeof r === 'object' && hex(r.id) &&
+    ['tar.gz', 'raw', 'qcow2'].includes(r.format as string) && Number.isSafeInteger(r.size) && r.size! >= 0 &&
+    Number.isSafeInteger(r.chunkSize) && r.chunkSize! >= 4096 && r.chunkSize! <= 16 * 1024 * 1024 &&
     Array.isArray(r.names) && r.names.every(n => typeof n === 'string' && isImageName(n)) &&
-    (r.params === null || typeof r.params === 'object') && ['build', 'import', 'fetch'].includes(r.source)
-  if (!ok) throw new ImageIntegrityError(String(r?.id ?? '?'), `malformed record in ${where}`)
-  checkRecordId(r)
-  return r
+    (r.params === null || (typeof r.params === 'object' && r.params != null)) &&
+    ['build', 'import', 'fetch'].includes(r.source as string) && typeof r.createdAt === 'string'
+  const v1 = r?.v === 1 && hex(r.sha256) && hex(r.manifestRoot)
+  const v2 = r?.v === 2 && hex(r.root) && (r.sha256 === undefined || hex(r.sha256))
+  if (!common || !(v1 || v2)) throw new ImageIntegrityError(String(r?.id ?? '?'), `malformed record in ${where}`)
+  // Only the known fields: a peer's extras are not stored or served on.
+  const base: RecordCommon = { id: r.id!, format: r.format!, size: r.size!, chunkSize: r.chunkSize!, names: [...r.names!], params: r.params!, source: r.source!, createdAt: r.createdAt! }
+  const record: ImageRecord = v1
+    ? { v: 1, ...base, sha256: r.sha256!, manifestRoot: r.manifestRoot! }
+    : { v: 2, ...base, root: r.root!, ...(r.sha256 !== undefined ? { sha256: r.sha256 } : {}) }
+  checkRecordId(record)
+  return record
 }
 
 export interface AddOptions {
@@ -67,8 +103,10 @@ export interface AddOptions {
   source: ImageRecord['source']
   /** Moved into the warehouse when true (it must be on the same file system), copied otherwise. */
   move?: boolean
-  /** Known chunk hashes (a fetch has them verified already); computed from the file otherwise. */
+  /** Chunk size of the manifest (default DEFAULT_CHUNK_SIZE). */
   chunkSize?: number
+  /** The file's digest when the caller has it already (an import derives its id from it). */
+  digest?: FileDigest
 }
 
 export class Warehouse {
@@ -143,7 +181,7 @@ export class Warehouse {
   async manifest (id: string): Promise<Buffer> {
     const r = await this.get(id)
     const bytes = await readFile(this.#chunksPath(id))
-    if (bytes.byteLength !== chunkCount(r.size, r.chunkSize) * 32 || manifestRootOf(bytes) !== r.manifestRoot) {
+    if (!manifestMatches(r, bytes)) {
       throw new ImageIntegrityError(id, 'chunk manifest does not match the record')
     }
     return bytes
@@ -160,15 +198,15 @@ export class Warehouse {
       return existing
     }
     await this.init()
-    const digest = await digestFile(file, options.chunkSize ?? DEFAULT_CHUNK_SIZE)
-    const record: ImageRecord = {
-      v: 1,
+    const digest = options.digest ?? await digestFile(file, options.chunkSize ?? DEFAULT_CHUNK_SIZE)
+    const record: ImageRecordV2 = {
+      v: 2,
       id,
       format: options.format,
-      sha256: digest.sha256,
       size: digest.size,
       chunkSize: digest.chunkSize,
-      manifestRoot: manifestRootOf(digest.chunkHashes),
+      root: contentRootOf(digest.size, digest.chunkSize, digest.chunkHashes),
+      sha256: digest.sha256,
       names: [],
       params: options.params,
       source: options.source,
@@ -190,11 +228,12 @@ export class Warehouse {
     return await this.#addNames(record, options.names ?? [])
   }
 
-  /** Copies a file in; its id is its content's sha256 (no build parameters to derive one from). */
+  /** Copies a file in; its id is its content root (no build parameters to derive one from). */
   async importFile (file: string, options: { name?: string, format?: ImageFormat } = {}): Promise<ImageRecord> {
     const format = options.format ?? await detectFormat(file)
     const digest = await digestFile(file)
-    return await this.add(digest.sha256, file, { format, params: null, source: 'import', names: options.name != null ? [options.name] : [] })
+    const id = contentRootOf(digest.size, digest.chunkSize, digest.chunkHashes)
+    return await this.add(id, file, { format, params: null, source: 'import', names: options.name != null ? [options.name] : [], digest })
   }
 
   /** Writes a copy of the image to `dest` (via a temp file beside it) after checking it against its checksum. */
@@ -203,8 +242,8 @@ export class Warehouse {
     const tmp = `${dest}.tmp-${randomBytes(4).toString('hex')}`
     try {
       await copyFile(this.imagePath(r), tmp)
-      const d = await digestFile(tmp)
-      if (d.sha256 !== r.sha256) throw new ImageIntegrityError(r.id, 'file in the warehouse no longer matches its checksum')
+      const d = await digestFile(tmp, r.chunkSize)
+      if (!matchesDigest(r, d)) throw new ImageIntegrityError(r.id, 'file in the warehouse no longer matches its checksum')
       await rename(tmp, dest)
     } catch (err) {
       await rm(tmp, { force: true })
@@ -248,7 +287,9 @@ export class Warehouse {
     if (existing != null) return existing
     checkRecordId(record)
     await this.init()
-    const mine: ImageRecord = { ...record, names: [], source: 'fetch', createdAt: new Date().toISOString() }
+    const fetched = { names: [], source: 'fetch' as const, createdAt: new Date().toISOString() }
+    // A version 2 fetch checked the root, not the whole file: the sender's sha256 is not passed on as if it had been.
+    const mine: ImageRecord = record.v === 1 ? { ...record, ...fetched } : { ...withoutSha256(record), ...fetched }
     await fsyncFile(file)
     await rename(file, this.imagePath(mine))
     await writeFileAtomic(this.#chunksPath(mine.id), chunkHashes)
@@ -258,6 +299,18 @@ export class Warehouse {
     return await this.#addNames(mine, record.names.filter(n => !taken.has(n)))
   }
 
+}
+
+function withoutSha256 (r: ImageRecordV2): ImageRecordV2 {
+  const { sha256: _unchecked, ...rest } = r
+  return rest
+}
+
+/** Whether a file's digest is the content the record names (and its sha256, where the record has one). */
+export function matchesDigest (r: ImageRecord, d: FileDigest): boolean {
+  if (d.size !== r.size || d.chunkSize !== r.chunkSize) return false
+  if (r.sha256 !== undefined && d.sha256 !== r.sha256) return false
+  return r.v === 1 || contentRootOf(d.size, d.chunkSize, d.chunkHashes) === r.root
 }
 
 async function fsyncFile (path: string): Promise<void> {

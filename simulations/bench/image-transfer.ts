@@ -8,12 +8,19 @@ import { execa } from 'execa'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { createMeshNode } from '../../node/mesh/node.ts'
 import { fetchImage } from '../../node/images/transfer.ts'
-import { Warehouse } from '../../node/images/warehouse.ts'
+import { contentIdOf, Warehouse } from '../../node/images/warehouse.ts'
+import type { ImageRecord } from '../../node/images/warehouse.ts'
+import { importLegacy } from './legacy-image-record.ts'
 
 // Image transfer throughput: an image of SIZE (default 1 GiB) sent between two daemons' mesh nodes on loopback, the
 // server in a process of its own (simulations/bench/image-serve.ts) as a real peer is (TCP, noise encryption,
-// yamux, 1 MiB chunks each checked against the manifest, written to a partial file, the whole file checked before
-// install), against `cat FILE | cat > /dev/null` through a pipe (two processes as well) in the same run.
+// yamux, 1 MiB chunks each checked against the manifest, written to a partial file, the manifest bound to the
+// record's content root), against `cat FILE | cat > /dev/null` through a pipe (two processes as well) in the same run.
+// IMAGE_BENCH_BEFORE=MODULE also fetches with another fetchImage (an earlier node/images/transfer.ts); as earlier code
+// reads version 1 records only, the server then holds the same bytes a second time under a version 1 record (named
+// by the whole file's sha256), which that variant fetches (IMAGE_BENCH_BEFORE_V2=1: the version 2 record, to compare
+// with a module that reads version 2). IMAGE_BENCH_V1=1 has this code fetch the version 1 record too (its fallback:
+// the whole-file pass).
 //   npx node [NODE_FLAGS] simulations/bench/image-transfer.ts [SIZE_MIB=1024] [STREAMS=4] [BATCH=16] [RUNS=1]
 // NODE_FLAGS (e.g. --external-memory-accounted-in-global-limit) apply to both daemons: the server is started with the
 // bench's own node flags, less --cpu-prof ones (IMAGE_BENCH_PROF=DIR profiles the server; profile the receiver with
@@ -40,6 +47,9 @@ try {
   const t0 = performance.now()
   const record = await wa.importFile(src, { name: 'bench' })
   const importMs = performance.now() - t0
+  const v1 = process.env.IMAGE_BENCH_V1 === '1'
+  const beforeV2 = process.env.IMAGE_BENCH_BEFORE_V2 === '1'
+  const legacy = (before !== undefined && !beforeV2) || v1 ? await importLegacy(wa, src) : undefined
   await rm(src)
 
   // IMAGE_BENCH_PROF=DIR writes CPU profiles of both processes there.
@@ -56,6 +66,7 @@ try {
 
   // Page cache warm for both sides: the pipe reads the same file the server reads.
   await execa('cat', [wa.imagePath(record)], { stdout: 'ignore' })
+  if (legacy !== undefined) await execa('cat', [wa.imagePath(legacy)], { stdout: 'ignore' })
   const mib = (ms: number): string => (bytes / 1024 / 1024 / (ms / 1000)).toFixed(1)
   console.log(`image ${sizeMiB} MiB, ${perPeer} streams of ${batch}-chunk batches, server in its own process, node flags [${flags.join(' ')}]`)
   console.log(`import (hash + manifest + copy): ${importMs.toFixed(0)} ms`)
@@ -93,25 +104,27 @@ try {
     const rawCut = rawBytes !== bytes ? `  CUT SHORT at ${rawBytes} bytes` : ''
 
     // IMAGE_BENCH_BEFORE=MODULE also fetches with that module's fetchImage (an earlier version), in alternating order.
-    const variants: Array<[string, typeof fetchImage]> = [['mesh ', fetchImage]]
-    if (before !== undefined) variants.push(['before', before])
+    const variants: Array<[string, typeof fetchImage, ImageRecord]> = [['mesh ', fetchImage, record]]
+    if (before !== undefined) variants.push(['before', before, beforeV2 ? record : legacy!])
+    if (v1) variants.push(['mesh-v1', fetchImage, legacy!])
     if (run % 2 === 0) variants.reverse()
     const lines: string[] = []
-    for (const [label, fetch] of variants) {
+    for (const [label, fetch, want] of variants) {
       const wb = new Warehouse(join(base, `b${run}-${label.trim()}`))
       let verifyStart = 0
       const f0 = performance.now()
       const fc0 = await cpu()
       if (prof !== undefined) console.log(`mark fetch-start ${process.hrtime.bigint() / 1000n}`)
-      const r = await fetch({ rpc: b.rpc, streams: b.libp2p, warehouse: wb, ref: record.id, peers: [peerId], perPeer, batch, onProgress: p => { if (p.have === p.total) verifyStart = performance.now() } })
+      const r = await fetch({ rpc: b.rpc, streams: b.libp2p, warehouse: wb, ref: want.id, peers: [peerId], perPeer, batch, onProgress: p => { if (p.have === p.total) verifyStart = performance.now() } })
       const fetchMs = performance.now() - f0
       const chunksMs = verifyStart - f0
       const fetchCpu = `${await cpuSince(fc0)}${r.sinkCpuMs !== undefined ? ` (receiver's sink worker ${(r.sinkCpuMs / 1000).toFixed(2)}, ${r.readBackChunks ?? '?'} chunks read back)` : ''}`
       if (prof !== undefined) console.log(`mark fetch-end ${process.hrtime.bigint() / 1000n}`)
-      if (r.record.sha256 !== record.sha256) throw new Error('fetched image differs')
+      if (r.record.id !== want.id || contentIdOf(r.record) !== contentIdOf(want)) throw new Error('fetched image differs')
+      const how = r.verifiedBy !== undefined ? `verified by ${r.verifiedBy}` : 'verified by sha256 (before)'
       await rm(wb.dir, { recursive: true, force: true })
       lines.push(`run ${run}: ${label} chunks (encrypted):        ${chunksMs.toFixed(0)} ms  ${mib(chunksMs)} MiB/s  ratio ${(pipeMs / chunksMs * 100).toFixed(1)}% of the pipe`)
-      lines.push(`run ${run}: ${label} incl. whole-file check:    ${fetchMs.toFixed(0)} ms  ${mib(fetchMs)} MiB/s  ratio ${(pipeMs / fetchMs * 100).toFixed(1)}% of the pipe (goal >= 30%)  ${fetchCpu}`)
+      lines.push(`run ${run}: ${label} incl. checks and install:  ${fetchMs.toFixed(0)} ms  ${mib(fetchMs)} MiB/s  ratio ${(pipeMs / fetchMs * 100).toFixed(1)}% of the pipe (goal >= 30%)  ${fetchCpu}; ${how}`)
     }
     console.log(`run ${run}: pipe  cat | cat:                 ${pipeMs.toFixed(0)} ms  ${mib(pipeMs)} MiB/s`)
     console.log(`run ${run}: libp2p one raw stream (ceiling):  ${rawMs.toFixed(0)} ms  ${mib(rawMs)} MiB/s  ratio ${(pipeMs / rawMs * 100).toFixed(1)}% of the pipe  ${rawCpu}${rawCut}`)

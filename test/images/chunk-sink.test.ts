@@ -26,7 +26,7 @@ function manifestOf (data: Buffer): Buffer {
 
 let n = 0
 describe('ChunkSink', () => {
-  it('writes the file and gives its sha256 for any arrival order, split points, and chunks already on disk', async () => {
+  it('writes the file and gives its sha256 (when asked) for any arrival order, split points, and chunks already on disk', async () => {
     const data = randomBytes(CHUNK * 13 + 77)
     const total = Math.ceil(data.byteLength / CHUNK)
     const manifest = manifestOf(data)
@@ -35,14 +35,15 @@ describe('ChunkSink', () => {
       fc.array(fc.boolean(), { minLength: total, maxLength: total }),
       fc.nat({ max: CHUNK }),
       fc.integer({ min: 1, max: 4 }),
-      async (order, onDisk, cut, slots) => {
+      fc.boolean(),
+      async (order, onDisk, cut, slots, wholeFile) => {
         const path = join(dir, `p${n++}.part`)
         // The earlier run's chunks are in the file already; the rest is zeros.
         const start = Buffer.alloc(data.byteLength)
         const bitmap = new Uint8Array(Math.ceil(total / 8))
         for (let i = 0; i < total; i++) if (onDisk[i]) { chunkOf(data, i).copy(start, i * CHUNK); bitmap[i >> 3] |= 1 << (i & 7) }
         await writeFile(path, start)
-        const sink = new ChunkSink({ path, size: data.byteLength, chunkSize: CHUNK, manifest, bitmap, slots })
+        const sink = new ChunkSink({ path, size: data.byteLength, chunkSize: CHUNK, manifest, bitmap, slots, wholeFile })
         try {
           const puts = order.filter(i => !onDisk[i]).map(async i => {
             const c = chunkOf(data, i)
@@ -50,7 +51,8 @@ describe('ChunkSink', () => {
             return await sink.put(i, parts, c.byteLength)
           })
           expect(await Promise.all(puts)).toEqual(puts.map(() => true))
-          expect(await sink.finish()).toBe(sha(data).toString('hex'))
+          expect(await sink.finish()).toBe(wholeFile ? sha(data).toString('hex') : undefined)
+          expect(sink.readBackChunks === 0 || wholeFile).toBe(true)
         } finally {
           await sink.close()
         }
@@ -86,12 +88,12 @@ describe('ChunkSink', () => {
     expect((await readFile(path)).equals(data)).toBe(true)
   })
 
-  it('refuses a chunk that does not match its hash or length, writes nothing for it, and will not finish without it', async () => {
+  it.each([true, false])('refuses a chunk that does not match its hash or length, writes nothing for it, and will not finish without it (whole-file hash: %s)', async (wholeFile) => {
     const data = randomBytes(CHUNK * 3)
     const path = join(dir, 'bad.part')
     await writeFile(path, '')
     await truncate(path, data.byteLength)
-    const sink = new ChunkSink({ path, size: data.byteLength, chunkSize: CHUNK, manifest: manifestOf(data), bitmap: new Uint8Array(1) })
+    const sink = new ChunkSink({ path, size: data.byteLength, chunkSize: CHUNK, manifest: manifestOf(data), bitmap: new Uint8Array(1), wholeFile })
     try {
       const bad = Buffer.from(chunkOf(data, 1))
       bad[100] ^= 0x40

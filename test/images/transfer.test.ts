@@ -3,12 +3,14 @@ import { open, readdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import type { MeshNode } from '../../node/mesh/node.ts'
-import { digestFile, manifestRootOf } from '../../node/images/files.ts'
+import { CONTENT_ROOT_TAG, contentRootOf, digestFile, manifestRootOf } from '../../node/images/files.ts'
 import { fetchImage, ImageServer } from '../../node/images/transfer.ts'
 import type { ServeHooks } from '../../node/images/transfer.ts'
 import { resolveImageRef } from '../../node/images/resolve.ts'
 import { Warehouse } from '../../node/images/warehouse.ts'
+import { imageIdOf, normaliseBuild } from '../../node/images/params.ts'
 import type { ImageRecord } from '../../node/images/warehouse.ts'
+import { importLegacy } from '../../simulations/bench/legacy-image-record.ts'
 import { TestMesh, waitFor } from '../mesh/helpers.ts'
 
 // Real libp2p nodes on 127.0.0.1 (TCP, noise, yamux), each with its own warehouse and image server.
@@ -43,13 +45,35 @@ async function threeHosts (): Promise<{ a: Host, b: Host, c: Host, image: Buffer
   return { a, b, c, image, record }
 }
 
+async function writeTo (path: string, data: Uint8Array): Promise<string> {
+  await writeFile(path, data)
+  return path
+}
+
+/** One more host of the mesh threeHosts made, serving its own (empty) warehouse. */
+async function threeHostsPeer (): Promise<Host> {
+  const seed = mesh.nodes[0]
+  const node = await mesh.add('d.cern.ch', { bootstrap: [seed.multiaddrs()[0]] })
+  const stateDir = await mesh.dir('d.cern.ch')
+  const warehouse = new Warehouse(stateDir)
+  const hooks: ServeHooks = {}
+  const server = new ImageServer(node.rpc, node.libp2p, warehouse, hooks)
+  await server.start()
+  await waitFor('d joined', () => seed.membership.member(node.peerId)?.status === 'alive')
+  return { node, warehouse, server, hooks, stateDir }
+}
+
 describe('peer-to-peer image transfer', () => {
   it('fetches an image by name from the one peer that has it, verified, into the warehouse', async () => {
     const { a, b, c, image, record } = await threeHosts()
     const progress: number[] = []
     const r = await fetchImage({ rpc: b.node.rpc, streams: b.node.libp2p, warehouse: b.warehouse, ref: 'image:debian-bookworm-minbase', peers: [c.node.peerId, a.node.peerId], onProgress: p => progress.push(p.have) })
     expect(r.local).toBe(false)
-    expect(r.record).toMatchObject({ id: record.id, sha256: record.sha256, source: 'fetch', names: ['debian-bookworm-minbase'] })
+    expect(r.record).toMatchObject({ v: 2, id: record.id, source: 'fetch', names: ['debian-bookworm-minbase'] })
+    // The chunks were bound to the record by its root (the import's id), not by a second pass over the file; the
+    // sender's whole-file sha256, not checked here, is not passed on.
+    expect(r.verifiedBy).toBe('root')
+    expect(r.record.sha256).toBeUndefined()
     expect(r.chunksByPeer).toEqual({ [a.node.peerId]: CHUNKS })
     expect(progress.at(-1)).toBe(CHUNKS)
     expect(sha(await readFile(b.warehouse.imagePath(r.record)))).toBe(sha(image))
@@ -113,20 +137,63 @@ describe('peer-to-peer image transfer', () => {
     await s2.stop()
   })
 
-  it('refuses an image whose chunks match the manifest but whose whole file is not the one the record names', async () => {
+  it('refuses another content under an imported image\'s id: a forged root, or a manifest the root does not bind', async () => {
     const { a, b, record } = await threeHosts()
-    // A peer that swapped the content and manifest of an imported image (id = sha256 of the real content) for others.
+    // A peer that swapped the content and manifest of an imported image (id = its content root) for others.
     const other = randomBytes(record.size)
     const otherFile = join(a.stateDir, 'other.raw')
     await writeFile(otherFile, other)
     const digest = await digestFile(otherFile)
     await writeFile(a.warehouse.imagePath(record), other)
-    await writeFile(join(a.warehouse.dir, `${record.id}.chunks`), digest.chunkHashes)
-    const forged = { ...record, manifestRoot: manifestRootOf(digest.chunkHashes) }
-    await writeFile(join(a.warehouse.dir, `${record.id}.json`), JSON.stringify(forged))
-    const err = await fetchImage({ rpc: b.node.rpc, streams: b.node.libp2p, warehouse: b.warehouse, ref: record.id, peers: [a.node.peerId] }).catch(e => e)
-    expect(err).toMatchObject({ name: 'ImageIntegrityError', imageId: record.id })
+    // A hostile server: its warehouse would refuse to serve that manifest under this record, so it is handed out as is.
+    a.warehouse.manifest = async () => digest.chunkHashes
+    const fetch = async (): Promise<unknown> => await fetchImage({ rpc: b.node.rpc, streams: b.node.libp2p, warehouse: b.warehouse, ref: record.id, peers: [a.node.peerId], requestTimeoutMs: 3_000 }).catch(e => e)
+    // Its record kept: the manifest does not hash to the root.
+    expect(await fetch()).toMatchObject({ name: 'TransferIncompleteError', imageId: record.id, have: 0 })
+    // Its record's root made to fit: the id no longer follows from it, so the record is not believed at all.
+    await writeFile(join(a.warehouse.dir, `${record.id}.json`), JSON.stringify({ ...record, root: contentRootOf(digest.size, digest.chunkSize, digest.chunkHashes) }))
+    expect(await fetch()).toMatchObject({ name: 'ImageNotFoundError' })
     expect(await b.warehouse.find(record.id)).toBeUndefined()
+  })
+
+  it('fetches a version 1 record (named by its whole-file sha256) with the whole-file pass, and refuses a forged one', async () => {
+    const { a, b, c, image } = await threeHosts()
+    const legacy = await importLegacy(a.warehouse, join(a.stateDir, 'src.raw'), ['old-disk'])
+    let corrupted = false
+    a.hooks.corrupt = (_id, i) => { if (i === 5 && !corrupted) { corrupted = true; return true } return false }
+    const r = await fetchImage({ rpc: b.node.rpc, streams: b.node.libp2p, warehouse: b.warehouse, ref: 'image:old-disk', peers: [a.node.peerId] })
+    expect(r.verifiedBy).toBe('sha256')
+    expect(r.badChunks.map(x => x.index)).toEqual([5])
+    expect(r.record).toMatchObject({ v: 1, id: legacy.id, sha256: sha(image), manifestRoot: legacy.manifestRoot, source: 'fetch', names: ['old-disk'] })
+    expect(sha(await readFile(b.warehouse.imagePath(r.record)))).toBe(sha(image))
+    expect((await b.warehouse.manifest(legacy.id)).equals(await a.warehouse.manifest(legacy.id))).toBe(true)
+    // A peer that swapped content and manifest under the version 1 record: chunks match, the whole file does not.
+    const other = randomBytes(legacy.size)
+    const digest = await digestFile(await writeTo(join(a.stateDir, 'other.raw'), other))
+    await writeFile(a.warehouse.imagePath(legacy), other)
+    await writeFile(join(a.warehouse.dir, `${legacy.id}.chunks`), digest.chunkHashes)
+    await writeFile(join(a.warehouse.dir, `${legacy.id}.json`), JSON.stringify({ ...legacy, manifestRoot: manifestRootOf(digest.chunkHashes) }))
+    const err = await fetchImage({ rpc: c.node.rpc, streams: c.node.libp2p, warehouse: c.warehouse, ref: legacy.id, peers: [a.node.peerId] }).catch(e => e)
+    expect(err).toMatchObject({ name: 'ImageIntegrityError', imageId: legacy.id })
+    expect(await c.warehouse.find(legacy.id)).toBeUndefined()
+  })
+
+  it('refuses a version 1 import made of another image\'s root input, which would carry that image\'s id', async () => {
+    const { a, b, record } = await threeHosts()
+    // sha256 of this file is the content root of the real image: as a version 1 import its id is record.id.
+    const digest = await digestFile(a.warehouse.imagePath(record))
+    const dims = Buffer.alloc(12)
+    dims.writeBigUInt64BE(BigInt(digest.size), 0)
+    dims.writeUInt32BE(digest.chunkSize, 8)
+    const forgedFile = await writeTo(join(a.stateDir, 'root-input.raw'), Buffer.concat([Buffer.from(CONTENT_ROOT_TAG), dims, digest.chunkHashes]))
+    const c = await threeHostsPeer()
+    const legacy = await importLegacy(c.warehouse, forgedFile)
+    expect(legacy.id).toBe(record.id)
+    const err = await fetchImage({ rpc: b.node.rpc, streams: b.node.libp2p, warehouse: b.warehouse, ref: record.id, peers: [c.node.peerId] }).catch(e => e)
+    expect(err).toMatchObject({ name: 'ImageIntegrityError', imageId: record.id })
+    expect(err.message).toMatch(/root's input/)
+    expect(await b.warehouse.find(record.id)).toBeUndefined()
+    expect(await readdir(b.warehouse.partialDir)).toEqual([])
   })
 
   it('detects a corrupted chunk and fetches it again', async () => {
@@ -149,6 +216,25 @@ describe('peer-to-peer image transfer', () => {
     expect(r.badChunks.filter(x => x.peer === b.node.peerId).length).toBeGreaterThanOrEqual(3)
     expect(r.chunksByPeer[a.node.peerId]).toBe(CHUNKS)
     expect(sha(await readFile(c.warehouse.imagePath(r.record)))).toBe(sha(image))
+  })
+
+  it('fetches a built image (id from its parameters) by its root, and refuses one whose manifest its root does not bind', async () => {
+    const { a, b, c } = await threeHosts()
+    const params = await normaliseBuild({ distro: 'debian', suite: 'bookworm', format: 'raw' })
+    const built = randomBytes(3 * 1024 * 1024 + 1)
+    const builtFile = await writeTo(join(a.stateDir, 'built.raw'), built)
+    const record = await a.warehouse.add(imageIdOf(params), builtFile, { format: 'raw', params, source: 'build', names: ['built'] })
+    const r = await fetchImage({ rpc: b.node.rpc, streams: b.node.libp2p, warehouse: b.warehouse, ref: 'image:built', peers: [a.node.peerId] })
+    expect(r).toMatchObject({ verifiedBy: 'root', record: { v: 2, id: imageIdOf(params), params, source: 'fetch' } })
+    expect(sha(await readFile(b.warehouse.imagePath(r.record)))).toBe(sha(built))
+    // The builder's file swapped for another (and its manifest with it): the record's root no longer binds it.
+    const other = randomBytes(built.byteLength)
+    await writeFile(a.warehouse.imagePath(record), other)
+    const forged = (await digestFile(await writeTo(join(a.stateDir, 'o.raw'), other))).chunkHashes
+    a.warehouse.manifest = async () => forged
+    const err = await fetchImage({ rpc: c.node.rpc, streams: c.node.libp2p, warehouse: c.warehouse, ref: 'image:built', peers: [a.node.peerId], requestTimeoutMs: 3_000 }).catch(e => e)
+    expect(err).toMatchObject({ name: 'TransferIncompleteError', imageId: record.id })
+    expect(await c.warehouse.find('built')).toBeUndefined()
   })
 
   it('says which peers it asked when nobody has the image', async () => {

@@ -6,6 +6,8 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { imageIdOf, normaliseBuild, parseSize } from '../../node/images/params.ts'
 import { createImageResolver, resolveImageRef } from '../../node/images/resolve.ts'
 import { parseRecord, Warehouse } from '../../node/images/warehouse.ts'
+import { contentRootOf, digestFile } from '../../node/images/files.ts'
+import { importLegacy } from '../../simulations/bench/legacy-image-record.ts'
 import { fromDeb822, fromOneLine } from '../../node/images/mirror.ts'
 
 let dir: string
@@ -57,15 +59,21 @@ describe('the warehouse', () => {
     const src = await file('disk.raw', data)
     const w = new Warehouse(join(dir, 'state'))
     const r = await w.importFile(src, { name: 'test-disk' })
-    expect(r).toMatchObject({ id: sha(data), sha256: sha(data), size: data.length, format: 'raw', names: ['test-disk'], source: 'import' })
-    expect((await w.manifest(r.id)).byteLength).toBe(4 * 32)
+    // The id is the content root: sha256 over a tag, the size, the chunk size and each 1 MiB chunk's sha256.
+    const chunks = [0, 1, 2, 3].map(i => createHash('sha256').update(data.subarray(i << 20, (i + 1) << 20)).digest())
+    const dims = Buffer.alloc(12)
+    dims.writeBigUInt64BE(BigInt(data.length), 0)
+    dims.writeUInt32BE(1 << 20, 8)
+    const root = sha(Buffer.concat([Buffer.from('sdpeer-image-content-root-v2\0'), dims, ...chunks]))
+    expect(r).toMatchObject({ v: 2, id: root, root, sha256: sha(data), size: data.length, format: 'raw', names: ['test-disk'], source: 'import' })
+    expect((await w.manifest(r.id)).equals(Buffer.concat(chunks))).toBe(true)
     const again = await w.importFile(src)
     expect(again.id).toBe(r.id)
     expect((await w.list()).length).toBe(1)
     expect((await readdir(w.dir)).filter(f => f.startsWith(r.id)).sort()).toEqual([`${r.id}.chunks`, `${r.id}.json`, `${r.id}.raw`])
     const out = join(dir, 'out.raw')
     await w.exportTo('test-disk', out)
-    expect(sha(await readFile(out))).toBe(r.id)
+    expect(sha(await readFile(out))).toBe(r.sha256)
     // A file damaged in place is caught on export, and no half copy is left at the destination.
     const damaged = Buffer.from(data)
     damaged[5] ^= 1
@@ -114,12 +122,34 @@ describe('the warehouse', () => {
   it('does not believe a record whose id does not follow from its content or parameters', async () => {
     const w = new Warehouse(join(dir, 'state'))
     const r = await w.importFile(await file('a', 'x'))
-    const forged = { ...r, sha256: sha(Buffer.from('y')) }
+    const forged = { ...r, root: sha(Buffer.from('y')) }
     expect(() => parseRecord(forged, 'test')).toThrow(expect.objectContaining({ name: 'ImageIntegrityError' }))
+    expect(() => parseRecord({ ...r, v: 3 }, 'test')).toThrow(/malformed/)
+    expect(() => parseRecord({ ...r, root: undefined }, 'test')).toThrow(/malformed/)
+    // Fields a record does not have are dropped, not kept and served on.
+    expect(parseRecord({ ...r, extra: 'x' }, 'test')).toEqual(r)
     const params = await normaliseBuild({ distro: 'debian', suite: 'bookworm', format: 'raw' })
     expect(() => parseRecord({ ...r, params }, 'test')).toThrow(/build parameters/)
     expect(parseRecord({ ...r, id: imageIdOf(params), params }, 'test').id).toBe(imageIdOf(params))
     expect(() => parseRecord({ ...r, names: ['../x'] }, 'test')).toThrow(/malformed/)
+  })
+
+  it('reads, lists, serves the manifest of and exports version 1 records (named by the whole file\'s sha256)', async () => {
+    const w = new Warehouse(join(dir, 'state'))
+    const data = randomBytes(2 * 1024 * 1024 + 5)
+    const src = await file('old.raw', data)
+    const legacy = await importLegacy(w, src, ['old'])
+    expect(legacy).toMatchObject({ v: 1, id: sha(data), sha256: sha(data) })
+    expect(await w.get('old')).toEqual(legacy)
+    expect((await w.manifest(legacy.id)).byteLength).toBe(3 * 32)
+    await w.exportTo('old', join(dir, 'old-out.raw'))
+    expect(sha(await readFile(join(dir, 'old-out.raw')))).toBe(legacy.id)
+    expect(() => parseRecord({ ...legacy, sha256: sha(Buffer.from('y')) }, 'test')).toThrow(/content checksum/)
+    // The same bytes imported now get a version 2 record beside it, under their content root.
+    const d = await digestFile(src)
+    const now = await w.importFile(src)
+    expect(now).toMatchObject({ v: 2, id: contentRootOf(d.size, d.chunkSize, d.chunkHashes), sha256: legacy.sha256 })
+    expect((await w.list()).map(r => r.v).sort()).toEqual([1, 2])
   })
 })
 
