@@ -105,9 +105,9 @@ export function createEngineHandler (engine: PoolEngine, info: HandlerInfo, log?
           if (mesh === undefined || r === undefined) return await engine.terminate(req.pool, req.type, req.reason)
           const reason = req.reason ?? 'terminated by the operator'
           const auth = signedOf(req)
-          const { unreachable } = await mesh.peer.terminate(req.pool, req.type, reason, auth !== undefined ? { auth } : {})
-          const termination = { type: req.type, reason, path: '' }
-          if (unreachable.length > 0) return { pool: req.pool, state: 'failed', components: [], termination: { ...termination, reason: `${reason}; owners unreachable: ${unreachable.join(', ')}` } } satisfies PoolStatus
+          const { unreachable, lost } = await mesh.peer.terminate(req.pool, req.type, reason, auth !== undefined ? { auth } : {})
+          const termination = { type: req.type, reason: lost.length === 0 ? reason : `${reason}; lost with their host: ${lost.map(p => `${p.path === '' ? '(root)' : p.path} on ${p.host}`).join(', ')}`, path: '' }
+          if (unreachable.length > 0) return { pool: req.pool, state: 'failed', components: [], termination: { ...termination, reason: `${termination.reason}; owners unreachable: ${unreachable.join(', ')}` } } satisfies PoolStatus
           return { pool: req.pool, state: 'terminated', components: [], termination } satisfies PoolStatus
         }
         case 'status': {

@@ -9,7 +9,7 @@ import { DeployFailedError, DeployTransportError, PoolBusyError, PoolExistsError
 import type { PeerFailure } from './errors.ts'
 import { isActive } from './registry.ts'
 import type { PoolRegistry } from './registry.ts'
-import { failureKind, requestUntilDone, requestWithRetry } from './retry.ts'
+import { failureKind, requestUntilDone, requestWhile, requestWithRetry } from './retry.ts'
 import { claimsOf, splitPool } from './split.ts'
 import { vmParts } from './vm-parts.ts'
 import { partPlans } from './part-plans.ts'
@@ -39,6 +39,16 @@ export interface CoordinatorInit {
   /** Deploy ids: unique per peer; the default counts from the clock. */
   newDeployId?: (pool: string) => string
   log: (message: string, context: Record<string, unknown>) => void
+  /** The membership declared the peer dead (see DeployPeerComponents.isDead): terminate does not wait on it. */
+  isDead: (peer: string) => boolean
+}
+
+/** What `terminate` did besides ending the pool. */
+export interface TerminateOutcome {
+  /** Live owners that did not answer: their parts may still run (a host that comes back fences them). */
+  unreachable: string[]
+  /** Parts whose host the membership declared dead (or that the pool's coordinator recorded lost): not asked. */
+  lost: Array<{ path: string, host: string, peer: string }>
 }
 
 export interface DeployResult {
@@ -187,22 +197,32 @@ export class DeployCoordinator {
   }
 
   /**
-   * Terminates a pool from any peer: the root's owner cascades down the tree (remote children first, in reverse
-   * order); then every part is told directly, in reverse definition order, so owners whose parent's peer is gone
-   * are reached too (terminate-part is idempotent). Then the claims go back and the registry says terminated.
+   * Terminates a pool from any peer. Owners the membership declared dead are not asked (their parts went with
+   * their host, and are recorded so); the others are asked once, all at once, whether they answer at all (within
+   * one request timeout). When every owner answers, the root's owner cascades down the tree (remote children
+   * first, in reverse order), then every part is told directly, in reverse definition order, so owners whose
+   * parent's peer is gone are reached too (terminate-part is idempotent). When some owner is dead or silent, a
+   * cascade would wait on it at every level: each part is told directly instead, without cascading, the deepest
+   * parts first (each level at once). Then the claims go back and the registry says terminated.
    */
-  async terminate (pool: string, kind: 'normal' | 'abnormal' = 'normal', reason = 'terminated by the operator', auth?: SignedRequest): Promise<{ unreachable: string[] }> {
+  async terminate (pool: string, kind: 'normal' | 'abnormal' = 'normal', reason = 'terminated by the operator', auth?: SignedRequest): Promise<TerminateOutcome> {
     const r = this.#i.registry.get(pool)
     if (r === undefined) throw new PoolNotFoundError(pool)
     if (r.state === 'preparing' || r.state === 'committing') throw new PoolBusyError(pool, r.state)
-    await this.#i.registry.update(pool, old => ({ ...(old ?? r), state: 'terminating' }))
-    const unreachable = new Set<string>()
+    // Written here at once; its push to the other members (a silent one costs a request timeout) goes on while the
+    // owners are asked, which costs no more.
+    const marking = this.#i.registry.update(pool, old => ({ ...(old ?? r), state: 'terminating' }))
+    const isDead = this.#i.isDead
+    const lost = r.parts.filter(p => p.placement === 'failed' || isDead(p.peer)).map(p => ({ path: p.path, host: p.host, peer: p.peer }))
+    if (lost.length > 0) this.#i.log('terminate: parts lost with their host, not asked', { pool, lost })
+    const [silent] = await Promise.all([this.#silent(pool, [...new Set(r.parts.map(p => p.peer))].filter(p => !isDead(p))), marking])
+    const unreachable = new Set(silent)
     const refusals: Array<{ peer: string, path: string, reason: string }> = []
     const refused = new Set<string>()
-    const send = async (part: { path: string, peer: string, host?: string }, fromParent: boolean): Promise<void> => {
-      if (unreachable.has(part.peer) || refused.has(part.peer)) return
+    const send = async (part: { path: string, peer: string, host?: string }, cascade: boolean): Promise<void> => {
+      if (isDead(part.peer) || unreachable.has(part.peer) || refused.has(part.peer)) return
       try {
-        await requestUntilDone(this.#i.transport, this.#i.clock, part.peer, { type: 'terminate-part', pool, path: part.path, kind, reason, fromParent, ...(auth !== undefined ? { auth } : {}) }, this.#longPoll())
+        await requestUntilDone(this.#i.transport, this.#i.clock, part.peer, { type: 'terminate-part', pool, path: part.path, kind, reason, fromParent: true, ...(cascade ? {} : { cascade: false }), ...(auth !== undefined ? { auth } : {}) }, this.#longPoll())
       } catch (err) {
         // An owner that answered with an error still runs its part: not the same as one that is gone.
         if (failureKind(err) === 'error') {
@@ -216,16 +236,61 @@ export class DeployCoordinator {
         this.#i.log('terminate: owner unreachable', { pool, path: part.path, peer: part.peer, error: (err as Error).message })
       }
     }
-    const root = r.parts.find(p => p.path === '')
-    if (root !== undefined) await send(root, true)
-    for (const part of [...r.parts].reverse()) await send(part, true)
+    if (unreachable.size === 0 && lost.length === 0) {
+      const root = r.parts.find(p => p.path === '')
+      if (root !== undefined) await send(root, true)
+      for (const part of [...r.parts].reverse()) await send(part, true)
+    } else {
+      for (const level of deepestFirst(r.parts)) await Promise.all(level.map(async part => { await send(part, false) }))
+    }
     if (refusals.length > 0) {
       const err = new TerminateRefusedError(pool, refusals)
       await this.#i.registry.update(pool, old => ({ ...(old ?? r), state: 'terminating', reason: err.message }))
       throw err
     }
-    await releaseClaims(this.#i.claimClient, r.deployId, pool, r.claims)
-    await this.#i.registry.update(pool, old => ({ ...(old ?? r), state: 'terminated', reason: `${kind}: ${reason}` }))
-    return { unreachable: [...unreachable].sort() }
+    // The claims go back at the holders that can answer: a silent one would cost two request timeouts for nothing.
+    const claimClient = unreachable.size === 0 ? this.#i.claimClient : { ...this.#i.claimClient, members: () => this.#i.claimClient.members().filter(p => !unreachable.has(p)) }
+    await releaseClaims(claimClient, r.deployId, pool, r.claims)
+    const lostNote = lost.length > 0 ? `; lost with their host: ${lost.map(p => `${p.path === '' ? '(root)' : p.path} on ${p.host} (${p.peer})`).join(', ')}` : ''
+    const lostAt = new Set(lost.map(p => p.path))
+    const ended = this.#i.registry.update(pool, old => {
+      const cur = old ?? r
+      return { ...cur, parts: cur.parts.map(p => lostAt.has(p.path) && p.reason === undefined ? { ...p, reason: `lost with host ${p.host} (peer ${p.peer})` } : p), state: 'terminated', reason: `${kind}: ${reason}${lostNote}` }
+    })
+    // Written here already; with a silent owner among the members, its push would wait on it: not awaited then.
+    if (unreachable.size === 0) await ended
+    else ended.catch(err => { this.#i.log('terminate: record not pushed to every member', { pool, error: (err as Error).message }) })
+    return { unreachable: [...unreachable].sort(), lost }
   }
+
+  /** The owners among `peers` that give no answer within one request timeout (asked all at once). */
+  async #silent (pool: string, peers: string[]): Promise<string[]> {
+    const deadline = this.#i.clock.now() + this.#i.timings.requestTimeoutMs
+    const silent: string[] = []
+    await Promise.all(peers.map(async peer => {
+      try {
+        // Abandoned (undefined) once the membership declares it dead: then it is skipped as dead, not silent.
+        await requestWhile(this.#i.transport, this.#i.clock, peer, { type: 'status', pool }, { deadline, wanted: () => !this.#i.isDead(peer) })
+      } catch (err) {
+        // An owner that answers with an error is there: its terminate will say what is wrong.
+        if (failureKind(err) !== 'error') silent.push(peer)
+      }
+    }))
+    return silent
+  }
+}
+
+/** The parts grouped by depth in the tree of parts (ancestors that are parts themselves), deepest first. */
+export function deepestFirst<P extends { path: string }> (parts: readonly P[]): P[][] {
+  const paths = new Set(parts.map(p => p.path))
+  const depth = (path: string): number => {
+    if (path === '') return 0
+    const segs = path.split(':')
+    let n = paths.has('') ? 1 : 0
+    for (let i = 1; i < segs.length; i++) if (paths.has(segs.slice(0, i).join(':'))) n++
+    return n
+  }
+  const levels: P[][] = []
+  for (const p of [...parts].reverse()) (levels[depth(p.path)] ??= []).push(p)
+  return levels.filter(l => l !== undefined).reverse()
 }

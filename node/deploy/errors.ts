@@ -106,11 +106,33 @@ export class DeployTransportError extends Error {
   readonly code: 'unreachable' | 'timeout' | 'remote-error'
   /** What went wrong, without the peer and code (for a remote error: the owner's own message). */
   readonly detail: string
-  constructor (peer: string, code: 'unreachable' | 'timeout' | 'remote-error', message: string, options?: { cause?: unknown }) {
-    super(`${peer}: ${code}: ${message}`, options)
+  /** The membership declared the peer dead: the request was not even sent, and sending it again is pointless. */
+  readonly dead: boolean
+  constructor (peer: string, code: 'unreachable' | 'timeout' | 'remote-error', message: string, options?: { cause?: unknown, dead?: boolean }) {
+    super(`${peer}: ${code}: ${message}`, options?.cause !== undefined ? { cause: options.cause } : undefined)
     this.peer = peer
     this.code = code
     this.detail = message
+    this.dead = options?.dead === true
+  }
+}
+
+/**
+ * `get`/`set` of a path whose part is on a host the mesh declared dead, or that the pool's coordinator recorded as
+ * lost (a pinned VM that could not move): refused at once, naming the host and its peer, instead of timing out.
+ */
+export class PartLostError extends Error {
+  override readonly name = 'PartLostError'
+  readonly pool: string
+  readonly path: string
+  readonly host: string
+  readonly peer: string
+  constructor (pool: string, path: string, part: { path: string, host: string, peer: string }, why: string) {
+    super(`${pool}:${path}: its part ${part.path === '' ? '(root)' : part.path} was on host ${part.host} (peer ${part.peer}), ${why}`)
+    this.pool = pool
+    this.path = path
+    this.host = part.host
+    this.peer = part.peer
   }
 }
 

@@ -27,7 +27,8 @@ export async function attachDeploy (node: MeshForDeploy, o: AttachOptions): Prom
     transport: rpcDeployTransport(node.rpc),
     resolveHost: (h) => node.resolveHost(h),
     members,
-    isLive: (p) => p === node.peerId || node.membership.member(p)?.status === 'alive'
+    isLive: (p) => p === node.peerId || node.membership.member(p)?.status === 'alive',
+    isDead: (p) => p !== node.peerId && node.membership.member(p)?.status === 'dead'
   })
   await serveDeploy(node.rpc, peer.handle)
   peer.start()

@@ -1,23 +1,23 @@
 import type { Clock } from '../seams/clock.ts'
-import type { ComponentStatus, TerminationRecord } from '../engine/types.ts'
 import type { SfJson, SfJsonObject } from '../sf/sfjson.ts'
-import { mergeChildStatuses } from './child-records.ts'
 import { ClaimTable } from './claims.ts'
 import type { ClaimClient } from './claims.ts'
 import { DeployCoordinator } from './coordinator.ts'
-import type { DeployRequestOptions, DeployResult } from './coordinator.ts'
-import { DeployTransportError, PathNotFoundError, PoolNotFoundError } from './errors.ts'
+import type { DeployRequestOptions, DeployResult, TerminateOutcome } from './coordinator.ts'
+import { DeployTransportError, PartLostError, PathNotFoundError, PoolNotFoundError } from './errors.ts'
 import { Participant } from './participant.ts'
 import type { PartVerifier, SignedRequest } from './auth.ts'
 import { AuthError } from '../../protocol/auth/index.ts'
 import { HostPolicyError } from './policy.ts'
 import type { PartPolicy, SetPolicy } from './policy.ts'
+import { gatherPoolStatus } from './pool-status.ts'
+import type { MeshPoolStatus } from './pool-status.ts'
 import { PoolRegistry } from './registry.ts'
 import { ownerOf, RefRouter } from './remote-refs.ts'
 import { requestUntilDone, requestWithRetry } from './retry.ts'
 import { partOf } from './split.ts'
 import { DEFAULT_TIMINGS } from './types.ts'
-import type { DeployRequest, DeployResponse, DeployTimings, DeployTransport, HostResolver, OrphanPolicy, PartEngine, PoolRecordView, PoolState } from './types.ts'
+import type { DeployRequest, DeployResponse, DeployTimings, DeployTransport, HostResolver, OrphanPolicy, PartEngine, PoolRecordView } from './types.ts'
 
 // One peer's deploy service: the coordinator (deploys it takes), the participant (parts it owns), the claim table
 // (keys it holds for the mesh) and its replica of the pool registry, behind one request handler. Pool-wide reads
@@ -33,6 +33,12 @@ export interface DeployPeerComponents {
   /** Live peers of the mesh, this one included (from membership). */
   members: () => string[]
   isLive?: (peer: string) => boolean
+  /**
+   * The membership declared the peer dead (not merely suspected, not merely unknown). Nothing is sent to a dead
+   * peer: requests to it fail at once, `status` lists its parts as lost, `get` refuses naming it, `terminate`
+   * skips it. Default: no peer is ever dead (without a membership to say so).
+   */
+  isDead?: (peer: string) => boolean
   /** What the pool's coordinator does with a part whose parent's host died. Default: terminate it. */
   orphanPolicy?: OrphanPolicy
   timings?: Partial<DeployTimings>
@@ -49,15 +55,7 @@ export interface DeployPeerComponents {
   setPolicy?: SetPolicy
 }
 
-export interface MeshPoolStatus {
-  pool: string
-  state: PoolState | 'unknown'
-  /** Every owner's components, sorted by path. */
-  components: ComponentStatus[]
-  termination?: TerminationRecord
-  /** Owners that did not answer. */
-  unreachable: string[]
-}
+export type { MeshPoolStatus } from './pool-status.ts'
 
 export const terminateOrphans: OrphanPolicy = async () => 'terminate'
 
@@ -72,18 +70,25 @@ export class DeployPeer {
   readonly #c: DeployPeerComponents
   readonly #t: DeployTimings
   readonly #orphanPolicy: OrphanPolicy
+  readonly #isDead: (peer: string) => boolean
 
   constructor (c: DeployPeerComponents) {
     this.self = c.self
     this.#t = { ...DEFAULT_TIMINGS, ...c.timings }
     const log = c.log ?? (() => {})
     const isLive = c.isLive ?? ((p: string) => c.members().includes(p))
+    const isDead = c.isDead ?? (() => false)
     this.#orphanPolicy = c.orphanPolicy ?? terminateOrphans
     // Requests to this very peer (the entry peer owning a part, a claim it holds itself) never touch the network.
     const inner = c.transport
     const transport: DeployTransport = {
       request: async (peer, req, o) => {
-        if (peer !== c.self) return await inner.request(peer, req, o)
+        if (peer !== c.self) {
+          // A dead peer's silence is known: waiting out a timeout (times the retries) for it would stall every
+          // terminate cascade and status that names it.
+          if (isDead(peer)) throw new DeployTransportError(peer, 'unreachable', `${req.type}: not sent, the membership declared the peer dead`, { dead: true })
+          return await inner.request(peer, req, o)
+        }
         try {
           return await this.handle(c.self, structuredClone(req))
         } catch (err) {
@@ -92,12 +97,13 @@ export class DeployPeer {
       }
     }
     c = { ...c, transport }
+    this.#isDead = isDead
     this.#c = c
     this.registry = new PoolRegistry({ clock: c.clock, transport: c.transport, members: c.members, self: c.self, timeoutMs: this.#t.requestTimeoutMs })
     this.claims = new ClaimTable({ clock: c.clock, usedBy: (k, v, except) => this.registry.usedBy(k, v, except) })
     const claimClient: ClaimClient = { transport: c.transport, clock: c.clock, members: c.members, timeoutMs: this.#t.requestTimeoutMs }
     this.participant = new Participant({ self: c.self, clock: c.clock, transport: c.transport, engine: c.engine, registry: this.registry, claimClient, isLive, orphanPolicy: this.#orphanPolicy, timings: this.#t, log, ...(c.verifyPart !== undefined ? { verifyPart: c.verifyPart } : {}), ...(c.policy !== undefined ? { policy: c.policy } : {}) })
-    this.coordinator = new DeployCoordinator({ self: c.self, selfHost: c.selfHost, clock: c.clock, transport: c.transport, resolveHost: c.resolveHost, registry: this.registry, claimClient, timings: this.#t, log, ...(c.newDeployId !== undefined ? { newDeployId: c.newDeployId } : {}) })
+    this.coordinator = new DeployCoordinator({ self: c.self, selfHost: c.selfHost, clock: c.clock, transport: c.transport, resolveHost: c.resolveHost, registry: this.registry, claimClient, timings: this.#t, log, isDead, ...(c.newDeployId !== undefined ? { newDeployId: c.newDeployId } : {}) })
     this.refs = new RefRouter({
       transport: c.transport,
       requestTimeoutMs: this.#t.requestTimeoutMs,
@@ -127,7 +133,7 @@ export class DeployPeer {
         const record = { type: req.kind, reason: req.reason, path: at }
         const done = req.component !== undefined
           ? p.lifecycle.terminateComponent(req.pool, req.path, req.component, record)
-          : p.lifecycle.terminate(req.pool, req.path, record, { report: !req.fromParent, cascade: true })
+          : p.lifecycle.terminate(req.pool, req.path, record, { report: !req.fromParent, cascade: req.cascade !== false })
         return await this.#within(done.then((): DeployResponse => ({ type: 'ok' })), req.waitMs)
       }
       case 'status': return { type: 'status', ...p.status(req.pool) }
@@ -201,18 +207,19 @@ export class DeployPeer {
   }
 
   /** `auth`: the operator's signed terminate (envelope + apiRequestBody), sent to every owner that verifies. */
-  terminate (pool: string, kind: 'normal' | 'abnormal' = 'normal', reason?: string, options: { auth?: SignedRequest } = {}): Promise<{ unreachable: string[] }> {
+  terminate (pool: string, kind: 'normal' | 'abnormal' = 'normal', reason?: string, options: { auth?: SignedRequest } = {}): Promise<TerminateOutcome> {
     return this.coordinator.terminate(pool, kind, reason, options.auth)
   }
 
   /**
    * `sdpeer terminate POOL:PATH`: asks the owner of the part holding `path` to terminate that component (a part's
    * root sends its termination record to its parent's peer, as a part that ends by itself does). `auth`: the
-   * operator's signed terminate naming that path, which the owner verifies.
+   * operator's signed terminate naming that path, which the owner verifies. Path "" is the whole pool: the pool's
+   * terminate (whose signed body names the whole pool too).
    */
   async terminateComponent (pool: string, path: string, kind: 'normal' | 'abnormal', reason: string, options: { auth?: SignedRequest } = {}): Promise<void> {
-    const part = partOf(this.#record(pool).parts, path)
-    if (part === undefined) throw new PathNotFoundError(pool, path)
+    if (path === '') { await this.terminate(pool, kind, reason, options); return }
+    const part = this.#part(pool, path)
     await this.requestUntilDone(part.peer, { type: 'terminate-part', pool, path: part.path, component: path, kind, reason, fromParent: false, ...(options.auth !== undefined ? { auth: options.auth } : {}) })
   }
 
@@ -225,31 +232,22 @@ export class DeployPeer {
     return r
   }
 
-  /** Gathers every owner's components. */
+  /** Every owner's components, within one request timeout; the parts of dead owners listed as lost. */
   async status (pool: string): Promise<MeshPoolStatus> {
-    const r = this.#record(pool)
-    const owners = [...new Set(r.parts.map(p => p.peer))]
-    const unreachable: string[] = []
-    const components: ComponentStatus[] = []
-    let termination: TerminationRecord | undefined
-    await Promise.all(owners.map(async peer => {
-      try {
-        const res = await requestWithRetry(this.#c.transport, this.#c.clock, peer, { type: 'status', pool }, { timeoutMs: this.#t.requestTimeoutMs, attempts: this.#t.attempts })
-        if (res.type !== 'status') return
-        components.push(...res.components)
-        if (res.termination !== undefined) termination = res.termination
-      } catch { unreachable.push(peer) }
-    }))
-    // A remote child that ended is listed by its parent's owner (with its record) and perhaps by its own.
-    const merged = mergeChildStatuses(components).sort((a, b) => a.path < b.path ? -1 : a.path > b.path ? 1 : 0)
-    return { pool, state: r.state, components: merged, ...(termination !== undefined ? { termination } : {}), unreachable: unreachable.sort() }
+    const c = this.#c
+    return await gatherPoolStatus({ clock: c.clock, transport: c.transport, record: p => this.registry.get(p), isDead: this.#isDead, timeoutMs: this.#t.requestTimeoutMs }, pool)
   }
 
-  #owner (pool: string, path: string): string {
+  /** The part holding `path`, on a peer that can still answer for it: a part lost with its host is refused at once. */
+  #part (pool: string, path: string): PoolRecordView['parts'][number] {
     const part = partOf(this.#record(pool).parts, path)
     if (part === undefined) throw new PathNotFoundError(pool, path)
-    return part.peer
+    if (part.placement === 'failed') throw new PartLostError(pool, path, part, `lost: ${part.reason ?? 'the pool\'s coordinator could not place it again'}`)
+    if (this.#isDead(part.peer)) throw new PartLostError(pool, path, part, 'which the mesh declared dead')
+    return part
   }
+
+  #owner (pool: string, path: string): string { return this.#part(pool, path).peer }
 
   async get (pool: string, path: string, attr?: string): Promise<SfJson> {
     const res = await this.#request(this.#owner(pool, path), { type: 'get', pool, path, ...(attr !== undefined ? { attr } : {}) })

@@ -21,7 +21,7 @@ export async function requestWithRetry (transport: DeployTransport, clock: Clock
       return await transport.request(peer, req, { timeoutMs: o.timeoutMs })
     } catch (err) {
       last = err
-      if (err instanceof DeployTransportError && err.code === 'remote-error') throw err
+      if (err instanceof DeployTransportError && (err.code === 'remote-error' || err.dead)) throw err
       // A connection being closed under us (the peer hung up, a stale one) fails at once, and so would an
       // immediate resend over it: give it a moment to go so the next send dials afresh.
       const pause = o.backoffMs ?? (err instanceof DeployTransportError && err.code === 'unreachable' ? UNREACHABLE_PAUSE_MS : 0)
@@ -29,6 +29,52 @@ export async function requestWithRetry (transport: DeployTransport, clock: Clock
     }
   }
   throw last
+}
+
+/** How often a watched request looks again at whether it is still wanted. */
+export const WATCH_MS = 100
+
+/**
+ * One request bounded by an absolute `deadline` instead of attempts × timeout, for reads an operator waits on
+ * (`status`, a terminate's first contact): a fast failure (connection refused) is sent again after a pause while
+ * time is left, a silent peer costs the time left and no more. `wanted` is looked at every `watchMs`: once false
+ * (the membership declared the peer dead, the pool record moved its parts elsewhere) the request is abandoned
+ * and `undefined` returned at once, rather than waiting out a timeout for an answer nobody will read.
+ * Rejects with DeployTransportError (timeout at the deadline, unreachable, remote-error).
+ */
+export async function requestWhile (transport: DeployTransport, clock: Clock, peer: string, req: DeployRequest,
+  o: { deadline: number, wanted: () => boolean, watchMs?: number }): Promise<DeployResponse | undefined> {
+  for (;;) {
+    if (!o.wanted()) return undefined
+    // Whole ms: a transport may hand it to AbortSignal.timeout, which takes integers only.
+    const left = Math.floor(o.deadline - clock.now())
+    if (left <= 0) throw new DeployTransportError(peer, 'timeout', `${req.type}: no answer before the deadline`)
+    const stop = new AbortController()
+    const sent = transport.request(peer, req, { timeoutMs: left, signal: stop.signal })
+    // An abandoned request may still settle later (a transport that ignores the signal): nobody awaits it then.
+    sent.catch(() => {})
+    try {
+      const r = await Promise.race([sent, whenUnwanted(clock, o.wanted, o.watchMs ?? WATCH_MS, stop.signal)])
+      if (r === UNWANTED) return undefined
+      return r
+    } catch (err) {
+      if (!(err instanceof DeployTransportError) || err.code !== 'unreachable' || err.dead) throw err
+      if (o.deadline - clock.now() <= UNREACHABLE_PAUSE_MS) throw err
+      await clock.sleep(UNREACHABLE_PAUSE_MS)
+    } finally {
+      stop.abort()
+    }
+  }
+}
+
+const UNWANTED = Symbol('unwanted')
+
+/** Resolves UNWANTED once `wanted()` turns false; never settles once `signal` aborts (the race is over by then). */
+async function whenUnwanted (clock: Clock, wanted: () => boolean, everyMs: number, signal: AbortSignal): Promise<typeof UNWANTED> {
+  for (;;) {
+    try { await clock.sleep(everyMs, { signal }) } catch { return await new Promise<never>(() => {}) }
+    if (!wanted()) return UNWANTED
+  }
 }
 
 /**

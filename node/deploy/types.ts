@@ -59,8 +59,9 @@ export type DeployRequest =
   | { type: 'claim-release', deployId: string, pool: string, claims: Claims }
   /** Terminate one part (and, first, its remote children). `fromParent`: the parent asked; do not report upwards.
    * `auth`: the operator's signed terminate, when the coordinator sends it for `sdpeer terminate`.
-   * `component`: only that component of the part (and its children), as `sdpeer terminate POOL:PATH` asks. */
-  | { type: 'terminate-part', pool: string, path: string, kind: 'normal' | 'abnormal', reason: string, fromParent: boolean, waitMs?: number, auth?: SignedRequest, component?: string }
+   * `component`: only that component of the part (and its children), as `sdpeer terminate POOL:PATH` asks.
+   * `cascade: false`: not its remote children (the pool's terminate tells every part itself, some owners being gone). */
+  | { type: 'terminate-part', pool: string, path: string, kind: 'normal' | 'abnormal', reason: string, fromParent: boolean, waitMs?: number, auth?: SignedRequest, component?: string, cascade?: false }
   | { type: 'status', pool: string }
   | { type: 'get', pool: string, path: string, attr?: string }
   | { type: 'set', pool: string, path: string, attr: string, value: SfJson, auth?: SignedRequest }

@@ -188,8 +188,8 @@ export function validateDeployRequest (v: unknown): DeployRequest {
     case 'claim': keys('deployId', 'pool', 'claims', 'leaseMs'); return { type: t, deployId: s('deployId'), pool: s('pool'), claims: claims(o.claims, 'claims'), leaseMs: int(o.leaseMs, 'leaseMs', 1, 86_400_000) }
     case 'claim-confirm':
     case 'claim-release': keys('deployId', 'pool', 'claims'); return { type: t, deployId: s('deployId'), pool: s('pool'), claims: claims(o.claims, 'claims') }
-    case 'terminate-part': keys('pool', 'path', 'kind', 'reason', 'fromParent', 'waitMs', 'auth', 'component')
-      return { type: t, pool: s('pool'), path: s('path', PATH, 0), kind: oneOf(o.kind, 'kind', ['normal', 'abnormal'] as const), reason: s('reason', TEXT, 0), fromParent: bool(o.fromParent, 'fromParent'), ...waitMs(o), ...opt(o, 'auth', x => signedRequest(x, 'auth')), ...opt(o, 'component', x => str(x, 'component', PATH, 1)) }
+    case 'terminate-part': keys('pool', 'path', 'kind', 'reason', 'fromParent', 'waitMs', 'auth', 'component', 'cascade')
+      return { type: t, pool: s('pool'), path: s('path', PATH, 0), kind: oneOf(o.kind, 'kind', ['normal', 'abnormal'] as const), reason: s('reason', TEXT, 0), fromParent: bool(o.fromParent, 'fromParent'), ...waitMs(o), ...opt(o, 'auth', x => signedRequest(x, 'auth')), ...opt(o, 'component', x => str(x, 'component', PATH, 1)), ...opt(o, 'cascade', x => { if (x !== false) throw new ProtocolValidationError('cascade', 'only false'); return false as const }) }
     case 'status': keys('pool'); return { type: t, pool: s('pool') }
     case 'get': keys('pool', 'path', 'attr'); return { type: t, pool: s('pool'), path: s('path', PATH, 0), ...opt(o, 'attr', x => str(x, 'attr', 255)) }
     case 'set': keys('pool', 'path', 'attr', 'value', 'auth'); return { type: t, pool: s('pool'), path: s('path', PATH, 0), attr: s('attr', 255), value: sfjson(o.value, 'value'), ...opt(o, 'auth', x => signedRequest(x, 'auth')) }

@@ -6,6 +6,9 @@ import type { RemoteAskOptions, RemoteResolver } from './remote.ts'
 
 export type ComponentState = 'deploying' | 'deployed' | 'running' | 'terminating' | 'terminated' | 'failed'
 
+/** States only the mesh reports, for a part no owner answers for: its host is dead, or it is being placed again. */
+export type UnansweredPartState = 'lost' | 're-placing'
+
 export type TerminationType = 'normal' | 'abnormal' | 'externalReferenceDead'
 
 /** SmartFrog's TerminationRecord: travels from a component up to its parent. */
@@ -22,7 +25,7 @@ export interface ComponentStatus {
   /** The component type's short name: Compound, BashShell, XenDomain, LoopbackStorageBackend... */
   type: string
   host: string
-  state: ComponentState
+  state: ComponentState | UnansweredPartState
   reason?: string
 }
 
@@ -40,7 +43,7 @@ export interface EngineEvent {
   pool: string
   path: string
   kind: 'state' | 'log' | 'attribute'
-  state?: ComponentState
+  state?: ComponentState | UnansweredPartState
   message: string
 }
 

@@ -55,6 +55,7 @@ export class DeployCluster {
         engine,
         resolveHost: (name) => ids.get(name.toLowerCase()),
         members: () => this.peers.map(p => p.id).filter(p => !this.#dead.has(p)),
+        isDead: (p) => this.#dead.has(p),
         ...(o.timings !== undefined ? { timings: o.timings } : {}),
         ...(o.orphanPolicy !== undefined ? { orphanPolicy: o.orphanPolicy } : {}),
         log: o.log === true ? (m, c) => { this.logs.push(`${this.clock.now().toFixed(1)} ${h.name} ${m} ${JSON.stringify(c)}`) } : () => {}
