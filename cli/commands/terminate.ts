@@ -10,7 +10,9 @@ export const usage = `sdpeer terminate POOL[:COMPONENT[:COMPONENT...]] [--abnorm
 Terminates every component of POOL, children in reverse order of deployment, and returns when everything is down.
 A pool deployed across the mesh can be terminated from any peer: each host holding a part terminates it (remote
 children before their parent), the pool's domain names and addresses are released, and the mesh's registry says
-terminated (\`sdpeer ls\`). A host that cannot be reached is named, and the exit status is 1.
+terminated (\`sdpeer ls\`). A host the mesh has declared dead is not waited for: its parts are recorded as lost
+with it (named in the reason; if it comes back it stops them itself, fenced). A live host that does not answer
+within the request timeout is named, the pool is left failed, and the exit status is 1.
 Attributes that act at termination apply now: saveImage writes the guest's file system to saveImagePath first,
 keepVolumes keeps the volumes; otherwise every file and volume of the pool is removed.
 

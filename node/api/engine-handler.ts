@@ -184,7 +184,7 @@ export function createEngineHandler (engine: PoolEngine, info: HandlerInfo, log?
 }
 
 /** A pool across the mesh as one PoolStatus: every owner's components, the registry's state. */
-async function meshStatus (peer: DeployPeer, pool: string): Promise<PoolStatus & { unreachable: string[] }> {
+async function meshStatus (peer: DeployPeer, pool: string): Promise<PoolStatus & { unreachable: string[], dead: string[] }> {
   const st = await peer.status(pool)
   const state = st.state === 'preparing' || st.state === 'committing' ? 'deploying' : st.state === 'unknown' ? 'failed' : st.state
   return {
@@ -192,7 +192,8 @@ async function meshStatus (peer: DeployPeer, pool: string): Promise<PoolStatus &
     state,
     components: st.components,
     ...(st.termination !== undefined ? { termination: st.termination } : {}),
-    unreachable: st.unreachable
+    unreachable: st.unreachable,
+    dead: st.dead
   }
 }
 
