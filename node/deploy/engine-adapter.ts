@@ -142,12 +142,14 @@ export class PoolEnginePartEngine implements PartEngine {
     return refused.length === 0 ? { ok: true } : { ok: false, reason: refused.join('; ') }
   }
 
-  async terminate (pool: string, path: string, record: TerminationRecord): Promise<void> {
+  async terminate (pool: string, path: string, record: TerminationRecord): Promise<ComponentStatus[] | undefined> {
     const name = enginePoolName(pool, path)
-    if (!this.#parts.has(name)) return
+    if (!this.#parts.has(name)) return undefined
     this.#ending.add(name)
     try {
-      await this.#engine.terminate(name, record.type === 'normal' ? 'normal' : 'abnormal', record.reason)
+      // The engine forgets the pool once it has ended: its final states are only in this answer.
+      const final = await this.#engine.terminate(name, record.type === 'normal' ? 'normal' : 'abnormal', record.reason)
+      return final.components.map(c => ({ ...c, path: join(path, c.path) }))
     } finally {
       for (const id of this.#byPart.get(name) ?? []) this.#admission?.release(id)
       this.#byPart.delete(name)

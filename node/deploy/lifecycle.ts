@@ -218,12 +218,13 @@ export class PartLifecycle {
     const { pool, plan } = part
     const t = this.#i.timings
     if (o.cascade) await this.#terminateChildren(part, plan.remoteChildren.filter(c => c.path !== o.skipChild && !part.ended.has(c.path)), record)
+    let final: ComponentStatus[] | undefined | void
     try {
-      await this.#i.engine.terminate(pool, plan.path, record)
+      final = await this.#i.engine.terminate(pool, plan.path, record)
     } catch (err) {
       this.#i.log('engine failed to terminate part', { pool, path: plan.path, error: (err as Error).message })
     }
-    part.finalStatus = this.#i.engine.status(pool, plan.path)
+    part.finalStatus = final ?? this.#i.engine.status(pool, plan.path)
     part.termination = record
     part.state = 'terminated'
     if (!o.report) return

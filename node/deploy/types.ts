@@ -120,7 +120,8 @@ export interface PartEngine {
   /** Deploys and starts the parts (storage first, then the domain), turning the reservation into use. */
   deploy (deployId: string, pool: string, parts: PartPlan[], options?: { signal?: AbortSignal }): Promise<ComponentStatus[]>
   /** Terminates one part's local components (children in reverse order). Resolves when they are down. */
-  terminate (pool: string, path: string, record: TerminationRecord): Promise<void>
+  /** Resolves to the part's final component states when the engine forgets a terminated part at once. */
+  terminate (pool: string, path: string, record: TerminationRecord): Promise<ComponentStatus[] | undefined | void>
   /**
    * Terminates one component of a part held here (`path` of the whole pool) and its local children; its parent's
    * sfSyncTerminate decides whether the parent ends too. Optional: engines without it refuse component terminates.

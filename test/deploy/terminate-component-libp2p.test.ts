@@ -63,11 +63,12 @@ describe('terminating one component of a mesh pool, over real libp2p', () => {
     expect(p0.registry.get('tc')?.state).toBe('running')
 
     // A component whose subtree reaches another host: its remote child part (machine10) ends first, then the rest.
-    // (A part terminated whole leaves its engine, so its components drop out of the mesh status, as at pool end.)
+    // A part terminated whole leaves its engine; the mesh's lifecycle keeps its final states, so it stays listed.
     const grp = { op: 'terminate', pool: 'tc', type: 'normal', path: 'computer1:group' }
     await peers[2]!.terminateComponent('tc', 'computer1:group', 'normal', 'group done', { auth: sign(grp) })
     expect(await states()).toEqual([
       `=running@${HOSTS[0]}`, `computer1=running@${HOSTS[1]}`, `computer1:group=terminated@${HOSTS[1]}`,
+      `computer1:group:inner=terminated@${HOSTS[2]}`, `computer1:group:inner:shellI=terminated@${HOSTS[2]}`,
       `computer1:group:shellG=terminated@${HOSTS[1]}`, `computer1:shellA=running@${HOSTS[1]}`, `computer1:shellB=failed@${HOSTS[1]}`, ...others
     ])
     expect(engines[2]!.status().map(p => p.pool)).toEqual(['tc--computer2'])
