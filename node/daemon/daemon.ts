@@ -177,7 +177,11 @@ export async function startDaemon (config: DaemonConfig, factories?: Partial<Dae
         meshNode: m.node,
         stateDir: config.stateDir,
         clock,
-        onHeldChange: async held => { await m.node.updateImages(held) }
+        onHeldChange: async held => { await m.node.updateImages(held) },
+        // A transfer is the slow step of a prepare (a deploy's or a re-placement's): the operator sees what it cost.
+        onFetch: (ref, r) => {
+          if (!r.local) log.info({ image: ref, id: r.record.id, bytes: r.bytes, ms: Math.round(r.durationMs), peers: Object.keys(r.chunksByPeer), resumedChunks: r.resumedChunks, badChunks: r.badChunks.length }, 'image fetched from the mesh')
+        }
       })
       images = im
       const stopWatching = watchWarehouse(im, log)

@@ -18,6 +18,7 @@ import { assignScheduledHosts } from '../scheduler/assign.ts'
 import { deployScheduled } from '../scheduler/deploy-scheduled.ts'
 import { seedFromString } from '../scheduler/random.ts'
 import { imageRefsOf } from '../images/service.ts'
+import { fixPnetCipher } from './pnet-cipher-fix.ts'
 import type { DeployRequestOptions, DeployResult } from '../deploy/coordinator.ts'
 import type { HostSecurity } from '../security/index.ts'
 import type { HostCapacity } from '../drivers/types.ts'
@@ -92,6 +93,8 @@ export interface DaemonMesh {
 
 export async function startMesh (s: MeshStart): Promise<DaemonMesh> {
   const log = s.log.child({ component: 'mesh' })
+  // Before the first connection: the pool key's cipher would otherwise kill the daemon after it served an image.
+  if (s.security.poolKey !== undefined) fixPnetCipher()
   const node = await createMeshNode({
     host: s.host,
     ...(s.options.aliases !== undefined && s.options.aliases.length > 0 ? { hostNames: s.options.aliases } : {}),
@@ -168,7 +171,7 @@ export async function startMesh (s: MeshStart): Promise<DaemonMesh> {
       waitMs: (s.options.bootstrap ?? []).length > 0 ? 10_000 : 0
     })
     const replacement = new LiveReplacement({
-      peer, clock: s.clock, isLive, hosts: () => node.hosts(), log: meshLog,
+      peer, clock: s.clock, isLive, hosts: () => node.hosts(), imagesOf: imageRefsOf, log: meshLog,
       members: () => node.membership.members().filter(m => m.status !== 'dead').map(m => m.id)
     })
     orphans = replacement.orphanPolicy

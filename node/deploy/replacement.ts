@@ -14,7 +14,7 @@ import { orphanDecision } from './orphans.ts'
 import { isActive, participantsOf } from './registry.ts'
 import { replaceLostParts, replacementId } from './replace-parts.ts'
 import type { PartReplacerInit } from './replace-parts.ts'
-import { currentParentPeer } from './replacement-check.ts'
+import { ALIVE_HERE, currentParentPeer } from './replacement-check.ts'
 import type { OrphanPolicy, PoolRecordView, PoolVmView } from './types.ts'
 
 // The pool coordinator's duty in the daemon: the scheduler's PoolCoordinatorRole (HRW coordinator, re-placement at
@@ -39,6 +39,8 @@ export interface ReplacementInit {
   members: () => string[]
   /** The mesh's hosts (names, capacity, load) to rank candidates from. */
   hosts: () => readonly MeshHostView[]
+  /** The base images a host announces (`image:NAME`): a VM whose image a host holds costs less there. Default none. */
+  imagesOf?: (host: MeshHostView) => string[]
   log: (message: string, context: Record<string, unknown>) => void
   /** How often every pool is looked at besides membership changes (a placement that found no room is retried). Default 2 s. */
   sweepMs?: number
@@ -132,6 +134,8 @@ export class LiveReplacement {
         for (const x of o.replaced) this.#i.log('re-placed', { pool: r.pool, path: x.vmId, from: x.from, to: x.to, epoch: x.epoch })
         for (const x of o.failed) this.#i.log('not re-placed', { pool: r.pool, path: x.vmId, host: x.host, error: x.error.message })
         if (o.phasesMs !== undefined) this.#i.log('re-placement run', { pool: r.pool, replaced: o.replaced.length, failed: o.failed.length, ms: o.phasesMs })
+        // A refusal by a host that has not yet learnt the death is no news for the record: it passes in a moment.
+        await this.#noteUnplaced(r.pool, o.failed.filter(f => f.error.name !== 'PinnedVmLostError' && !f.error.message.includes(ALIVE_HERE)))
         return clean && o.failed.every(f => f.error.name === 'PinnedVmLostError')
       } catch (err) {
         this.#i.log('re-placement interrupted; the next sweep goes on', { pool: r.pool, error: (err as Error).message })
@@ -226,9 +230,12 @@ export class LiveReplacement {
     const pool = record.pool
     const vm = peer.registry.get(pool)?.vms?.find(v => v.path === demand.vmId)
     if (vm?.plan === undefined) throw new ReservationRefusedError(pool, demand.vmId, [{ host: '-', reason: 'no plan in the pool record' }])
-    const states = this.#withPending(meshCandidates(this.#i.hosts()).states.filter(s => s.peer !== undefined && !exclude.has(s.peer)))
+    const imagesOf = this.#i.imagesOf
+    const view = meshCandidates(this.#i.hosts(), imagesOf !== undefined ? { imagesOf } : {})
+    const states = this.#withPending(view.states.filter(s => s.peer !== undefined && !exclude.has(s.peer)))
     const opts = { random }
-    const ranking = rank(demand, spec, states, opts)
+    // The unusable hosts only make the reason exact ("declared dead" rather than "not in the mesh").
+    const ranking = rank(demand, spec, states, opts, view.unavailable)
     const order = chooseOrder(ranking, opts)
     if (order.length === 0) throw new NoHostFitsError(pool, demand.vmId, ranking.candidates, ranking.failures)
     const refusals: Array<{ host: string, reason: string }> = []
@@ -271,19 +278,42 @@ export class LiveReplacement {
 
   async #commit (pool: string, placed: readonly PlacedVm[]): Promise<PlacedVm[]> {
     const lost: PlacedVm[] = []
+    const refused: VmRecord[] = []
+    const record = this.#duties.get(pool)?.record
     await Promise.all(placed.map(async p => {
       try {
         const res = await this.#i.peer.requestUntilDone(p.host, { type: 'commit', deployId: p.requestId, pool })
         if (res.type !== 'committed' || !res.ok) {
           lost.push(p)
-          this.#i.log('re-placement commit refused', { pool, path: p.vmId, peer: p.host, reason: res.type === 'committed' && !res.ok ? res.reason : res.type })
+          const reason = res.type === 'committed' && !res.ok ? res.reason : `unexpected answer ${res.type}`
+          this.#i.log('re-placement commit refused', { pool, path: p.vmId, peer: p.host, reason })
+          // The host answered: its deploy of the part failed (an image no peer could send, a hypervisor error) and
+          // it gave its reservation back, so this deploy id can never commit. Recorded failed with the host's
+          // reason, not left 're-placing' to be committed again in vain at every sweep.
+          const cur = record?.vms().find(v => v.vmId === p.vmId)
+          if (cur !== undefined) refused.push({ ...cur, host: p.host, epoch: p.epoch, requestId: p.requestId, state: 'failed', reason: `re-placed on ${this.#hostName(p.host)}, where its deploy failed: ${reason}` })
         }
       } catch (err) {
         lost.push(p)
         this.#i.log('re-placement commit failed', { pool, path: p.vmId, peer: p.host, error: (err as Error).message })
       }
     }))
+    if (refused.length > 0 && record !== undefined) {
+      for (const u of refused) record.apply(u)
+      await this.#write(pool, old => patchParts(old, refused, h => this.#hostName(h)))
+    }
     return lost
+  }
+
+  /**
+   * A scheduled VM that found no host stays `lost` and is tried again at every sweep (a host holding its image may
+   * come back); the record says why meanwhile, so that `status` from any peer shows it. Written only when it changed.
+   */
+  async #noteUnplaced (pool: string, failed: ReadonlyArray<{ vmId: string, error: Error }>): Promise<void> {
+    const cur = this.#i.peer.registry.get(pool)
+    const why = new Map(failed.map(f => [f.vmId, `not re-placed yet, tried again at every change: ${f.error.message}`]))
+    if (cur === undefined || !cur.parts.some(p => why.has(p.path) && p.placement !== 'failed' && p.reason !== why.get(p.path))) return
+    await this.#write(pool, old => ({ ...old, parts: old.parts.map(p => why.has(p.path) && p.placement !== 'failed' ? { ...p, reason: why.get(p.path)! } : p) }))
   }
 
   /** Stops this peer's copy of a part the record placed elsewhere at a higher epoch. */
@@ -309,7 +339,7 @@ function refresh (record: PoolRecord, r: PoolRecordView): void {
     const epoch = cur.epoch ?? 1
     record.apply({
       vmId: vm.path,
-      demand: { pool: r.pool, vmId: vm.path, memoryMiB: vm.memoryMiB, vcpus: vm.vcpus },
+      demand: { pool: r.pool, vmId: vm.path, memoryMiB: vm.memoryMiB, vcpus: vm.vcpus, ...(vm.image !== undefined ? { image: vm.image } : {}) },
       host: cur.peer,
       epoch,
       state: cur.placement ?? 'running',
@@ -326,7 +356,7 @@ function patchParts (old: PoolRecordView, us: readonly VmRecord[], hostName: (pe
     const u = byPath.get(p.path)
     if (u === undefined) return p
     const { reason: _, ...rest } = p
-    return { ...rest, peer: u.host, host: u.host === p.peer ? p.host : hostName(u.host), epoch: u.epoch, placement: u.state, ...(u.reason !== undefined ? { reason: u.reason } : {}) }
+    return { ...rest, peer: u.host, host: u.host === p.peer ? p.host : hostName(u.host), epoch: u.epoch, placement: u.state, ...(u.reason !== undefined && u.state === 'failed' ? { reason: u.reason } : {}) }
   })
   return { ...old, parts }
 }

@@ -203,6 +203,8 @@ export interface PoolVmView {
   vcpus: number
   /** The Scheduler's `hosts` (absent: any live host). */
   hosts?: string[]
+  /** Its base image as the description names it (`image:NAME`, a path): re-placement prefers hosts holding it. */
+  image?: string
   plan?: PartPlan
   auth?: PrepareAuth
 }

@@ -74,13 +74,14 @@ function record (v: unknown, p: string): TerminationRecord {
 const POOL_STATES = ['preparing', 'committing', 'running', 'terminating', 'terminated', 'failed'] as const
 const PLACEMENTS = ['reserved', 'running', 'failed'] as const
 function poolVm (v: unknown, p: string): PoolVmView {
-  const o = obj(v, p); onlyKeys(o, p, ['path', 'pinned', 'memoryMiB', 'vcpus', 'hosts', 'plan', 'auth'])
+  const o = obj(v, p); onlyKeys(o, p, ['path', 'pinned', 'memoryMiB', 'vcpus', 'hosts', 'image', 'plan', 'auth'])
   return {
     path: pathStr(o.path, `${p}.path`),
     pinned: bool(o.pinned, `${p}.pinned`),
     memoryMiB: int(o.memoryMiB, `${p}.memoryMiB`, 0, 1 << 30),
     vcpus: int(o.vcpus, `${p}.vcpus`, 0, 1 << 20),
     ...opt(o, 'hosts', x => strs(x, `${p}.hosts`, MAX_PARTS, 255)),
+    ...opt(o, 'image', x => str(x, `${p}.image`, TEXT)),
     ...opt(o, 'plan', x => part(x, `${p}.plan`)),
     ...opt(o, 'auth', x => prepareAuth(x, `${p}.auth`))
   }

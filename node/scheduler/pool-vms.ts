@@ -80,7 +80,7 @@ const isVm = (c: SfJsonObject): boolean => c.sfClass === SF_CLASS.XenDomain || t
  * "computer": its disks and its VM, as the tutorial writes them) goes to one host whole, so it asks the sum of its
  * VMs, with the first base image, driver and host requirement found among them. Undefined: no VM inside.
  */
-function unitDemand (pool: string, id: string, child: SfJsonObject, parent: Scope): VmDemand | undefined {
+export function unitDemand (pool: string, id: string, child: SfJsonObject, parent: Scope): VmDemand | undefined {
   if (isVm(child)) return demandOf(pool, id, child, { node: child, parent })
   const parts: VmDemand[] = []
   const walk = (node: SfJsonObject, scope: Scope): void => {
