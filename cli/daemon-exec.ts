@@ -13,6 +13,15 @@ import module from 'node:module'
 // resident (~20 MiB): restartIfCompiledCold() writes the cache and re-executes once more, so the daemon that runs
 // compiled nothing.
 
+/**
+ * Node 24 carves every small Buffer (Buffer.from, allocUnsafe: what libp2p's peer ids, multiaddrs and decoded
+ * protobuf fields are made of) out of 64 KiB slabs, and one small long-lived survivor keeps its whole slab: at
+ * N = 20 a daemon held 1.6-2.3 MiB of ArrayBuffers, mostly such slabs, for a few KiB of peer ids and addresses
+ * (heap snapshot, simulations/bench/mesh-memory.ts). With 8 KiB slabs (Node 20's default) it holds ~1 MiB.
+ * Set in the daemon only: `sdpeer check` allocates many small buffers in a short life and keeps none.
+ */
+export const DAEMON_BUFFER_POOL_BYTES = 8 * 1024
+
 export const DAEMON_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=1', '--v8-pool-size=1', '--expose-gc']
 
 const STAGE_VAR = 'SDPEER_DAEMON_STAGE'
@@ -30,6 +39,7 @@ let stage: DaemonStage = 'none'
 export function enterDaemonProcess (env: NodeJS.ProcessEnv = process.env): DaemonStage {
   const s = env[STAGE_VAR]
   stage = s === 'tuned' || s === 'recompiled' ? s : 'launcher'
+  Buffer.poolSize = DAEMON_BUFFER_POOL_BYTES
   if (env[ARENA_VAR] === 'added') delete env.MALLOC_ARENA_MAX
   delete env[STAGE_VAR]
   delete env[ARENA_VAR]

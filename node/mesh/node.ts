@@ -29,6 +29,7 @@ import type { ForgetWireRequest } from '../../protocol/forget.ts'
 import { loadOrCreateIdentity } from './identity.ts'
 import { Libp2pMembershipTransport } from './libp2p-transport.ts'
 import { nativeNoiseCrypto } from './noise-crypto.ts'
+import { DuplicateConnectionPruner } from './one-connection.ts'
 import { Membership } from './membership/membership.ts'
 import { seededRandom } from './membership/random.ts'
 import type { MemberStatus, MembershipConfig } from './membership/types.ts'
@@ -171,6 +172,7 @@ export class MeshNode {
   #sync: DirectorySync | undefined
   #forget: ForgetService | undefined
   readonly #connector: Connector
+  readonly #pruner: DuplicateConnectionPruner
 
   constructor (init: MeshNodeInit, key: PrivateKey, libp2p: Libp2p<Services>) {
     this.#init = init
@@ -180,6 +182,7 @@ export class MeshNode {
     this.#load = init.load ?? { memoryMb: 0, vcpus: 0, domains: 0 }
     this.directory = new Directory({ clock: this.#clock, ...(init.tombstoneTtlMs !== undefined ? { tombstoneTtlMs: init.tombstoneTtlMs } : {}) })
     this.#connector = new Connector(libp2p)
+    this.#pruner = new DuplicateConnectionPruner({ libp2p })
     this.rpc = new Rpc({ host: libp2p, misbehaviour: this.misbehaviourLog, timeoutMs: init.rpcTimeoutMs, connector: this.#connector })
   }
 
@@ -197,6 +200,7 @@ export class MeshNode {
 
   async start (): Promise<void> {
     await this.libp2p.start()
+    this.#pruner.start()
     const transport = new Libp2pMembershipTransport({ libp2p: this.libp2p, connector: this.#connector, punish: async (p, r) => { await this.#punish(p, r) } })
     this.#transport = transport
     await transport.start()
@@ -253,6 +257,7 @@ export class MeshNode {
   /** Stops the node; with `leave`, tells the mesh first (others mark us dead at once instead of suspecting). */
   async stop (options: { leave?: boolean } = {}): Promise<void> {
     this.#announceTimer?.cancel()
+    this.#pruner.stop()
     await this.#sync?.stop()
     await this.#forget?.stop()
     this.#membership?.stop(options)
