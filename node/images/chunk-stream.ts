@@ -4,6 +4,7 @@ import * as lp from 'it-length-prefixed'
 import { Uint8ArrayList } from 'uint8arraylist'
 import { ProtocolValidationError } from '../../protocol/errors.ts'
 import { readFrame, writeFrame } from '../mesh/framing.ts'
+import { sentBytesEncrypted } from './chunk-pool.ts'
 import { IMAGE_CHUNK_PROTOCOL, MAX_CHUNK_BYTES } from './transfer-protocol.ts'
 
 // Chunk bytes travel on a raw stream protocol rather than one rpc per chunk: one request names a batch of chunk
@@ -38,8 +39,19 @@ export function decodeBatch (bytes: Uint8Array): BatchRequest {
   return { id: v.id, indices: v.indices }
 }
 
+export interface ServeOptions {
+  onBadRequest?: (peer: string, err: Error) => void
+  /**
+   * Called with a buffer `read` returned once nothing in the stack refers to it any more (chunk-pool.ts's safe
+   * point), never for a stream that failed, was reset or aborted. Without it the buffers are the collector's.
+   */
+  release?: (buf: Uint8Array) => void
+  /** How long a stalled receiver may hold a send. Default 30 s. */
+  drainTimeoutMs?: number
+}
+
 /** Serves batches: `read` gives a chunk's bytes (or throws when it cannot). */
-export async function handleChunkStreams (host: StreamHost, read: (id: string, index: number) => Promise<Uint8Array>, options: { onBadRequest?: (peer: string, err: Error) => void } = {}): Promise<void> {
+export async function handleChunkStreams (host: StreamHost, read: (id: string, index: number) => Promise<Uint8Array>, options: ServeOptions = {}): Promise<void> {
   await host.handle(IMAGE_CHUNK_PROTOCOL, (stream, connection) => {
     void (async () => {
       let req: BatchRequest
@@ -50,12 +62,19 @@ export async function handleChunkStreams (host: StreamHost, read: (id: string, i
         stream.abort(err as Error)
         return
       }
+      // Buffers `read` gave that the stack may still refer to; dropped (not released) if the stream fails.
+      const sent: Uint8Array[] = []
+      const releaseSent = async (): Promise<void> => {
+        if (options.release === undefined || sent.length === 0 || !await sentBytesEncrypted(stream)) return
+        for (const b of sent.splice(0)) options.release(b)
+      }
       try {
         for (const index of req.indices) {
           let status = 0
           let body: Uint8Array
           try {
             body = await read(req.id, index)
+            sent.push(body)
           } catch (err) {
             status = 1
             body = new TextEncoder().encode(`${(err as Error).name}: ${(err as Error).message}`.slice(0, 1024))
@@ -64,9 +83,19 @@ export async function handleChunkStreams (host: StreamHost, read: (id: string, i
           head[0] = status
           new DataView(head.buffer).setUint32(1, index)
           const frame = lp.encode.single(new Uint8ArrayList(head, body))
-          if (!stream.send(frame)) await stream.onDrain({ signal: AbortSignal.timeout(30_000) })
+          if (!stream.send(frame)) await stream.onDrain({ signal: AbortSignal.timeout(options.drainTimeoutMs ?? 30_000) })
+          await releaseSent()
         }
-        await stream.close()
+        // The last buffers wait for the stream to drain into noise, as long as a stalled receiver may take.
+        const deadline = AbortSignal.timeout(options.drainTimeoutMs ?? 30_000)
+        while (sent.length > 0 && options.release !== undefined) {
+          await releaseSent()
+          if (sent.length === 0) break
+          if (stream.status !== 'open' || stream.writeStatus !== 'writable') throw new ChunkStreamError(connection.remotePeer.toString(), `stream ${stream.status} before its chunks were sent`)
+          await stream.onDrain({ signal: deadline })
+          deadline.throwIfAborted()
+        }
+        await stream.close({ signal: AbortSignal.timeout(options.drainTimeoutMs ?? 30_000) })
       } catch (err) {
         stream.abort(err as Error)
       }

@@ -4,7 +4,9 @@ import type { FileHandle } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { RpcHandler, RpcProtocolSpec } from '../mesh/rpc.ts'
 import { ImageIntegrityError, ImageNotFoundError, TransferIncompleteError } from './errors.ts'
-import { chunkCount, CONTENT_ROOT_TAG, digestFile, writeFileAtomic } from './files.ts'
+import { chunkCount, CONTENT_ROOT_TAG, DEFAULT_CHUNK_SIZE, digestFile, writeFileAtomic } from './files.ts'
+import { ChunkPool } from './chunk-pool.ts'
+import type { ChunkPoolOptions } from './chunk-pool.ts'
 import { handleChunkStreams, MAX_BATCH, requestChunks } from './chunk-stream.ts'
 import { ChunkSink } from './chunk-sink.ts'
 import type { StreamHost } from './chunk-stream.ts'
@@ -34,25 +36,38 @@ export interface ServeHooks {
   onChunk?: (id: string, index: number) => void | Promise<void>
 }
 
+/**
+ * Chunk buffers of DEFAULT_CHUNK_SIZE come from a pool and go back once noise has encrypted them (chunk-pool.ts).
+ * Default: 64 kept (4 streams x 16-chunk batches: a stream's buffers mostly come back when its batch is flushed), dropped after
+ * 10 s idle. `false`: a fresh buffer per chunk.
+ */
+export interface ImageServerOptions { pool?: Partial<ChunkPoolOptions> | false }
+
 export class ImageServer {
   readonly #rpc: ImageRpc
   readonly #streams: StreamHost
   readonly #warehouse: Warehouse
   readonly #hooks: ServeHooks
+  readonly #pool: ChunkPool | undefined
   /** Open image files by id: a 1 GiB image is 1,024 requests, not worth 1,024 opens. */
   readonly #files = new Map<string, Promise<{ fh: FileHandle, record: ImageRecord }>>()
 
-  constructor (rpc: ImageRpc, streams: StreamHost, warehouse: Warehouse, hooks: ServeHooks = {}) {
+  constructor (rpc: ImageRpc, streams: StreamHost, warehouse: Warehouse, hooks: ServeHooks = {}, options: ImageServerOptions = {}) {
     this.#rpc = rpc
     this.#streams = streams
     this.#warehouse = warehouse
     this.#hooks = hooks
+    this.#pool = options.pool === false ? undefined : new ChunkPool({ size: DEFAULT_CHUNK_SIZE, max: 64, idleMs: 10_000, ...options.pool })
   }
+
+  /** The pool's counters (undefined without a pool). */
+  get poolStats (): ChunkPool['stats'] | undefined { return this.#pool?.stats }
 
   async start (): Promise<void> {
     await this.#rpc.handle(imageInfoProtocol, async (req) => ({ record: (await this.#warehouse.find(req.ref)) ?? null }))
     await this.#rpc.handle(imageManifestProtocol, async (req) => await this.#warehouse.manifest(req.id))
-    await handleChunkStreams(this.#streams, async (id, index) => await this.#chunk(id, index))
+    const pool = this.#pool
+    await handleChunkStreams(this.#streams, async (id, index) => await this.#chunk(id, index), pool === undefined ? {} : { release: buf => { pool.give(buf) } })
   }
 
   async stop (): Promise<void> {
@@ -61,6 +76,7 @@ export class ImageServer {
     const files = [...this.#files.values()]
     this.#files.clear()
     for (const f of files) await f.then(({ fh }) => fh.close(), () => {})
+    this.#pool?.clear()
   }
 
   async #open (id: string): Promise<{ fh: FileHandle, record: ImageRecord }> {
@@ -82,12 +98,18 @@ export class ImageServer {
     if (index >= total) throw new ImageNotFoundError(`${id}#${index}`, `an image of ${total} chunks`)
     const start = index * record.chunkSize
     const len = Math.min(record.chunkSize, record.size - start)
-    const buf = Buffer.allocUnsafe(len)
+    const buf = this.#pool?.take(len) ?? Buffer.allocUnsafe(len)
     let filled = 0
-    while (filled < len) {
-      const { bytesRead } = await fh.read(buf, filled, len - filled, start + filled)
-      if (bytesRead === 0) throw new ImageIntegrityError(id, 'image file shorter than its record')
-      filled += bytesRead
+    try {
+      while (filled < len) {
+        const { bytesRead } = await fh.read(buf, filled, len - filled, start + filled)
+        if (bytesRead === 0) throw new ImageIntegrityError(id, 'image file shorter than its record')
+        filled += bytesRead
+      }
+    } catch (err) {
+      // Never sent: nothing else refers to it.
+      this.#pool?.give(buf)
+      throw err
     }
     await this.#hooks.onChunk?.(id, index)
     if (this.#hooks.corrupt?.(id, index) === true) buf[0] ^= 0xff
