@@ -339,7 +339,7 @@ function refresh (record: PoolRecord, r: PoolRecordView): void {
     const epoch = cur.epoch ?? 1
     record.apply({
       vmId: vm.path,
-      demand: { pool: r.pool, vmId: vm.path, memoryMiB: vm.memoryMiB, vcpus: vm.vcpus, ...(vm.image !== undefined ? { image: vm.image } : {}) },
+      demand: { pool: r.pool, vmId: vm.path, memoryMiB: vm.memoryMiB, vcpus: vm.vcpus, ...(vm.image !== undefined ? { image: vm.image } : {}), ...(vm.driver !== undefined ? { driver: vm.driver } : {}), ...(vm.requires !== undefined ? { requires: vm.requires } : {}) },
       host: cur.peer,
       epoch,
       state: cur.placement ?? 'running',

@@ -205,6 +205,9 @@ export interface PoolVmView {
   hosts?: string[]
   /** Its base image as the description names it (`image:NAME`, a path): re-placement prefers hosts holding it. */
   image?: string
+  /** The driver it needs and the query its host must match (`requires`): re-placement keeps the constraints it was placed by. */
+  driver?: string
+  requires?: string
   plan?: PartPlan
   auth?: PrepareAuth
 }

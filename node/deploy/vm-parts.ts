@@ -48,6 +48,8 @@ export function vmParts (pool: string, config: SfJsonObject, parts: readonly Par
       pinned: false,
       ...(isVm || unit === undefined ? demand : { memoryMiB: unit.memoryMiB, vcpus: unit.vcpus }),
       ...(unit?.image !== undefined ? { image: unit.image } : {}),
+      ...(unit?.driver !== undefined ? { driver: unit.driver } : {}),
+      ...(unit?.requires !== undefined ? { requires: unit.requires } : {}),
       ...(spec.hosts !== undefined ? { hosts: spec.hosts } : {}),
       plan: part,
       ...(auth !== undefined ? { auth: proveParts(pool, auth, [part], memo) } : {})

@@ -74,7 +74,7 @@ function record (v: unknown, p: string): TerminationRecord {
 const POOL_STATES = ['preparing', 'committing', 'running', 'terminating', 'terminated', 'failed'] as const
 const PLACEMENTS = ['reserved', 'running', 'failed'] as const
 function poolVm (v: unknown, p: string): PoolVmView {
-  const o = obj(v, p); onlyKeys(o, p, ['path', 'pinned', 'memoryMiB', 'vcpus', 'hosts', 'image', 'plan', 'auth'])
+  const o = obj(v, p); onlyKeys(o, p, ['path', 'pinned', 'memoryMiB', 'vcpus', 'hosts', 'image', 'driver', 'requires', 'plan', 'auth'])
   return {
     path: pathStr(o.path, `${p}.path`),
     pinned: bool(o.pinned, `${p}.pinned`),
@@ -82,6 +82,8 @@ function poolVm (v: unknown, p: string): PoolVmView {
     vcpus: int(o.vcpus, `${p}.vcpus`, 0, 1 << 20),
     ...opt(o, 'hosts', x => strs(x, `${p}.hosts`, MAX_PARTS, 255)),
     ...opt(o, 'image', x => str(x, `${p}.image`, TEXT)),
+    ...opt(o, 'driver', x => str(x, `${p}.driver`, TEXT)),
+    ...opt(o, 'requires', x => str(x, `${p}.requires`, TEXT)),
     ...opt(o, 'plan', x => part(x, `${p}.plan`)),
     ...opt(o, 'auth', x => prepareAuth(x, `${p}.auth`))
   }
