@@ -78,13 +78,25 @@ export class PoolEnginePartEngine implements PartEngine {
       ids.set(plan.path, mine)
       for (const d of domainsOf(plan)) {
         const requestId = `${deployId}|${d.path}`
-        const a = this.#admission?.reserve({ requestId, pool, vmId: d.path, memoryMiB: d.memoryMiB, vcpus: d.vcpus, epoch: options.epoch ?? 1 })
+        const a = this.#reserve(requestId, pool, d, options.epoch ?? 1)
         if (a !== undefined && !a.admitted) return this.#undo(all(), `${d.path}: no capacity on ${a.host}: ${a.detail}`)
         mine.push(requestId)
       }
     }
     this.#byDeploy.set(deployId, ids)
     return { ok: true }
+  }
+
+  /** One domain's reservation in the host's admission (none without admission). */
+  #reserve (requestId: string, pool: string, d: Demand, epoch: number): ReturnType<Admission['reserve']> | undefined {
+    return this.#admission?.reserve({ requestId, pool, vmId: d.path, memoryMiB: d.memoryMiB, vcpus: d.vcpus, epoch })
+  }
+
+  /** Known as a part of `pool` held here (its engine pool's name). */
+  #register (pool: string, plan: PartPlan): string {
+    const name = enginePoolName(pool, plan.path)
+    this.#parts.set(name, { pool, path: plan.path, ...(plan.parentPath !== undefined ? { parentPath: plan.parentPath } : {}) })
+    return name
   }
 
   #undo (ids: string[], reason: string): PrepareVerdict {
@@ -102,8 +114,7 @@ export class PoolEnginePartEngine implements PartEngine {
     const out: ComponentStatus[] = []
     try {
       for (const plan of parts) {
-        const name = enginePoolName(pool, plan.path)
-        this.#parts.set(name, { pool, path: plan.path, ...(plan.parentPath !== undefined ? { parentPath: plan.parentPath } : {}) })
+        const name = this.#register(pool, plan)
         this.#ending.delete(name)
         const st = await this.#engine.deploy(name, plan.config, options)
         done.push(plan)
@@ -126,14 +137,13 @@ export class PoolEnginePartEngine implements PartEngine {
   }
 
   recovered (pool: string, plan: PartPlan, epoch: number): PrepareVerdict {
-    const name = enginePoolName(pool, plan.path)
-    if (this.#byPart.has(name)) return { ok: true }
-    this.#parts.set(name, { pool, path: plan.path, ...(plan.parentPath !== undefined ? { parentPath: plan.parentPath } : {}) })
+    if (this.#byPart.has(enginePoolName(pool, plan.path))) return { ok: true }
+    const name = this.#register(pool, plan)
     const ids: string[] = []
     const refused: string[] = []
     for (const d of domainsOf(plan)) {
       const requestId = `recovered:${pool}/${plan.path}@${epoch}|${d.path}`
-      const a = this.#admission?.reserve({ requestId, pool, vmId: d.path, memoryMiB: d.memoryMiB, vcpus: d.vcpus, epoch })
+      const a = this.#reserve(requestId, pool, d, epoch)
       if (a !== undefined && !a.admitted) { refused.push(`${d.path}: ${a.detail}`); continue }
       this.#admission?.commit(requestId)
       ids.push(requestId)

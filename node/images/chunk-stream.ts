@@ -62,6 +62,7 @@ export async function handleChunkStreams (host: StreamHost, read: (id: string, i
         stream.abort(err as Error)
         return
       }
+      const drainMs = options.drainTimeoutMs ?? 30_000
       // Buffers `read` gave that the stack may still refer to; dropped (not released) if the stream fails.
       const sent: Uint8Array[] = []
       const releaseSent = async (): Promise<void> => {
@@ -83,11 +84,11 @@ export async function handleChunkStreams (host: StreamHost, read: (id: string, i
           head[0] = status
           new DataView(head.buffer).setUint32(1, index)
           const frame = lp.encode.single(new Uint8ArrayList(head, body))
-          if (!stream.send(frame)) await stream.onDrain({ signal: AbortSignal.timeout(options.drainTimeoutMs ?? 30_000) })
+          if (!stream.send(frame)) await stream.onDrain({ signal: AbortSignal.timeout(drainMs) })
           await releaseSent()
         }
         // The last buffers wait for the stream to drain into noise, as long as a stalled receiver may take.
-        const deadline = AbortSignal.timeout(options.drainTimeoutMs ?? 30_000)
+        const deadline = AbortSignal.timeout(drainMs)
         while (sent.length > 0 && options.release !== undefined) {
           await releaseSent()
           if (sent.length === 0) break
@@ -95,7 +96,7 @@ export async function handleChunkStreams (host: StreamHost, read: (id: string, i
           await stream.onDrain({ signal: deadline })
           deadline.throwIfAborted()
         }
-        await stream.close({ signal: AbortSignal.timeout(options.drainTimeoutMs ?? 30_000) })
+        await stream.close({ signal: AbortSignal.timeout(drainMs) })
       } catch (err) {
         stream.abort(err as Error)
       }
