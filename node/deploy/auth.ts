@@ -2,7 +2,7 @@ import { AuthError, bodyDigest, canonicalJson, DEFAULT_WINDOW_MS, DigestProofErr
 import type { TrustLookup, VerifiedRequest } from '../../protocol/auth/index.ts'
 import type { SfJson, SfJsonObject } from '../sf/sfjson.ts'
 import { isEagerComponent } from '../sf/sfjson.ts'
-import { isRemotePlaceholder, REMOTE_KEY } from './split.ts'
+import { isRemotePlaceholder, pathSegments as segments, REMOTE_KEY } from './split.ts'
 import type { PartPlan } from './types.ts'
 
 // Operator signatures across the two-phase deploy. The entry peer verified the whole request (node/api/auth-gate.ts);
@@ -85,7 +85,6 @@ export class DeployAuthError extends Error {
   }
 }
 
-const segments = (path: string): string[] => path === '' ? [] : path.split(':')
 const join = (parent: string, name: string): string => parent === '' ? name : `${parent}:${name}`
 /** The proof path of the part at `path`: the signed body's `config`, then the component names. */
 export const proofPath = (path: string): string[] => ['config', ...segments(path)]

@@ -1,6 +1,7 @@
 import type { ComponentStatus, TerminationRecord } from '../engine/types.ts'
 import type { SfJson, SfJsonObject } from '../sf/sfjson.ts'
 import { isComponent } from '../sf/sfjson.ts'
+import { pathSegments as segments } from './split.ts'
 import type { PartPlan } from './types.ts'
 
 // The termination records of remote children, as the part holding their parent keeps them: what Compound's
@@ -12,8 +13,6 @@ export interface ChildRecord { host: string, record: TerminationRecord }
 
 /** Marks a status entry the parent's part made for a remote child (the child's own peer knows its real type). */
 export const REMOTE_CHILD_TYPE = 'RemotePart'
-
-const segments = (path: string): string[] => path === '' ? [] : path.split(':')
 
 /**
  * The component of `plan` holding the remote child at `childPath` (its parent) and whether it shares its children's

@@ -113,6 +113,9 @@ export function splitPool (config: SfJsonObject, o: SplitOptions): SplitPlan {
   return { pool: o.pool, parts }
 }
 
+/** A component path's names from the root ("" is the root: none). */
+export const pathSegments = (path: string): string[] => path === '' ? [] : path.split(':')
+
 /** The part holding `path`: the one whose path is the longest prefix of it. */
 export function partOf<P extends { path: string }> (parts: readonly P[], path: string): P | undefined {
   let best: P | undefined

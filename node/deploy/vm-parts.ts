@@ -4,6 +4,7 @@ import type { SfJsonObject } from '../sf/sfjson.ts'
 import { specOf, unitDemand } from '../scheduler/pool-vms.ts'
 import type { Scope } from '../scheduler/pool-vms.ts'
 import { proveParts } from './auth.ts'
+import { pathSegments as segments } from './split.ts'
 import type { DeployAuth } from './auth.ts'
 import type { PartPlan, PoolVmView } from './types.ts'
 
@@ -13,8 +14,6 @@ import type { PartPlan, PoolVmView } from './types.ts'
 // is a compound holding VMs (a "computer": its disks and its VM) was placed whole by the scheduler, so it is
 // re-placed whole by the scheduler too, with the demand it was placed by (the sum of its VMs, their base image),
 // not re-deployed on any participant as the pool's other parts are.
-
-const segments = (path: string): string[] => path === '' ? [] : path.split(':')
 
 /** The scopes from the root down to the component at `path` (innermost first), or undefined. */
 function scopeAt (config: SfJsonObject, path: string): Scope | undefined {
