@@ -1,14 +1,26 @@
+import { existsSync } from 'node:fs'
 import module from 'node:module'
 
 // How `sdpeer join` gets its process: cli/sdpeer.js re-executes itself once (process.execve: same pid, so a service
-// manager's or the cluster harness's signals still reach the daemon) with the node flags and malloc setting below,
-// which only take effect at process start. Measured with simulations/bench/mesh-daemons.ts (BENCHMARKS.md):
+// manager's or the cluster harness's signals still reach the daemon) with the node flags and allocator below, which
+// only take effect at process start. Measured with simulations/bench/mesh-memory.ts and mesh-daemons.ts (BENCHMARKS.md,
+// Mesh → Memory; a 20-daemon mesh, idle RSS median per daemon):
+// - `--optimize-for-size`: lets V8's memory reducer compact and hand back the heap's fragmented pages on an idle
+//   daemon (heap committed 37 → 27 MiB; without it the reducer never fires: allocation counts as "high"). It also
+//   slows bulk data work, so image transfers turn it off while they run (node/seams/memory-mode.ts).
+// - `--max-opt=1`: Ignition and Sparkplug only, no Maglev or TurboFan: −4 MiB (compiler zones, optimised code and
+//   the compilers' own pages of the node binary) for ~8% of image-transfer throughput; the daemon's steady work is
+//   small messages, and `.sf` resolution at deploy stays linear.
 // - `--max-semi-space-size=1`: the young generation's semi-spaces stay at 1 MiB (the #! line's 2 is for `check`);
 //   the daemon's allocation is steady and small, so scavenges stay cheap.
-// - `--v8-pool-size=1` and MALLOC_ARENA_MAX=2: one V8 worker thread instead of one per core, and glibc's per-thread
-//   malloc arenas (each keeps its freed pages) capped at two. Removed from the environment again once the process
-//   runs (glibc has read it), so hypervisor commands the daemon starts do not inherit it.
+// - `--v8-pool-size=1`: one V8 worker thread instead of one per core.
 // - `--expose-gc`: for cli/heap-trim.ts, which hands the heap's empty pages back when the daemon goes quiet.
+// - the allocator: jemalloc when the host has it (Debian: libjemalloc2), preloaded with one arena, no thread caches
+//   and dirty pages returned after 1 s: −4 to −6 MiB against glibc, whose arenas keep the pages the compile cache's
+//   reads, noise's ciphers and libuv's buffers freed. Without it, glibc with MALLOC_ARENA_MAX=2. Either way the
+//   settings are removed from the environment once the process runs (the loader and allocator have read them), so
+//   hypervisor commands the daemon starts do not inherit them. An operator's own LD_PRELOAD, MALLOC_CONF or
+//   MALLOC_ARENA_MAX is left alone; SDPEER_MALLOC=glibc keeps glibc.
 // A compile-cache miss (first start after an upgrade or an edit) loads Node's TypeScript stripper, which then stays
 // resident (~20 MiB): restartIfCompiledCold() writes the cache and re-executes once more, so the daemon that runs
 // compiled nothing.
@@ -22,10 +34,43 @@ import module from 'node:module'
  */
 export const DAEMON_BUFFER_POOL_BYTES = 8 * 1024
 
-export const DAEMON_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=1', '--v8-pool-size=1', '--expose-gc']
+export const DAEMON_NODE_FLAGS: readonly string[] = ['--optimize-for-size', '--max-opt=1', '--max-semi-space-size=1', '--v8-pool-size=1', '--expose-gc']
 
 const STAGE_VAR = 'SDPEER_DAEMON_STAGE'
-const ARENA_VAR = 'SDPEER_DAEMON_ARENA'
+/** Names the allocator variables the launcher added (comma-separated), to be removed once the daemon runs. */
+const ADDED_VAR = 'SDPEER_DAEMON_ADDED'
+
+/** jemalloc's settings for the daemon (read by the library from the environment at load). */
+export const DAEMON_JEMALLOC_CONF = 'narenas:1,tcache:false,dirty_decay_ms:1000,muzzy_decay_ms:0'
+
+/** Where distributions install jemalloc's shared library (Debian's libjemalloc2, Fedora's jemalloc). */
+export function jemallocCandidates (arch: string = process.arch): string[] {
+  const triplet = arch === 'x64' ? 'x86_64-linux-gnu' : arch === 'arm64' ? 'aarch64-linux-gnu' : undefined
+  return [
+    ...(triplet !== undefined ? [`/usr/lib/${triplet}/libjemalloc.so.2`] : []),
+    '/usr/lib64/libjemalloc.so.2', '/usr/lib/libjemalloc.so.2', '/usr/local/lib/libjemalloc.so.2'
+  ]
+}
+
+export function findJemalloc (exists: (path: string) => boolean = existsSync, candidates: string[] = jemallocCandidates()): string | undefined {
+  return candidates.find(p => exists(p))
+}
+
+/**
+ * The allocator variables the launcher adds for the daemon: jemalloc preloaded when `jemalloc` is a path and the
+ * operator set none of the allocator's variables, else glibc with two arenas unless MALLOC_ARENA_MAX is set.
+ */
+export function allocatorEnv (env: NodeJS.ProcessEnv, jemalloc: string | undefined): Record<string, string> {
+  const own = (name: string): boolean => env[name] !== undefined && env[name] !== ''
+  const added: Record<string, string> = {}
+  if (jemalloc !== undefined && env.SDPEER_MALLOC !== 'glibc' && !own('LD_PRELOAD') && !own('MALLOC_CONF') && !own('MALLOC_ARENA_MAX')) {
+    added.LD_PRELOAD = jemalloc
+    added.MALLOC_CONF = DAEMON_JEMALLOC_CONF
+  } else if (!own('MALLOC_ARENA_MAX')) {
+    added.MALLOC_ARENA_MAX = '2'
+  }
+  return Object.keys(added).length === 0 ? {} : { ...added, [ADDED_VAR]: Object.keys(added).join(',') }
+}
 
 /**
  * `launcher`: the process the user started; `tuned`: re-executed with DAEMON_NODE_FLAGS; `recompiled`: re-executed
@@ -40,10 +85,17 @@ export function enterDaemonProcess (env: NodeJS.ProcessEnv = process.env): Daemo
   const s = env[STAGE_VAR]
   stage = s === 'tuned' || s === 'recompiled' ? s : 'launcher'
   Buffer.poolSize = DAEMON_BUFFER_POOL_BYTES
-  if (env[ARENA_VAR] === 'added') delete env.MALLOC_ARENA_MAX
+  for (const name of (env[ADDED_VAR] ?? '').split(',')) if (ALLOCATOR_VARS.has(name)) delete env[name]
   delete env[STAGE_VAR]
-  delete env[ARENA_VAR]
+  delete env[ADDED_VAR]
   return stage
+}
+
+const ALLOCATOR_VARS = new Set(['LD_PRELOAD', 'MALLOC_CONF', 'MALLOC_ARENA_MAX'])
+
+/** Which allocator this daemon process runs on: jemalloc when it is mapped, else glibc's malloc. */
+export function daemonAllocator (maps: () => string): 'jemalloc' | 'glibc' {
+  try { return /libjemalloc\.so/.test(maps()) ? 'jemalloc' : 'glibc' } catch { return 'glibc' }
 }
 
 export function daemonStage (): DaemonStage { return stage }
@@ -57,9 +109,10 @@ export function execDaemon (next: 'tuned' | 'recompiled', nodeFlags: readonly st
   if (typeof process.execve !== 'function') return
   // Entries written so far would be lost with this process image: the next one should find them.
   try { module.flushCompileCache?.() } catch {}
-  const arena = env.MALLOC_ARENA_MAX === undefined ? { MALLOC_ARENA_MAX: '2', [ARENA_VAR]: 'added' } : {}
+  // The second re-execution starts from the environment the first cleaned: the same variables are added again.
+  const allocator = allocatorEnv(env, findJemalloc())
   process.execve(process.execPath, [process.execPath, ...process.execArgv, ...nodeFlags, ...process.argv.slice(1)],
-    { ...env, ...arena, [STAGE_VAR]: next })
+    { ...env, ...allocator, [STAGE_VAR]: next })
 }
 
 /** Whether Node had to strip TypeScript itself in this process (some module missed the compile cache). */

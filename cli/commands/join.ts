@@ -1,12 +1,13 @@
 import { parseArgs } from 'node:util'
 import { resolve } from 'node:path'
+import { readFileSync } from 'node:fs'
 import type { CliIO } from '../command.ts'
 import { UsageError } from '../command.ts'
 import module from 'node:module'
 import { startDaemon } from '../../node/daemon/daemon.ts'
 import type { Daemon } from '../../node/daemon/daemon.ts'
 import { loadFactories } from '../../node/daemon/factories.ts'
-import { DAEMON_NODE_FLAGS, restartIfCompiledCold } from '../daemon-exec.ts'
+import { DAEMON_JEMALLOC_CONF, DAEMON_NODE_FLAGS, daemonAllocator, daemonStage, restartIfCompiledCold } from '../daemon-exec.ts'
 import { trimHeapWhenQuiet } from '../heap-trim.ts'
 import { parseCapacity } from '../../node/drivers/sim/capacity.ts'
 import { parseConsoleAddress } from '../../node/api/console/address.ts'
@@ -63,8 +64,11 @@ terminates what was half-deployed. SIGINT/SIGTERM stop the daemon WITHOUT termin
 same state dir takes them over. Exit status: 0 after a clean stop, 1 when the daemon cannot start.
 
 Started through the \`sdpeer\` command, the daemon re-executes itself once (same process id) with the node flags
-${DAEMON_NODE_FLAGS.join(' ')} and MALLOC_ARENA_MAX=2 (unless set), which keep its memory down,
-and once more when loading its modules missed Node's compile cache (first start after an upgrade).`
+${DAEMON_NODE_FLAGS.join(' ')} and, when the host has jemalloc (Debian: libjemalloc2), that
+allocator preloaded (LD_PRELOAD, MALLOC_CONF=${DAEMON_JEMALLOC_CONF}); without it, glibc
+with MALLOC_ARENA_MAX=2. These keep its memory down; an LD_PRELOAD, MALLOC_CONF or MALLOC_ARENA_MAX of your own is
+kept, and SDPEER_MALLOC=glibc keeps glibc. It re-executes once more when loading its modules missed Node's compile
+cache (first start after an upgrade). The "daemon tuned" log line says which allocator and flags it runs with.`
 
 export async function run (argv: string[], io: CliIO): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -175,6 +179,9 @@ export async function run (argv: string[], io: CliIO): Promise<number> {
   // For the next daemon started on this machine (a cluster's others, a restart): compiled entries are otherwise
   // written only when this process exits.
   try { module.flushCompileCache?.() } catch {}
+  if (daemonStage() !== 'none') {
+    daemon.log.info({ allocator: daemonAllocator(() => readFileSync('/proc/self/maps', 'utf8')), nodeFlags: process.execArgv }, 'daemon tuned')
+  }
   const trimmer = trimHeapWhenQuiet({
     gc: globalThis.gc,
     onTrim: t => { daemon.log.info({ heapMiB: [t.beforeBytes, t.afterBytes].map(b => Math.round(b / 104857.6) / 10), pauseMs: Math.round(t.pauseMs) }, 'heap trimmed') }

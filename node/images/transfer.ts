@@ -13,6 +13,7 @@ import type { StreamHost } from './chunk-stream.ts'
 import { IMAGE_CHUNK_PROTOCOL, imageInfoProtocol, imageManifestProtocol } from './transfer-protocol.ts'
 import { contentIdOf, manifestMatches } from './warehouse.ts'
 import type { Warehouse, ImageRecord } from './warehouse.ts'
+import { memoryMode } from '../seams/memory-mode.ts'
 
 // Peer-to-peer image transfer. Serving: answer info, manifest and chunk requests from the local warehouse.
 // Fetching: learn the record from the peers that have the image, take the chunk manifest (checked against the
@@ -93,6 +94,12 @@ export class ImageServer {
   }
 
   async #chunk (id: string, index: number): Promise<Uint8Array> {
+    // Bulk work: V8 favours speed while chunks are read (node/seams/memory-mode.ts; it lingers between chunks).
+    const release = memoryMode.holdThroughput()
+    try { return await this.#readChunk(id, index) } finally { release() }
+  }
+
+  async #readChunk (id: string, index: number): Promise<Uint8Array> {
     const { fh, record } = await this.#open(id)
     const total = chunkCount(record.size, record.chunkSize)
     if (index >= total) throw new ImageNotFoundError(`${id}#${index}`, `an image of ${total} chunks`)
@@ -166,6 +173,11 @@ export const DEFAULT_PER_PEER = 4
 export const DEFAULT_BATCH = 16
 
 export async function fetchImage (o: FetchOptions): Promise<FetchResult> {
+  const release = memoryMode.holdThroughput()
+  try { return await fetchImageHeld(o) } finally { release() }
+}
+
+async function fetchImageHeld (o: FetchOptions): Promise<FetchResult> {
   const started = performance.now()
   const local = await o.warehouse.find(o.ref)
   const empty = { chunksByPeer: {}, resumedChunks: 0, badChunks: [], bytes: 0 }

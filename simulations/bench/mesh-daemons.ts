@@ -7,8 +7,11 @@
 //   - daemon RSS (/proc/PID/status VmRSS) idle, at the end of the idle window, and each daemon's peak while the
 //     deploys run (sampled every 100 ms): median and max over the daemons; and the idle RSS's file-backed part
 //     (RssFile: pages of the node binary, shared with every other node process of the host), median;
-//   - idle control traffic per peer: bytes the daemon wrote through write(2)-family calls while idle (/proc/PID/io
-//     wchar: gossip, probes and announcements, plus any log line; an upper bound on what it sends).
+//   - idle control traffic per peer: bytes the daemon's TCP sockets sent while idle (the kernel's bytes_sent per
+//     socket, `ss -tinp`: gossip, probes and announcements, with noise's and yamux's framing), and the daemon's CPU
+//     while idle (/proc/PID/stat utime + stime). /proc/PID/io's wchar is no measure of traffic: it also counts log
+//     lines and the eventfd writes with which V8's worker thread wakes the main loop (8 bytes each; thousands per
+//     second while the memory reducer works under --optimize-for-size).
 //
 //   npx node simulations/bench/mesh-daemons.ts [--sizes 5,20] [--runs 5] [--vms 100] [--idle-s 10] [--deploys 3]
 
@@ -17,6 +20,7 @@ import { writeFile, mkdtemp, rm } from 'node:fs/promises'
 import { loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
+import { execa } from 'execa'
 import { ApiClient } from '../../node/api/client.ts'
 import { checkFile } from '../../node/sf/index.ts'
 import { formatDiagnostic } from '../../node/sf/diagnostics.ts'
@@ -57,6 +61,34 @@ function pct (sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(p / 100 * sorted.length) - 1))]!
 }
 
+/** Bytes sent so far by each TCP socket of each pid, keyed by its address pair (`ss -tinp`). */
+async function socketBytesSent (pids: number[]): Promise<Map<number, Map<string, number>>> {
+  const out = new Map<number, Map<string, number>>(pids.map(p => [p, new Map()]))
+  const text = (await execa('ss', ['-tinpH', 'state', 'established'])).stdout
+  // One socket: "local peer users:((...pid=N...))" then its info line with bytes_sent:N.
+  for (const m of text.matchAll(/(\S+)\s+(\S+)\s+users:\(\("[^"]*",pid=(\d+),fd=\d+\)\)[\s\S]*?(?:bytes_sent:(\d+)|\n\S)/g)) {
+    const sockets = out.get(Number(m[3]))
+    if (sockets !== undefined) sockets.set(`${m[1]} ${m[2]}`, Number(m[4] ?? 0))
+  }
+  return out
+}
+
+/** Bits per second each pid sent between two socketBytesSent samples (a socket opened in between counts whole). */
+function sentKbits (before: Map<number, Map<string, number>>, after: Map<number, Map<string, number>>, pids: number[], seconds: number): number[] {
+  return pids.map(pid => {
+    let bytes = 0
+    for (const [key, b] of after.get(pid) ?? []) bytes += b - (before.get(pid)?.get(key) ?? 0)
+    return bytes * 8 / seconds / 1000
+  })
+}
+
+/** CPU seconds (user + system) the process has used. */
+async function cpuSeconds (pid: number): Promise<number> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8')
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  return (Number(fields[11]) + Number(fields[12])) / 100
+}
+
 async function procField (pid: number, file: 'status' | 'io', key: string): Promise<number> {
   const text = await readFile(`/proc/${pid}/${file}`, 'utf8')
   const m = new RegExp(`^${key}:\\s*(\\d+)`, 'm').exec(text)
@@ -93,7 +125,7 @@ async function poolConfig (hosts: string[], vms: number, dir: string): Promise<S
 }
 
 console.log(`mesh of real daemons on 127.0.0.1 (sim driver, pool key), ${runs} SIGKILL runs per N, a ${VMS}-VM pool over all hosts; load average ${loadavg().map(x => x.toFixed(1)).join(' ')}`)
-const rows: string[][] = [['N', 'whole ms', 'detect p50', 'detect p99', 'max', 'false dead', 'deploy ms (median)', 'terminate ms (median)', 'RSS idle median/max MiB', '(file)', 'RSS deploy median/max MiB', 'idle kbit/s per peer']]
+const rows: string[][] = [['N', 'whole ms', 'detect p50', 'detect p99', 'max', 'false dead', 'deploy ms (median)', 'terminate ms (median)', 'RSS idle median/max MiB', '(file)', 'RSS deploy median/max MiB', 'idle kbit/s per peer', 'idle CPU % per peer']]
 const dir = await mkdtemp(join(tmpdir(), 'sdpeer-bench-mesh-'))
 try {
   for (const n of sizes) {
@@ -105,12 +137,16 @@ try {
       const wholeMs = Date.now() - t0
       await sleep(2000) // let the joins' gossip and announcements settle
       // ---- idle: what each daemon writes, then its RSS ----
-      const w0 = await Promise.all(cluster.daemons.map(async d => await procField(d.pid!, 'io', 'wchar')))
+      const pids = cluster.daemons.map(d => d.pid!)
+      const s0 = await socketBytesSent(pids)
+      const c0 = await Promise.all(pids.map(cpuSeconds))
       await sleep(IDLE_S * 1000)
-      const w1 = await Promise.all(cluster.daemons.map(async d => await procField(d.pid!, 'io', 'wchar')))
+      const s1 = await socketBytesSent(pids)
+      const c1 = await Promise.all(pids.map(cpuSeconds))
       const idleRss = await Promise.all(cluster.daemons.map(rssMiB))
       const idleFile = await Promise.all(cluster.daemons.map(async d => (await procField(d.pid!, 'status', 'RssFile')) / 1024))
-      const kbits = w1.map((w, i) => (w - w0[i]!) * 8 / IDLE_S / 1000)
+      const kbits = sentKbits(s0, s1, pids, IDLE_S)
+      const idleCpu = c1.map((c, i) => (c - c0[i]!) / IDLE_S * 100)
       // ---- deploy ----
       const config = await poolConfig(hosts, VMS, dir)
       const peakRss = cluster.daemons.map(() => 0)
@@ -197,7 +233,7 @@ try {
       rows.push([String(n), String(wholeMs), `${pct(times, 50)} ms`, `${pct(times, 99)} ms`, `${times[times.length - 1]} ms`, String(falseDead),
         deployMs.toFixed(0), terminateMs.toFixed(0), `${median(idleRss).toFixed(1)}/${Math.max(...idleRss).toFixed(1)}`, median(idleFile).toFixed(1),
         `${median(peakRss).toFixed(1)}/${Math.max(...peakRss).toFixed(1)}`,
-        `${mean(kbits).toFixed(1)} (max ${Math.max(...kbits).toFixed(1)})`])
+        `${mean(kbits).toFixed(1)} (max ${Math.max(...kbits).toFixed(1)})`, `${median(idleCpu).toFixed(1)} (max ${Math.max(...idleCpu).toFixed(1)})`])
       // Printed now too: a later size that cannot finish on a starved machine must not lose this one.
       console.log(`  N=${n}: ${rows[0]!.map((h, i) => `${h}: ${rows[rows.length - 1]![i]}`).join('; ')}`)
       console.log(`  N=${n}: whole after ${wholeMs} ms; detection runs (ms): ${times.join(', ')}; load average now ${loadavg().map(x => x.toFixed(1)).join(' ')}`)
