@@ -7,6 +7,22 @@ import { MisbehaviourLog } from './misbehaviour.ts'
 import { raceAbort } from './connector.ts'
 import type { Connector } from './connector.ts'
 
+// Requests name their peer by its id string: decoding it (base58) and encoding it back for the connector, twice per
+// request, was a good part of the entry peer's garbage during a deploy (simulations/bench/mesh-memory.ts
+// --profile-deploy). A peer id never changes; the cache is bounded by clearing it when full.
+const MAX_PARSED_PEERS = 4096
+const parsedPeers = new Map<string, { peerId: PeerId, name: string }>()
+function parsedPeer (id: string): { peerId: PeerId, name: string } {
+  let p = parsedPeers.get(id)
+  if (p === undefined) {
+    const peerId = peerIdFromString(id)
+    p = { peerId, name: peerId.toString() }
+    if (parsedPeers.size >= MAX_PARSED_PEERS) parsedPeers.clear()
+    parsedPeers.set(id, p)
+  }
+  return p
+}
+
 // Request/response over libp2p streams: one stream per request, one length-prefixed frame each way, a size bound
 // per message, a timeout, and validation of every decoded message before use. A peer that sends a malformed or
 // oversized frame is disconnected and its misbehaviour counted.
@@ -121,8 +137,7 @@ export class Rpc {
 
   /** Sends one request and returns the validated response; throws RpcError (code says why). */
   async request<Req, Res> (peer: string | PeerId, spec: RpcProtocolSpec<Req, Res>, req: Req, options: { signal?: AbortSignal, timeoutMs?: number } = {}): Promise<Res> {
-    const peerId = typeof peer === 'string' ? peerIdFromString(peer) : peer
-    const name = peerId.toString()
+    const { peerId, name } = typeof peer === 'string' ? parsedPeer(peer) : { peerId: peer, name: peer.toString() }
     const timeout = AbortSignal.timeout(options.timeoutMs ?? this.#timeoutMs)
     const signal = options.signal != null ? AbortSignal.any([options.signal, timeout]) : timeout
     let stream: Stream

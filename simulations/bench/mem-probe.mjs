@@ -2,9 +2,13 @@
 // what `ps` cannot say. Plain JS so that it costs no TypeScript stripping. Measurement only, never in production.
 //   SIGWINCH: writes DIR/PID.json: process.memoryUsage(), V8 heap and space statistics, live handles by kind,
 //             /proc/self/smaps_rollup, and the same memory figures again after a full GC (when gc is exposed)
+//   SIGTTIN:  writes DIR/PID.quick.json: the same memory figures, without the GC (cheap enough to sample a deploy)
 //   SIGURG:   writes DIR/PID.heapsnapshot
+//   SIGUSR2:  starts V8's sampling heap profiler, counting objects the collector has already freed as well (what a
+//             piece of work allocates, not what it keeps); the next SIGUSR2 writes DIR/PID.heapprofile
 import { readFileSync, writeFileSync, renameSync } from 'node:fs'
 import v8 from 'node:v8'
+import { Session } from 'node:inspector'
 
 const dir = process.env.SDPEER_MEM_PROBE_DIR
 if (dir !== undefined) {
@@ -37,6 +41,22 @@ if (dir !== undefined) {
     let afterGc
     if (typeof globalThis.gc === 'function') { globalThis.gc(); afterGc = figures() }
     write(`${dir}/${process.pid}.json`, JSON.stringify({ pid: process.pid, resources, before, afterGc }))
+  })
+  process.on('SIGTTIN', () => { write(`${dir}/${process.pid}.quick.json`, JSON.stringify({ pid: process.pid, resources: {}, before: figures() })) })
+  let session
+  process.on('SIGUSR2', () => {
+    if (session === undefined) {
+      session = new Session()
+      session.connect()
+      session.post('HeapProfiler.startSampling', { samplingInterval: 8192, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true })
+      return
+    }
+    const s = session
+    session = undefined
+    s.post('HeapProfiler.stopSampling', (err, r) => {
+      if (err == null) write(`${dir}/${process.pid}.heapprofile`, JSON.stringify(r.profile))
+      s.disconnect()
+    })
   })
   process.on('SIGURG', () => { v8.writeHeapSnapshot(`${dir}/${process.pid}.heapsnapshot.tmp`); renameSync(`${dir}/${process.pid}.heapsnapshot.tmp`, `${dir}/${process.pid}.heapsnapshot`) })
 }

@@ -13,18 +13,16 @@
 //     lines and the eventfd writes with which V8's worker thread wakes the main loop (8 bytes each; thousands per
 //     second while the memory reducer works under --optimize-for-size).
 //
-//   npx node simulations/bench/mesh-daemons.ts [--sizes 5,20] [--runs 5] [--vms 100] [--idle-s 10] [--deploys 3]
+//   npx node simulations/bench/mesh-daemons.ts [--sizes 5,20] [--runs 5] [--vms 100] [--idle-s 10] [--deploys 3] [--entry 0]
 
 import { readFile } from 'node:fs/promises'
-import { writeFile, mkdtemp, rm } from 'node:fs/promises'
+import { mkdtemp, rm } from 'node:fs/promises'
 import { loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { execa } from 'execa'
 import { ApiClient } from '../../node/api/client.ts'
-import { checkFile } from '../../node/sf/index.ts'
-import { formatDiagnostic } from '../../node/sf/diagnostics.ts'
-import type { SfJsonObject } from '../../node/sf/sfjson.ts'
+import { poolConfig } from './bench-pool.ts'
 import { Cluster } from '../cluster/cluster.ts'
 import type { ClusterDaemon } from '../cluster/cluster.ts'
 
@@ -34,7 +32,8 @@ const { values } = parseArgs({
     runs: { type: 'string', default: '5' },
     vms: { type: 'string', default: '100' },
     'idle-s': { type: 'string', default: '10' },
-    deploys: { type: 'string', default: '3' }
+    deploys: { type: 'string', default: '3' },
+    entry: { type: 'string', default: '0' }
   }
 })
 const sizes = values.sizes.split(',').map(Number)
@@ -42,8 +41,10 @@ const runs = Number(values.runs)
 const VMS = Number(values.vms)
 const IDLE_S = Number(values['idle-s'])
 const DEPLOYS = Number(values.deploys)
+/** The daemon the deploys enter at (0: the one every other joined through). */
+const ENTRY = Number(values.entry)
 if (sizes.some(n => !Number.isSafeInteger(n) || n < 3) || !(runs >= 1) || !(VMS >= 1) || !(IDLE_S > 0) || !(DEPLOYS >= 1)) {
-  console.error('usage: mesh-daemons.ts [--sizes 5,20] [--runs 5] [--vms 100] [--idle-s 10] [--deploys 3]   (sizes >= 3)')
+  console.error('usage: mesh-daemons.ts [--sizes 5,20] [--runs 5] [--vms 100] [--idle-s 10] [--deploys 3] [--entry 0]   (sizes >= 3)')
   process.exit(2)
 }
 
@@ -102,27 +103,6 @@ const whole = (c: Cluster): boolean => c.live().every(o => c.live().every(s => s
 const broken = (c: Cluster): string => c.live().flatMap(o => c.live().filter(s => s !== o && o.stateOf(s.peerId) !== 'alive')
   .map(s => `${o.host}>${s.host}:${o.stateOf(s.peerId) ?? 'unknown'}`)).slice(0, 16).join(' ')
 
-/** One pool of `vms` sim VMs, round-robin over the hosts, each computer a Compound with its own shell. */
-async function poolConfig (hosts: string[], vms: number, dir: string): Promise<SfJsonObject> {
-  const lines = ['#include "org/smartfrog/components.sf"', '#include "ch/cern/openlab/smartdomains/components.sf"',
-    '#include "org/smartfrog/services/shellscript/components.sf"', '', 'sfConfig extends Compound {']
-  hosts.forEach((h, k) => {
-    lines.push(`    computer${k} extends Compound { sfProcessHost "${h}"; myShell extends BashShell;`)
-    for (let i = k; i < vms; i += hosts.length) {
-      lines.push(`        vm${i} extends XenDomain { shell LAZY ATTRIB myShell; kernel "/boot/vmlinuz"; domainName "bench${i}"; ip "10.1.${i >> 8}.${i & 255}"; hostname "bench${i}"; memory 16; simBootMs 0; domainLivenessCheck false; }`)
-    }
-    lines.push('    }')
-  })
-  lines.push('}', '')
-  const file = join(dir, 'bench.sf')
-  await writeFile(file, lines.join('\n'))
-  const r = checkFile(file, { cwd: dir })
-  if (r.config === undefined) {
-    for (const d of r.diagnostics) console.error(formatDiagnostic(d))
-    throw new Error('the bench pool does not resolve')
-  }
-  return r.config
-}
 
 console.log(`mesh of real daemons on 127.0.0.1 (sim driver, pool key), ${runs} SIGKILL runs per N, a ${VMS}-VM pool over all hosts; load average ${loadavg().map(x => x.toFixed(1)).join(' ')}`)
 const rows: string[][] = [['N', 'whole ms', 'detect p50', 'detect p99', 'max', 'false dead', 'deploy ms (median)', 'terminate ms (median)', 'RSS idle median/max MiB', '(file)', 'RSS deploy median/max MiB', 'idle kbit/s per peer', 'idle CPU % per peer']]
@@ -150,19 +130,25 @@ try {
       // ---- deploy ----
       const config = await poolConfig(hosts, VMS, dir)
       const peakRss = cluster.daemons.map(() => 0)
+      /** Each daemon's anonymous and file-backed RSS at its peak (MiB). */
+      const peakSplit = cluster.daemons.map(() => ({ anon: 0, file: 0 }))
       let sampling = true
       const sampler = (async () => {
         while (sampling) {
-          for (const [i, d] of cluster.daemons.entries()) peakRss[i] = Math.max(peakRss[i]!, await rssMiB(d).catch(() => 0))
+          for (const [i, d] of cluster.daemons.entries()) {
+            const text = await readFile(`/proc/${d.pid!}/status`, 'utf8').catch(() => '')
+            const kib = (key: string): number => Number(new RegExp(`^${key}:\\s*(\\d+)`, 'm').exec(text)?.[1] ?? 0) / 1024
+            if (kib('VmRSS') > peakRss[i]!) { peakRss[i] = kib('VmRSS'); peakSplit[i] = { anon: kib('RssAnon'), file: kib('RssFile') } }
+          }
           await sleep(100)
         }
       })()
-      const client = await ApiClient.connect(cluster.daemon(0).api, { operatorKey: cluster.operator.privateKey })
+      const client = await ApiClient.connect(cluster.daemon(ENTRY).api, { operatorKey: cluster.operator.privateKey })
       const deployTimes: number[] = []
       const failedDeploys: string[] = []
       const terminateTimes: number[] = []
       for (let k = 0; k < DEPLOYS; k++) {
-        const logFrom = cluster.daemon(0).stderr().length
+        const logFrom = cluster.daemon(ENTRY).stderr().length
         const d0 = performance.now()
         let st
         try {
@@ -178,7 +164,7 @@ try {
         }
         if (deployTimes[k]! > 5000) {
           // An outlier: what the entry peer's coordinator logged meanwhile (phases, retries, unreachable owners).
-          const lines = cluster.daemon(0).stderr().slice(logFrom).split('\n').filter(l => /"component":"mesh"/.test(l) && !/"event"/.test(l))
+          const lines = cluster.daemon(ENTRY).stderr().slice(logFrom).split('\n').filter(l => /"component":"mesh"/.test(l) && !/"event"/.test(l))
           console.log(`  slow deploy ${k}: ${deployTimes[k]!.toFixed(0)} ms; entry peer's mesh log:\n    ${lines.slice(0, 12).map(l => l.slice(0, 300)).join('\n    ')}`)
         }
         const e0 = performance.now()
@@ -239,6 +225,8 @@ try {
       console.log(`  N=${n}: whole after ${wholeMs} ms; detection runs (ms): ${times.join(', ')}; load average now ${loadavg().map(x => x.toFixed(1)).join(' ')}`)
       // cli/heap-trim.ts logs each trim with its pause: how often the daemons paused for it, and for how long.
       const pauses = cluster.daemons.flatMap(d => [...d.stderr().matchAll(/"pauseMs":(\d+),"msg":"heap trimmed"/g)].map(m => Number(m[1])))
+      const peaks = cluster.daemons.map((d, i) => ({ host: d.host, mib: peakRss[i]!, ...peakSplit[i]! })).sort((a, b) => b.mib - a.mib)
+      console.log(`  N=${n}: highest RSS under deploy (the deploys enter at ${cluster.daemon(ENTRY).host}): ${peaks.slice(0, 4).map(p => `${p.host} ${p.mib.toFixed(1)} (anon ${p.anon.toFixed(1)}, file ${p.file.toFixed(1)})`).join(', ')} MiB`)
       console.log(`  N=${n}: heap trims ${pauses.length} (${(pauses.length / n).toFixed(1)} per daemon), pause median ${pauses.length > 0 ? median(pauses) : '-'} ms, max ${pauses.length > 0 ? Math.max(...pauses) : '-'} ms`)
       for (const note of falseNotes.slice(0, 10)) console.log(`    false dead: ${note}`)
     } finally {

@@ -4,7 +4,13 @@
 // after a full GC, and writes one daemon's heap snapshot. Prints medians over the daemons per N, then the per-peer
 // growth between the first and last N: of each figure, and of the heap snapshot's self size by constructor.
 //
-//   npx node simulations/bench/mesh-memory.ts [--sizes 5,20] [--idle-s 20] [--top 25] [--keep DIR] [--env NAME=VALUE]...
+// --deploy VMS: then deploys a pool of VMS sim VMs over every host from the first daemon (the entry peer) and
+// terminates it, --rounds times (default 3, as mesh-daemons.ts does), sampling the entry peer's memory every ~150 ms
+// throughout; probes every daemon again while the last pool runs; prints the entry peer's figures (idle, deployed,
+// highest sample) and the others' median; with --profile-deploy, what the entry peer allocated over the rounds (freed
+// or not: V8's sampling heap profiler, by module and function). --profile-idle S: that profile of one idle daemon.
+//
+//   npx node simulations/bench/mesh-memory.ts [--sizes 5,20] [--idle-s 20] [--top 25] [--keep DIR] [--env NAME=VALUE]... [--deploy VMS [--rounds 3] [--profile-deploy]] [--profile-idle S]
 
 import { existsSync } from 'node:fs'
 import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises'
@@ -12,17 +18,24 @@ import { loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
+import { ApiClient } from '../../node/api/client.ts'
 import { Cluster } from '../cluster/cluster.ts'
+import { poolConfig } from './bench-pool.ts'
+import { printAllocations } from './alloc-profile.ts'
+import type { SamplingProfile } from './alloc-profile.ts'
 import { summarise } from '../membership/heap-summary.ts'
 import type { HeapRow } from '../membership/heap-summary.ts'
 
-const { values } = parseArgs({ options: { sizes: { type: 'string', default: '5,20' }, 'idle-s': { type: 'string', default: '20' }, top: { type: 'string', default: '25' }, keep: { type: 'string' }, env: { type: 'string', multiple: true, default: [] } } })
+const { values } = parseArgs({ options: { sizes: { type: 'string', default: '5,20' }, 'idle-s': { type: 'string', default: '20' }, top: { type: 'string', default: '25' }, keep: { type: 'string' }, env: { type: 'string', multiple: true, default: [] }, deploy: { type: 'string' }, 'profile-idle': { type: 'string' }, 'profile-deploy': { type: 'boolean', default: false }, rounds: { type: 'string', default: '3' } } })
 /** --env NAME=VALUE: added to every daemon's environment (malloc settings, to compare). */
 const extraEnv = Object.fromEntries(values.env.map(e => [e.slice(0, e.indexOf('=')), e.slice(e.indexOf('=') + 1)]))
 const sizes = values.sizes.split(',').map(Number)
 const IDLE_S = Number(values['idle-s'])
-if (sizes.some(n => !Number.isSafeInteger(n) || n < 2) || !(IDLE_S > 0)) {
-  console.error('usage: mesh-memory.ts [--sizes 5,20] [--idle-s 20] [--top 25] [--keep DIR] [--env NAME=VALUE]...')
+const DEPLOY_VMS = values.deploy === undefined ? 0 : Number(values.deploy)
+const DEPLOY_ROUNDS = Number(values.rounds)
+const PROFILE_IDLE_S = values['profile-idle'] === undefined ? 0 : Number(values['profile-idle'])
+if (sizes.some(n => !Number.isSafeInteger(n) || n < 2) || !(IDLE_S > 0) || !Number.isSafeInteger(DEPLOY_VMS) || DEPLOY_VMS < 0 || !Number.isSafeInteger(DEPLOY_ROUNDS) || DEPLOY_ROUNDS < 1) {
+  console.error('usage: mesh-memory.ts [--sizes 5,20] [--idle-s 20] [--top 25] [--keep DIR] [--env NAME=VALUE]... [--deploy VMS [--rounds 3] [--profile-deploy]] [--profile-idle S]')
   process.exit(2)
 }
 const PROBE = fileURLToPath(new URL('./mem-probe.mjs', import.meta.url))
@@ -59,6 +72,72 @@ function flat (p: Probe): Record<string, number> {
   return out
 }
 
+/** Every daemon's probe figures, now. */
+async function probeAll (cluster: Cluster, dir: string): Promise<Probe[]> {
+  for (const d of cluster.daemons) await rm(join(dir, `${d.pid!}.json`), { force: true })
+  for (const d of cluster.daemons) process.kill(d.pid!, 'SIGWINCH')
+  const probes: Probe[] = []
+  for (const d of cluster.daemons) {
+    await waitFor(join(dir, `${d.pid!}.json`), 30_000)
+    probes.push(JSON.parse(await readFile(join(dir, `${d.pid!}.json`), 'utf8')) as Probe)
+  }
+  return probes
+}
+
+/** --deploy: the pool deployed from the first daemon, every daemon probed while it runs, then terminated. */
+async function deployAndProbe (cluster: Cluster, hosts: string[], dir: string, idle: Probe[]): Promise<void> {
+  const client = await ApiClient.connect(cluster.daemon(0).api, { operatorKey: cluster.operator.privateKey })
+  try {
+    const config = await poolConfig(hosts, DEPLOY_VMS, dir)
+    const entry = cluster.daemon(0).pid!
+    const quick = join(dir, `${entry}.quick.json`)
+    // The entry peer sampled every ~150 ms while the deploy runs (no GC): the sample with the highest RSS is kept.
+    let peak: Probe | undefined
+    let sampling = true
+    const sampler = (async () => {
+      while (sampling) {
+        await rm(quick, { force: true })
+        process.kill(entry, 'SIGTTIN')
+        await waitFor(quick, 10_000)
+        const p = JSON.parse(await readFile(quick, 'utf8')) as Probe
+        if (peak === undefined || flat(p).rss! > flat(peak).rss!) peak = p
+        await sleep(150)
+      }
+    })()
+    const times: number[] = []
+    let deployed: Probe[] = []
+    // Allocation sampling on, for the rounds (--profile-deploy: the profiler's own records are off-heap memory).
+    if (values['profile-deploy']) process.kill(entry, 'SIGUSR2')
+    try {
+      for (let k = 0; k < DEPLOY_ROUNDS; k++) {
+        const t0 = performance.now()
+        await client.call('deploy', { pool: `membench${k}`, config, wait: true })
+        times.push(performance.now() - t0)
+        if (k === DEPLOY_ROUNDS - 1) deployed = await probeAll(cluster, dir)
+        await client.call('terminate', { pool: `membench${k}`, type: 'normal' })
+      }
+    } finally { sampling = false; await sampler }
+    if (values['profile-deploy']) {
+      process.kill(entry, 'SIGUSR2')
+      const profile = join(dir, `${entry}.heapprofile`)
+      await waitFor(profile, 30_000)
+      console.log('    what the entry peer allocated over the rounds:')
+      printAllocations(JSON.parse(await readFile(profile, 'utf8')) as SamplingProfile, 4)
+    }
+    const ms = times.map(t => t.toFixed(0)).join(', ')
+    const keys = ['rss', 'rss anon', 'rss file', 'heapTotal', 'heapUsed', 'anon outside V8 heap', 'external', 'arrayBuffers', 'code size', 'trusted size', 'old size', 'large_object size', 'gc:heapUsed', 'gc:arrayBuffers', 'gc:anon outside V8 heap', 'gc:rss']
+    const [e0, e1] = [flat(idle[0]!), flat(deployed[0]!)]
+    const rest = (ps: Probe[]): Record<string, number> => { const per = ps.slice(1).map(flat); return Object.fromEntries(keys.map(k => [k, median(per.map(f => f[k]!))])) }
+    const [r0, r1] = [rest(idle), rest(deployed)]
+    console.log(`  N=${cluster.daemons.length}: ${DEPLOY_ROUNDS} x (${DEPLOY_VMS}-VM deploy from ${cluster.daemon(0).host}, terminate); deploys took ${ms} ms; MiB idle -> the last deploy running (before a GC, "gc:" after one); the entry peer's highest sample over the deploys and terminates:`)
+    const ep = peak === undefined ? undefined : flat(peak)
+    for (const k of keys) {
+      const atPeak = ep?.[k] === undefined ? '' : `   at its sampled peak ${ep[k].toFixed(2).padStart(7)}`
+      console.log(`    ${k.padEnd(24)} entry peer ${e0[k]!.toFixed(2).padStart(7)} -> ${e1[k]!.toFixed(2).padStart(7)}${atPeak}   others' median ${r0[k]!.toFixed(2).padStart(7)} -> ${r1[k]!.toFixed(2).padStart(7)}`)
+    }
+  } finally { client.close() }
+}
+
 async function waitFor (path: string, timeoutMs: number): Promise<void> {
   const t0 = Date.now()
   while (!existsSync(path)) {
@@ -87,12 +166,19 @@ try {
         .map(s => `${o.host}>${s.host}:${o.stateOf(s.peerId) ?? 'unknown'}`)).slice(0, 16).join(' ')
       for (const t0 = Date.now(); !whole(); await sleep(100)) if (Date.now() - t0 > 240_000) throw new Error(`mesh not whole after 240 s: ${broken()}`)
       await sleep(IDLE_S * 1000)
-      for (const d of cluster.daemons) process.kill(d.pid!, 'SIGWINCH')
-      const probes: Probe[] = []
-      for (const d of cluster.daemons) {
-        await waitFor(join(dir, `${d.pid!}.json`), 30_000)
-        probes.push(JSON.parse(await readFile(join(dir, `${d.pid!}.json`), 'utf8')) as Probe)
+      const probes = await probeAll(cluster, dir)
+      if (PROFILE_IDLE_S > 0) {
+        // What one idle daemon (not the bootstrap peer) allocates, freed or not, over PROFILE_IDLE_S seconds.
+        const d = cluster.daemon(Math.min(2, n - 1))
+        process.kill(d.pid!, 'SIGUSR2')
+        await sleep(PROFILE_IDLE_S * 1000)
+        process.kill(d.pid!, 'SIGUSR2')
+        await waitFor(join(dir, `${d.pid!}.heapprofile`), 30_000)
+        console.log(`  N=${n}: ${d.host} idle for ${PROFILE_IDLE_S} s:`)
+        printAllocations(JSON.parse(await readFile(join(dir, `${d.pid!}.heapprofile`), 'utf8')) as SamplingProfile)
+        await rm(join(dir, `${d.pid!}.heapprofile`))
       }
+      if (DEPLOY_VMS > 0) await deployAndProbe(cluster, hosts, dir, probes)
       // One daemon other than the bootstrap peer, whose heap is the median's.
       const pick = cluster.daemon(Math.min(2, n - 1))
       process.kill(pick.pid!, 'SIGURG')

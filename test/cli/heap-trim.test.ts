@@ -52,17 +52,41 @@ describe('trimHeapWhenQuiet', () => {
     }
   })
 
-  it('leaves a machine whose CPUs are all taken alone', async () => {
+  it('leaves a machine with more than 4 runnable threads per CPU alone', async () => {
     const { calls, gc } = counting()
-    let load = 3
+    let load = 5
     const t = trimHeapWhenQuiet({ gc, intervalMs: 3_600_000, loadPerCpu: () => load, maxUtilization: 0.3 })
     try {
       await idle(150)
       expect(t.check()).toBe(false)
-      load = 0.5
+      load = 3
       await idle(150)
       expect(t.check()).toBe(true)
       expect(calls).toHaveLength(1)
+    } finally {
+      t.stop()
+    }
+  })
+
+  it('after a long pause, waits for a machine with at most one runnable thread per CPU', async () => {
+    const calls: number[] = []
+    let pauseMs = 200
+    const gc = (() => { calls.push(pauseMs); spin(pauseMs) }) as NodeJS.GCFunction
+    let load = 2
+    const t = trimHeapWhenQuiet({ gc, intervalMs: 3_600_000, loadPerCpu: () => load, maxUtilization: 0.3, minGrowthBytes: 0 })
+    try {
+      await idle(150)
+      expect(t.check()).toBe(true) // 200 ms: longer than the 150 ms allowed
+      await idle(150)
+      expect(t.check()).toBe(false) // load 2 is now too much
+      load = 0.8
+      pauseMs = 10
+      await idle(150)
+      expect(t.check()).toBe(true)
+      load = 2
+      await idle(150)
+      expect(t.check()).toBe(true) // the last pause was short: load up to 4 per CPU again
+      expect(calls).toEqual([200, 10, 10])
     } finally {
       t.stop()
     }
