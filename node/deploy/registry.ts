@@ -85,8 +85,10 @@ export class PoolRegistry {
 
   async publish (r: PoolRecordView): Promise<void> {
     const peers = this.#i.members().filter(p => p !== this.#i.self)
+    // One request object for every peer: the transport encodes it once (node/mesh/rpc.ts).
+    const req = { type: 'registry-put', record: r } as const
     await Promise.all(peers.map(async p => {
-      try { await this.#i.transport.request(p, { type: 'registry-put', record: r }, { timeoutMs: this.#i.timeoutMs }) } catch {}
+      try { await this.#i.transport.request(p, req, { timeoutMs: this.#i.timeoutMs }) } catch {}
     }))
   }
 
