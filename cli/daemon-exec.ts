@@ -6,8 +6,10 @@ import module from 'node:module'
 // only take effect at process start. Measured with simulations/bench/mesh-memory.ts and mesh-daemons.ts (BENCHMARKS.md,
 // Mesh → Memory; a 20-daemon mesh, idle RSS median per daemon):
 // - `--optimize-for-size`: lets V8's memory reducer compact and hand back the heap's fragmented pages on an idle
-//   daemon (heap committed 37 → 27 MiB; without it the reducer never fires: allocation counts as "high"). It also
-//   slows bulk data work, so image transfers turn it off while they run (node/seams/memory-mode.ts).
+//   daemon (heap committed 37 → 27 MiB; without it the reducer never fires: allocation counts as "high").
+//   `--heap-growing-percent=5`: the old generation grows 5% past its live size before the next full collection, so
+//   a burst of deploys leaves less garbage resident (the entry peer of three 100-VM deploys: ~106 → ~102 MiB). Both
+//   slow bulk data work, so image transfers set V8's defaults while they run (node/seams/memory-mode.ts).
 // - `--max-opt=1`: Ignition and Sparkplug only, no Maglev or TurboFan: −4 MiB (compiler zones, optimised code and
 //   the compilers' own pages of the node binary) for ~8% of image-transfer throughput; the daemon's steady work is
 //   small messages, and `.sf` resolution at deploy stays linear.
@@ -34,7 +36,7 @@ import module from 'node:module'
  */
 export const DAEMON_BUFFER_POOL_BYTES = 8 * 1024
 
-export const DAEMON_NODE_FLAGS: readonly string[] = ['--optimize-for-size', '--max-opt=1', '--max-semi-space-size=1', '--v8-pool-size=1', '--expose-gc']
+export const DAEMON_NODE_FLAGS: readonly string[] = ['--optimize-for-size', '--max-opt=1', '--heap-growing-percent=5', '--max-semi-space-size=1', '--v8-pool-size=1', '--expose-gc']
 
 const STAGE_VAR = 'SDPEER_DAEMON_STAGE'
 /** Names the allocator variables the launcher added (comma-separated), to be removed once the daemon runs. */

@@ -1,14 +1,19 @@
 import v8 from 'node:v8'
 
-// The daemon runs with V8's `--optimize-for-size` (cli/daemon-exec.ts): it is what lets V8's memory reducer hand the
-// heap's fragmented pages back on an idle daemon (−10 MiB at N = 20, BENCHMARKS.md), but it also keeps the heap's
-// growth minimal, so bulk data work collects far more often: an image transfer ran 25–30% slower with it. So the
-// bulk paths hold "throughput" while they run: the first hold turns the flag off, and it goes back on once no hold
-// is left for LINGER_MS (a transfer asks for one chunk after another: no flip per chunk). V8 reads the flag at each
-// heap decision, so the change takes effect at once (measured: simulations/bench/image-transfer.ts). A process
-// started without the flag (tests, `node cli/main.ts`, the benchmarks) is never switched: holds count, nothing flips.
+// The daemon runs with V8's `--optimize-for-size` and `--heap-growing-percent=5` (cli/daemon-exec.ts): the first
+// lets V8's memory reducer hand the heap's fragmented pages back on an idle daemon (−10 MiB at N = 20), the second
+// keeps the old generation from growing far past its live size in a burst of work (the entry peer of three 100-VM
+// deploys: ~106 → ~102 MiB; BENCHMARKS.md). Both make bulk data work collect far more often: an image transfer ran
+// 25–30% slower with them. So the bulk paths hold "throughput" while they run: the first hold sets V8's defaults
+// again, and the memory flags come back once no hold is left for LINGER_MS (a transfer asks for one chunk after
+// another: no flip per chunk). V8 reads these flags at each heap decision, so a change takes effect at once
+// (measured: simulations/bench/image-transfer.ts). A process started without `--optimize-for-size` (tests,
+// `node cli/main.ts`) is never switched: holds count, nothing flips.
 
 const FLAG = '--optimize-for-size'
+/** What the daemon starts with (DAEMON_NODE_FLAGS), and V8's defaults for the same flags. */
+const MEMORY_FLAGS = '--optimize-for-size --heap-growing-percent=5'
+const THROUGHPUT_FLAGS = '--no-optimize-for-size --heap-growing-percent=0'
 const LINGER_MS = 2_000
 
 export interface MemoryMode {
@@ -16,7 +21,7 @@ export interface MemoryMode {
   holdThroughput (): () => void
   /** Holds not yet released. */
   readonly holds: number
-  /** Whether the memory flag is on now (false in a process started without it). */
+  /** Whether the memory flags are on now (false in a process started without them). */
   readonly savingMemory: boolean
 }
 
@@ -44,13 +49,13 @@ export function createMemoryMode (o: MemoryModeOptions = {}): MemoryMode {
   let timer: Timer | undefined
   const restore = (): void => {
     timer = undefined
-    if (holds === 0 && enabled && !saving) { setFlags(FLAG); saving = true }
+    if (holds === 0 && enabled && !saving) { setFlags(MEMORY_FLAGS); saving = true }
   }
   return {
     holdThroughput () {
       holds++
       if (timer !== undefined) { clearTimer(timer); timer = undefined }
-      if (saving) { setFlags('--no-optimize-for-size'); saving = false }
+      if (saving) { setFlags(THROUGHPUT_FLAGS); saving = false }
       let released = false
       return () => {
         if (released) return

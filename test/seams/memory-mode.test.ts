@@ -24,7 +24,7 @@ describe('memory mode', () => {
     expect(mode.savingMemory).toBe(true)
     const a = mode.holdThroughput()
     const b = mode.holdThroughput()
-    expect(flags).toEqual(['--no-optimize-for-size'])
+    expect(flags).toEqual(['--no-optimize-for-size --heap-growing-percent=0'])
     a()
     a() // idempotent
     expect(mode.holds).toBe(1)
@@ -33,7 +33,7 @@ describe('memory mode', () => {
     expect(timers.map(t => t.ms)).toEqual([2000])
     expect(mode.savingMemory).toBe(false)
     fire()
-    expect(flags).toEqual(['--no-optimize-for-size', '--optimize-for-size'])
+    expect(flags).toEqual(['--no-optimize-for-size --heap-growing-percent=0', '--optimize-for-size --heap-growing-percent=5'])
     expect(mode.savingMemory).toBe(true)
   })
 
@@ -43,10 +43,10 @@ describe('memory mode', () => {
     const again = mode.holdThroughput()
     expect(timers[0]!.cleared).toBe(true)
     fire()
-    expect(flags).toEqual(['--no-optimize-for-size'])
+    expect(flags).toEqual(['--no-optimize-for-size --heap-growing-percent=0'])
     again()
     fire()
-    expect(flags).toEqual(['--no-optimize-for-size', '--optimize-for-size'])
+    expect(flags).toEqual(['--no-optimize-for-size --heap-growing-percent=0', '--optimize-for-size --heap-growing-percent=5'])
   })
 
   it('never touches V8 in a process started without the flag', () => {
