@@ -11,15 +11,16 @@ import module from 'node:module'
 //   a burst of deploys leaves less garbage resident (the entry peer of three 100-VM deploys: ~106 → ~102 MiB). Both
 //   slow bulk data work, so image transfers set V8's defaults while they run (node/seams/memory-mode.ts).
 // - `--max-opt=1`: Ignition and Sparkplug only, no Maglev or TurboFan: −4 MiB (compiler zones, optimised code and
-//   the compilers' own pages of the node binary) for ~8% of image-transfer throughput; the daemon's steady work is
-//   small messages, and `.sf` resolution at deploy stays linear.
+//   the compilers' own pages of the node binary) for ~8% of image-transfer throughput, idle CPU 1.3 → 2.5% per
+//   daemon at N = 20, and 2.7 ms of the daemon's CPU per sim VM deployed (simulations/bench/host-deploy.ts; 2.3
+//   before): the daemon's steady work is small messages.
 // - `--max-semi-space-size=1`: the young generation's semi-spaces stay at 1 MiB (the #! line's 2 is for `check`);
 //   the daemon's allocation is steady and small, so scavenges stay cheap.
 // - `--v8-pool-size=1`: one V8 worker thread instead of one per core.
 // - `--expose-gc`: for cli/heap-trim.ts, which hands the heap's empty pages back when the daemon goes quiet.
 // - the allocator: jemalloc when the host has it (Debian: libjemalloc2), preloaded with one arena, no thread caches
-//   and dirty pages returned after 1 s: −4 to −6 MiB against glibc, whose arenas keep the pages the compile cache's
-//   reads, noise's ciphers and libuv's buffers freed. Without it, glibc with MALLOC_ARENA_MAX=2. Either way the
+//   and dirty pages returned after 1 s: −4 to −6 MiB against glibc, whose main arena held ~16 MiB for ~10 in use.
+//   Without it, glibc with MALLOC_ARENA_MAX=2. Either way the
 //   settings are removed from the environment once the process runs (the loader and allocator have read them), so
 //   hypervisor commands the daemon starts do not inherit them. An operator's own LD_PRELOAD, MALLOC_CONF or
 //   MALLOC_ARENA_MAX is left alone; SDPEER_MALLOC=glibc keeps glibc.
