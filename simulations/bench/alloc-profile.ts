@@ -10,19 +10,19 @@ export interface SamplingProfile { head: SamplingNode }
 export function printAllocations (p: SamplingProfile, callers = 0): void {
   const byModule = new Map<string, number>()
   const byFunction = new Map<string, number>()
-  const short = (url: string): string => url.replace(/^file:\/\/\/.*?\/(node_modules\/(@[^/]+\/)?[^/]+|node\/[^/]+|cli)\/.*$/, '$1') || '(native)'
+  const short = (url: string): string => url.replace(/^file:\/\/\/.*?\/(node_modules\/(@[^/]+\/)?[^/]+|node\/[^/]+|cli|protocol)\/.*$/, '$1') || '(native)'
   let total = 0
   /** By function: bytes by the chain of its `callers` nearest callers. */
   const chains = new Map<string, Map<string, number>>()
   const stack: string[] = []
   const frame = (n: SamplingNode): string => `${n.callFrame.functionName || '(anonymous)'} ${n.callFrame.url.replace(/^file:\/\/\/.*?\/(node_modules|node|cli|protocol)\//, '$1/')}:${n.callFrame.lineNumber + 1}`
   const walk = (n: SamplingNode): void => {
-    stack.push(frame(n))
+    const f = frame(n)
+    stack.push(f)
     if (n.selfSize > 0) {
       total += n.selfSize
       const m = short(n.callFrame.url)
       byModule.set(m, (byModule.get(m) ?? 0) + n.selfSize)
-      const f = `${n.callFrame.functionName || '(anonymous)'} ${n.callFrame.url.replace(/^file:\/\/\/.*?\/(node_modules|node|cli)\//, '$1/')}:${n.callFrame.lineNumber + 1}`
       byFunction.set(f, (byFunction.get(f) ?? 0) + n.selfSize)
       if (callers > 0) {
         const chain = stack.slice(-1 - callers, -1).reverse().join(' < ')
