@@ -64,11 +64,13 @@ terminates what was half-deployed. SIGINT/SIGTERM stop the daemon WITHOUT termin
 same state dir takes them over. Exit status: 0 after a clean stop, 1 when the daemon cannot start.
 
 Started through the \`sdpeer\` command, the daemon re-executes itself once (same process id) with the node flags
-${DAEMON_NODE_FLAGS.join(' ')} and, when the host has jemalloc (Debian: libjemalloc2), that
-allocator preloaded (LD_PRELOAD, MALLOC_CONF=${DAEMON_JEMALLOC_CONF}); without it, glibc
-with MALLOC_ARENA_MAX=2. These keep its memory down; an LD_PRELOAD, MALLOC_CONF or MALLOC_ARENA_MAX of your own is
-kept, and SDPEER_MALLOC=glibc keeps glibc. It re-executes once more when loading its modules missed Node's compile
-cache (first start after an upgrade). The "daemon tuned" log line says which allocator and flags it runs with.`
+  ${DAEMON_NODE_FLAGS.join(' ')}
+and, when the host has jemalloc (Debian: libjemalloc2), that allocator preloaded (LD_PRELOAD) with
+  MALLOC_CONF=${DAEMON_JEMALLOC_CONF}
+(without it, glibc with MALLOC_ARENA_MAX=2). These keep its memory down (BENCHMARKS.md, Mesh → Memory). An LD_PRELOAD,
+MALLOC_CONF or MALLOC_ARENA_MAX of your own is kept; SDPEER_MALLOC=glibc keeps glibc. It re-executes once more when
+loading its modules missed Node's compile cache (first start after an upgrade). The "daemon tuned" log line says
+which allocator and flags it runs with.`
 
 export async function run (argv: string[], io: CliIO): Promise<number> {
   const { values, positionals } = parseArgs({
