@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { decodeDeployRequest, decodeDeployResponse, encodeDeployMessage, MAX_DEPLOY_MESSAGE_BYTES } from '../../node/deploy/wire.ts'
+import { deflateRawSync } from 'node:zlib'
+import { COMPRESS_FROM, decodeDeployRequest, decodeDeployResponse, encodeDeployMessage, MAX_DEPLOY_MESSAGE_BYTES } from '../../node/deploy/wire.ts'
 import { splitPool } from '../../node/deploy/split.ts'
 import type { DeployRequest, DeployResponse } from '../../node/deploy/types.ts'
 import { distVirtualPool } from './fixtures.ts'
@@ -54,5 +55,33 @@ describe('deploy wire codec', () => {
     expect(() => decodeDeployResponse(enc({ type: 'orphan', decision: { reparent: 'P', also: 1 } }))).toThrow(expect.objectContaining({ path: 'decision.also' }))
     const rec = { pool: 'p', entry: 'E', deployId: 'd', parts: [], claims: { names: [], ips: [] }, state: 'running', version: 1 }
     expect(bad({ type: 'registry-put', record: { ...rec, partPlans: [{ path: '', plan: { ...plan.parts[0], livenessFactor: 0 } }] } })).toMatchObject({ path: 'record.partPlans[0].plan.livenessFactor' })
+  })
+
+  it('sends a big message deflated behind a NUL byte, a small one as plain JSON, and reads both', () => {
+    const small: DeployRequest = { type: 'commit', deployId: 'd', pool: 'dist', waitMs: 5000 }
+    expect(encodeDeployMessage(small)[0]).toBe('{'.charCodeAt(0))
+    // A registry record with many part plans, as a running pool's record is: well over COMPRESS_FROM as JSON.
+    const partPlans = Array.from({ length: 40 }, (_, i) => ({ path: `computer${i}`, plan: { ...plan.parts[0]!, path: `computer${i}` } }))
+    const big: DeployRequest = { type: 'registry-put', record: { pool: 'dist', entry: 'E', deployId: 'd', parts: [{ path: '', host: 'e', peer: 'E' }], partPlans, claims: { names: [], ips: [] }, state: 'running', version: 4 } }
+    const json = enc(big)
+    expect(json.byteLength).toBeGreaterThan(COMPRESS_FROM)
+    const wire = encodeDeployMessage(big)
+    expect(wire[0]).toBe(0)
+    expect(wire.byteLength).toBeLessThan(json.byteLength / 4)
+    expect(decodeDeployRequest(wire)).toEqual(big)
+    // A plain JSON message of any size is still read as it is.
+    expect(decodeDeployRequest(json)).toEqual(big)
+  })
+
+  it('refuses deflated data that inflates past the bound, and bytes that are not deflated data', () => {
+    // 9 MiB of spaces around an object: valid JSON once inflated, but over the 8 MiB bound.
+    const bomb = deflateRawSync(Buffer.concat([Buffer.from('{"type":"registry-list"}'), Buffer.alloc(MAX_DEPLOY_MESSAGE_BYTES + 1024 * 1024, 0x20)]))
+    expect(bomb.byteLength).toBeLessThan(64 * 1024)
+    const wire = new Uint8Array([0, ...bomb])
+    expect(() => decodeDeployRequest(wire)).toThrow(/inflates past the limit of 8388608 bytes/)
+    expect(() => decodeDeployResponse(new Uint8Array([0, 1, 2, 3, 4, 5]))).toThrow(/not valid deflated data/)
+    // Within the bound it is read: the same spaces, fewer of them.
+    const fine = deflateRawSync(Buffer.concat([Buffer.from('{"type":"registry-list"}'), Buffer.alloc(1024 * 1024, 0x20)]))
+    expect(decodeDeployRequest(new Uint8Array([0, ...fine]))).toEqual({ type: 'registry-list' })
   })
 })
