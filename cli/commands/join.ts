@@ -138,6 +138,10 @@ export async function run (argv: string[], io: CliIO): Promise<number> {
   // be answered by a fresh process (cli/daemon-exec.ts) rather than a resident TypeScript stripper.
   const factories = await loadFactories()
   restartIfCompiledCold()
+  // Loading ~900 modules leaves the old generation fragmented. Compacted now, before the daemon is a member of any
+  // mesh, the collection's pause (40-150 ms) cannot delay an answer to a probe, whatever the machine's load; the
+  // trimmer below handles what joining and deploys add, when the machine lets it.
+  globalThis.gc?.({ type: 'major', execution: 'sync', flavor: 'last-resort' })
 
   let daemon: Daemon
   try {
