@@ -1,6 +1,7 @@
 import type { Connection, DialTarget, PeerId, Stream, StreamHandler, StreamHandlerOptions } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { MessageTooLargeError, ProtocolValidationError } from '../../protocol/errors.ts'
+import { boundedMemo } from '../../protocol/memo.ts'
 import { RpcError } from './errors.ts'
 import { readFrame, StreamEndedError, writeFrame } from './framing.ts'
 import { MisbehaviourLog } from './misbehaviour.ts'
@@ -9,8 +10,11 @@ import type { Connector } from './connector.ts'
 
 // Requests name their peer by its id string: decoding it (base58) and encoding it back for the connector, twice per
 // request, was a good part of the entry peer's garbage during a deploy (simulations/bench/mesh-memory.ts
-// --profile-deploy). A peer id never changes; the cache is bounded by clearing it when full.
-const MAX_PARSED_PEERS = 4096
+// --profile-deploy). A peer id never changes.
+const parsedPeer = boundedMemo((id: string): { peerId: PeerId, name: string } => {
+  const peerId = peerIdFromString(id)
+  return { peerId, name: peerId.toString() }
+}, 4096)
 
 // One request object sent to many peers (a pool record to every participant: ~110 KB each to 19 peers at the end
 // of a 100-VM deploy over 20 hosts) is encoded once, not once per peer. Requests are not changed once sent; the
@@ -23,17 +27,6 @@ function encodedOnce<Req> (codec: RpcCodec<Req>, req: Req): Uint8Array {
   const bytes = codec.encode(req)
   encodings.set(req, { codec: codec as RpcCodec<unknown>, bytes })
   return bytes
-}
-const parsedPeers = new Map<string, { peerId: PeerId, name: string }>()
-function parsedPeer (id: string): { peerId: PeerId, name: string } {
-  let p = parsedPeers.get(id)
-  if (p === undefined) {
-    const peerId = peerIdFromString(id)
-    p = { peerId, name: peerId.toString() }
-    if (parsedPeers.size >= MAX_PARSED_PEERS) parsedPeers.clear()
-    parsedPeers.set(id, p)
-  }
-  return p
 }
 
 // Request/response over libp2p streams: one stream per request, one length-prefixed frame each way, a size bound

@@ -4,6 +4,7 @@
 // dead host; its writes go to every participant's replica of the pool record before the hosts commit them.
 
 import { createHash } from 'node:crypto'
+import { boundedMemo } from '../../protocol/memo.ts'
 import type { PoolRecord, VmRecord } from './pool-record.ts'
 import type { Placer } from './placer.ts'
 import { PinnedVmLostError } from './errors.ts'
@@ -11,22 +12,14 @@ import type { SchedulerSpec } from './types.ts'
 
 /** HRW weight of a peer for a pool: the first 8 bytes of sha256(pool NUL peer). */
 export function hrwScore (pool: string, peer: string): bigint {
-  const key = `${pool}\u0000${peer}`
-  let s = scores.get(key)
-  if (s === undefined) {
-    s = createHash('sha256').update(key).digest().readBigUInt64BE(0)
-    // Bounded: a daemon asks about its pools' participants, a few thousand pairs at most; past that, start over.
-    if (scores.size >= MAX_SCORES) scores.clear()
-    scores.set(key, s)
-  }
-  return s
+  return scoreOf(`${pool}\u0000${peer}`)
 }
 
 // A pool's coordinator is asked for at every step of its deploys, terminations and re-placements, each time over
 // all its participants: one sha256 per pair per question was the entry peer's largest allocation during a 100-VM
-// deploy over 20 daemons (simulations/bench/mesh-memory.ts --profile-deploy). The scores never change.
-const MAX_SCORES = 20_000
-const scores = new Map<string, bigint>()
+// deploy over 20 daemons (simulations/bench/mesh-memory.ts --profile-deploy). The scores never change; a daemon asks
+// about its pools' participants, a few thousand pairs at most.
+const scoreOf = boundedMemo((key: string): bigint => createHash('sha256').update(key).digest().readBigUInt64BE(0), 20_000)
 
 /** Participants in HRW order for the pool, highest weight first (peer id breaks the improbable tie). */
 export function hrwOrder (pool: string, participants: readonly string[]): string[] {

@@ -10,9 +10,8 @@ import v8 from 'node:v8'
 // (measured: simulations/bench/image-transfer.ts). A process started without `--optimize-for-size` (tests,
 // `node cli/main.ts`) is never switched: holds count, nothing flips.
 
-const FLAG = '--optimize-for-size'
-/** What the daemon starts with (DAEMON_NODE_FLAGS), and V8's defaults for the same flags. */
-const MEMORY_FLAGS = '--optimize-for-size --heap-growing-percent=5'
+/** The flags switched, as the process was started with them (cli/daemon-exec.ts), and V8's defaults for them. */
+const SWITCHED = (flag: string): boolean => flag === '--optimize-for-size' || flag.startsWith('--heap-growing-percent=')
 const THROUGHPUT_FLAGS = '--no-optimize-for-size --heap-growing-percent=0'
 const LINGER_MS = 2_000
 
@@ -26,11 +25,12 @@ export interface MemoryMode {
 }
 
 export interface MemoryModeOptions {
-  /** Whether the process was started with the flag (default: process.execArgv has it). */
-  startedWithFlag?: boolean
+  /** The node flags the process was started with (default process.execArgv). */
+  startFlags?: readonly string[]
   /** How a flag string reaches V8 (default v8.setFlagsFromString). */
   setFlags?: (flags: string) => void
   lingerMs?: number
+  /** Starts the linger timer; it must not keep the process alive (default: an unref'd setTimeout). */
   setTimer?: (fn: () => void, ms: number) => Timer
   clearTimer?: (t: Timer) => void
 }
@@ -39,17 +39,19 @@ export interface MemoryModeOptions {
 type Timer = object
 
 export function createMemoryMode (o: MemoryModeOptions = {}): MemoryMode {
-  const enabled = o.startedWithFlag ?? process.execArgv.includes(FLAG)
+  const start = o.startFlags ?? process.execArgv
+  const memoryFlags = start.filter(SWITCHED).join(' ')
+  const enabled = start.includes('--optimize-for-size')
   const setFlags = o.setFlags ?? ((f: string) => { v8.setFlagsFromString(f) })
   const linger = o.lingerMs ?? LINGER_MS
-  const setTimer = o.setTimer ?? ((fn: () => void, ms: number): Timer => setTimeout(fn, ms))
+  const setTimer = o.setTimer ?? ((fn: () => void, ms: number): Timer => setTimeout(fn, ms).unref())
   const clearTimer = o.clearTimer ?? ((t: Timer) => { clearTimeout(t as ReturnType<typeof setTimeout>) })
   let holds = 0
   let saving = enabled
   let timer: Timer | undefined
   const restore = (): void => {
     timer = undefined
-    if (holds === 0 && enabled && !saving) { setFlags(MEMORY_FLAGS); saving = true }
+    if (holds === 0 && enabled && !saving) { setFlags(memoryFlags); saving = true }
   }
   return {
     holdThroughput () {
@@ -61,10 +63,7 @@ export function createMemoryMode (o: MemoryModeOptions = {}): MemoryMode {
         if (released) return
         released = true
         holds--
-        if (holds === 0 && enabled && !saving) {
-          timer = setTimer(restore, linger)
-          ;(timer as { unref?: () => unknown }).unref?.()
-        }
+        if (holds === 0 && enabled && !saving) timer = setTimer(restore, linger)
       }
     },
     get holds () { return holds },

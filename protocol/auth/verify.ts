@@ -9,6 +9,7 @@ import { parsePublicKey, verifyBytes } from './keys.ts'
 import { isPoolAction, poolAllowed, roleAllows } from './policy.ts'
 import type { Action, Role } from './policy.ts'
 import type { ReplayCache } from './replay.ts'
+import { boundedMemo } from '../memo.ts'
 
 // Verification of an operator's request, on every peer that executes any part of it. The checks run cheapest first
 // (shape, time, key lookup) so a flood of junk costs no signature verification; the replay cache is written last,
@@ -91,18 +92,8 @@ function context (env: RequestEnvelope, cause?: unknown): { operator: string, ac
   return { operator: env.operator, action: env.action, ...(env.pool !== undefined ? { pool: env.pool } : {}), requestId: env.id, ...(cause !== undefined ? { cause } : {}) }
 }
 
-// Parsed keys by text: a trust store holds few keys and verifying parses one per request otherwise. Bounded.
-const keyCache = new Map<string, KeyObject>()
-
-function keyOf (text: string): KeyObject {
-  let k = keyCache.get(text)
-  if (k === undefined) {
-    k = parsePublicKey(text)
-    if (keyCache.size >= 1024) keyCache.clear()
-    keyCache.set(text, k)
-  }
-  return k
-}
+// Parsed keys by text: a trust store holds few keys and verifying parses one per request otherwise.
+const keyOf: (text: string) => KeyObject = boundedMemo(parsePublicKey, 1024)
 
 function verifyDigest (env: RequestEnvelope, digest: string, trust: TrustLookup, replay: ReplayCache, now: number, options: VerifyOptions): VerifiedRequest {
   const ctx = context(env)

@@ -90,12 +90,16 @@ async function cpuSeconds (pid: number): Promise<number> {
   return (Number(fields[11]) + Number(fields[12])) / 100
 }
 
-async function procField (pid: number, file: 'status' | 'io', key: string): Promise<number> {
-  const text = await readFile(`/proc/${pid}/${file}`, 'utf8')
+/** A numeric field of a /proc/PID/status text (kB for the memory fields). */
+function fieldOf (text: string, key: string): number {
   const m = new RegExp(`^${key}:\\s*(\\d+)`, 'm').exec(text)
   return m === null ? NaN : Number(m[1])
 }
-const rssMiB = async (d: ClusterDaemon): Promise<number> => (await procField(d.pid!, 'status', 'VmRSS')) / 1024
+
+async function procField (pid: number, key: string): Promise<number> {
+  return fieldOf(await readFile(`/proc/${pid}/status`, 'utf8'), key)
+}
+const rssMiB = async (d: ClusterDaemon): Promise<number> => (await procField(d.pid!, 'VmRSS')) / 1024
 const median = (xs: number[]): number => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor((s.length - 1) / 2)]! }
 
 const whole = (c: Cluster): boolean => c.live().every(o => c.live().every(s => s === o || o.stateOf(s.peerId) === 'alive'))
@@ -124,7 +128,7 @@ try {
       const s1 = await socketBytesSent(pids)
       const c1 = await Promise.all(pids.map(cpuSeconds))
       const idleRss = await Promise.all(cluster.daemons.map(rssMiB))
-      const idleFile = await Promise.all(cluster.daemons.map(async d => (await procField(d.pid!, 'status', 'RssFile')) / 1024))
+      const idleFile = await Promise.all(cluster.daemons.map(async d => (await procField(d.pid!, 'RssFile')) / 1024))
       const kbits = sentKbits(s0, s1, pids, IDLE_S)
       const idleCpu = c1.map((c, i) => (c - c0[i]!) / IDLE_S * 100)
       // ---- deploy ----
@@ -137,7 +141,7 @@ try {
         while (sampling) {
           for (const [i, d] of cluster.daemons.entries()) {
             const text = await readFile(`/proc/${d.pid!}/status`, 'utf8').catch(() => '')
-            const kib = (key: string): number => Number(new RegExp(`^${key}:\\s*(\\d+)`, 'm').exec(text)?.[1] ?? 0) / 1024
+            const kib = (key: string): number => (fieldOf(text, key) || 0) / 1024
             if (kib('VmRSS') > peakRss[i]!) { peakRss[i] = kib('VmRSS'); peakSplit[i] = { anon: kib('RssAnon'), file: kib('RssFile') } }
           }
           await sleep(100)

@@ -5,10 +5,11 @@ import { createMemoryMode } from '../../node/seams/memory-mode.ts'
 // for the linger time (node/seams/memory-mode.ts). A manual timer stands in for setTimeout.
 
 function harness (startedWithFlag: boolean) {
+  const startFlags = startedWithFlag ? ['--optimize-for-size', '--max-opt=1', '--heap-growing-percent=5', '--expose-gc'] : ['--expose-gc']
   const flags: string[] = []
   const timers: Array<{ fn: () => void, ms: number, cleared: boolean }> = []
   const mode = createMemoryMode({
-    startedWithFlag,
+    startFlags,
     setFlags: f => { flags.push(f) },
     lingerMs: 2000,
     setTimer: (fn, ms) => { const t = { fn, ms, cleared: false }; timers.push(t); return t },
